@@ -1,0 +1,206 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// dialect is the single switch between Aurora DSQL and PostgreSQL: DSQL
+// builds indexes asynchronously and needs CREATE INDEX ASYNC.
+type dialect int
+
+const (
+	dialectPostgres dialect = iota
+	dialectDSQL
+)
+
+// migration is one DDL statement. Exactly one of SQL or Index is set; Index
+// is "name ON table (cols)" and becomes CREATE INDEX [ASYNC] per dialect.
+type migration struct {
+	Version int
+	SQL     string
+	Index   string
+}
+
+func (m migration) statement(d dialect) string {
+	if m.Index == "" {
+		return m.SQL
+	}
+	if d == dialectDSQL {
+		return "CREATE INDEX ASYNC IF NOT EXISTS " + m.Index
+	}
+	return "CREATE INDEX IF NOT EXISTS " + m.Index
+}
+
+const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version BIGINT PRIMARY KEY,
+	applied_at_ms BIGINT NOT NULL
+)`
+
+// schema is the whole ledger schema, in order. Money is BIGINT minor units,
+// times are BIGINT Unix milliseconds (0 = unset), ids are application UUIDs,
+// and nothing outside DSQL's portable core is used (sqlrules_test.go checks).
+func schema() []migration {
+	return []migration{
+		{Version: 1, SQL: `CREATE TABLE IF NOT EXISTS wallets (
+	user_id TEXT PRIMARY KEY,
+	funded BIGINT NOT NULL,
+	held BIGINT NOT NULL,
+	spent BIGINT NOT NULL,
+	earned BIGINT NOT NULL,
+	created_at_ms BIGINT NOT NULL,
+	updated_at_ms BIGINT NOT NULL
+)`},
+		{Version: 2, SQL: `CREATE TABLE IF NOT EXISTS entries (
+	id UUID PRIMARY KEY,
+	user_id TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	amount BIGINT NOT NULL,
+	lot_id UUID,
+	hold_id UUID,
+	request_id TEXT NOT NULL,
+	region TEXT NOT NULL,
+	at_ms BIGINT NOT NULL
+)`},
+		{Version: 3, Index: `entries_user ON entries (user_id, at_ms)`},
+		{Version: 4, SQL: `CREATE TABLE IF NOT EXISTS lots (
+	id UUID PRIMARY KEY,
+	kind TEXT NOT NULL,
+	title TEXT NOT NULL,
+	host TEXT NOT NULL,
+	status TEXT NOT NULL,
+	seq BIGINT NOT NULL,
+	version BIGINT NOT NULL,
+	region TEXT NOT NULL,
+	created_at_ms BIGINT NOT NULL,
+	opened_at_ms BIGINT NOT NULL,
+	closed_at_ms BIGINT NOT NULL,
+	start_price BIGINT NOT NULL,
+	reserve BIGINT NOT NULL,
+	high_bid BIGINT NOT NULL,
+	high_bidder TEXT NOT NULL,
+	high_max BIGINT NOT NULL,
+	high_region TEXT NOT NULL,
+	bid_count BIGINT NOT NULL,
+	duration_s BIGINT NOT NULL,
+	extension_s BIGINT NOT NULL,
+	hard_end_s BIGINT NOT NULL,
+	ends_at_ms BIGINT NOT NULL,
+	hard_end_at_ms BIGINT NOT NULL,
+	price BIGINT NOT NULL,
+	step BIGINT NOT NULL,
+	floor_price BIGINT NOT NULL,
+	interval_ms BIGINT NOT NULL,
+	step_index BIGINT NOT NULL,
+	next_tick_at_ms BIGINT NOT NULL,
+	floor_action TEXT NOT NULL,
+	qty_total BIGINT NOT NULL,
+	qty_claimed BIGINT NOT NULL,
+	per_user_limit BIGINT NOT NULL,
+	proceeds BIGINT NOT NULL,
+	winner TEXT NOT NULL
+)`},
+		{Version: 5, Index: `lots_status ON lots (status, kind)`},
+		{Version: 6, SQL: `CREATE TABLE IF NOT EXISTS bids (
+	id UUID PRIMARY KEY,
+	lot_id UUID NOT NULL,
+	seq BIGINT NOT NULL,
+	user_id TEXT NOT NULL,
+	amount BIGINT NOT NULL,
+	proxy BOOLEAN NOT NULL,
+	region TEXT NOT NULL,
+	at_ms BIGINT NOT NULL
+)`},
+		{Version: 7, Index: `bids_lot ON bids (lot_id, seq)`},
+		{Version: 8, SQL: `CREATE TABLE IF NOT EXISTS holds (
+	id UUID PRIMARY KEY,
+	lot_id UUID NOT NULL,
+	user_id TEXT NOT NULL,
+	amount BIGINT NOT NULL,
+	captured BIGINT NOT NULL,
+	status TEXT NOT NULL,
+	created_at_ms BIGINT NOT NULL,
+	updated_at_ms BIGINT NOT NULL
+)`},
+		{Version: 9, Index: `holds_lot ON holds (lot_id, status)`},
+		{Version: 10, SQL: `CREATE TABLE IF NOT EXISTS purchases (
+	id UUID PRIMARY KEY,
+	lot_id UUID NOT NULL,
+	user_id TEXT NOT NULL,
+	qty BIGINT NOT NULL,
+	unit_price BIGINT NOT NULL,
+	total BIGINT NOT NULL,
+	seq BIGINT NOT NULL,
+	region TEXT NOT NULL,
+	at_ms BIGINT NOT NULL
+)`},
+		{Version: 11, Index: `purchases_lot_user ON purchases (lot_id, user_id)`},
+		{Version: 12, SQL: `CREATE TABLE IF NOT EXISTS requests (
+	user_id TEXT NOT NULL,
+	request_id TEXT NOT NULL,
+	op TEXT NOT NULL,
+	ok BOOLEAN NOT NULL,
+	code TEXT NOT NULL,
+	message TEXT NOT NULL,
+	result TEXT NOT NULL,
+	at_ms BIGINT NOT NULL,
+	PRIMARY KEY (user_id, request_id)
+)`},
+		{Version: 13, SQL: `CREATE TABLE IF NOT EXISTS lot_events (
+	lot_id UUID NOT NULL,
+	seq BIGINT NOT NULL,
+	kind TEXT NOT NULL,
+	at_ms BIGINT NOT NULL,
+	region TEXT NOT NULL,
+	actor TEXT NOT NULL,
+	data TEXT NOT NULL,
+	wallets TEXT NOT NULL,
+	published BOOLEAN NOT NULL,
+	PRIMARY KEY (lot_id, seq)
+)`},
+		{Version: 14, Index: `lot_events_unpublished ON lot_events (published, at_ms)`},
+	}
+}
+
+// Migrate applies every migration not yet recorded. Each DDL statement runs
+// in its own transaction and its record in a separate one, because DSQL
+// forbids mixing DDL and DML; statements are IF NOT EXISTS, so a crash
+// between the two (or two nodes migrating at once) only repeats a no-op.
+func (l *Ledger) Migrate(ctx context.Context) error {
+	if _, err := l.pool.Exec(ctx, createMigrationsTable); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	applied := map[int]bool{}
+	rows, err := l.pool.Query(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("scan schema_migrations: %w", err)
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	for _, m := range schema() {
+		if applied[m.Version] {
+			continue
+		}
+		if _, err := l.pool.Exec(ctx, m.statement(l.dialect)); err != nil {
+			return fmt.Errorf("migration %d: %w", m.Version, err)
+		}
+		if _, err := l.pool.Exec(ctx,
+			`INSERT INTO schema_migrations (version, applied_at_ms) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING`,
+			m.Version, time.Now().UnixMilli()); err != nil {
+			return fmt.Errorf("record migration %d: %w", m.Version, err)
+		}
+		l.log.Info().Int("version", m.Version).Msg("migration applied")
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package ledger
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+)
+
+// PurchaseResult is the outcome of ClaimDutch and BuyDrop: Price is the unit
+// price paid.
+type PurchaseResult struct {
+	Price int64 `json:"price"`
+	Qty   int64 `json:"qty"`
+	Seq   int64 `json:"seq"`
+}
+
+func validQty(qty int64) error {
+	if qty < 1 || qty > MaxQty {
+		return errorf(CodeBadRequest, "qty must be between 1 and %d", MaxQty)
+	}
+	return nil
+}
+
+// requireUnits refuses a purchase of qty units from a lot that has fewer
+// left: the zero-oversell invariant, checked on the lot row this
+// transaction then writes.
+func requireUnits(lot *Lot, qty int64) error {
+	switch left := lot.Remaining(); {
+	case left <= 0:
+		return errorf(CodeSoldOut, "lot %s is sold out", lot.ID)
+	case qty > left:
+		return errorf(CodeSoldOut, "only %d left on lot %s", left, lot.ID)
+	}
+	return nil
+}
+
+// sell moves qty units at unit price to the actor, who pays at once; the
+// host's proceeds accumulate on the lot and are credited at settlement, so
+// concurrent sales of one host's lots never contend on the host's wallet.
+// Selling the last unit ends and settles the lot in the same transaction.
+func (t *txn) sell(ctx context.Context, lot *Lot, qty, price, total int64, kind string) error {
+	user := t.actor.User
+	lot.QtyClaimed += qty
+	lot.Proceeds += total
+	t.move(user, EntrySpend, total, &lot.ID, nil)
+	if err := t.emit(lot, kind, map[string]any{
+		"buyer": user, "qty": qty, "price": price, "buyer_region": t.actor.Region,
+		"qty_claimed": lot.QtyClaimed, "remaining": lot.Remaining(),
+	}); err != nil {
+		return err
+	}
+	t.write(`INSERT INTO purchases (id, lot_id, user_id, qty, unit_price, total, seq, region, at_ms)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, uuid.New(), lot.ID, user, qty, price, total, lot.Seq, t.actor.Region, t.nowMS())
+	if lot.Remaining() == 0 {
+		if err := t.emit(lot, EventSoldOut, map[string]any{"qty_total": lot.QtyTotal}); err != nil {
+			return err
+		}
+		return t.closeAndSettle(ctx, lot, "sold_out")
+	}
+	return nil
+}
+
+// purchase is the shared path of ClaimDutch and BuyDrop after the mechanic's
+// own checks: funds, the sale, and the lot write.
+func (t *txn) purchase(ctx context.Context, lot *Lot, qty int64, kind string) (PurchaseResult, error) {
+	total, err := mulAmount(lot.Price, qty)
+	if err != nil {
+		return PurchaseResult{}, err
+	}
+	w, err := t.wallet(ctx, t.actor.User)
+	if err != nil {
+		return PurchaseResult{}, err
+	}
+	if err := requireFunds(w, total); err != nil {
+		return PurchaseResult{}, err
+	}
+	price := lot.Price
+	if err := t.sell(ctx, lot, qty, price, total, kind); err != nil {
+		return PurchaseResult{}, err
+	}
+	t.saveLot(lot)
+	return PurchaseResult{Price: price, Qty: qty, Seq: lot.Seq}, nil
+}
+
+// openForSale reads a lot of kind and checks it can be bought from by the
+// actor right now.
+func (t *txn) openForSale(ctx context.Context, id uuid.UUID, kind string, qty int64) (*Lot, error) {
+	lot, err := t.lot(ctx, id, kind)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireOpen(lot); err != nil {
+		return nil, err
+	}
+	if lot.Host == t.actor.User {
+		return nil, errorf(CodeForbidden, "a host cannot buy from their own lot")
+	}
+	return lot, requireUnits(lot, qty)
+}
+
+// BuyDrop buys qty units of a fixed-price drop. It succeeds only if qty is
+// at most the units left, the per-user limit allows it and funds suffice:
+// exactly qty_total units sell when demand reaches it.
+func (l *Ledger) BuyDrop(ctx context.Context, a Actor, id uuid.UUID, qty int64) (PurchaseResult, []Event, error) {
+	var res PurchaseResult
+	if err := validQty(qty); err != nil {
+		return res, nil, err
+	}
+	events, err := l.do(ctx, a, "buy", &res, func(ctx context.Context, t *txn) error {
+		lot, err := t.openForSale(ctx, id, KindDrop, qty)
+		if err != nil {
+			return err
+		}
+		if lot.PerUserLimit > 0 {
+			// Every purchase writes the lot row, so purchases of one lot are
+			// serialized and this sum cannot be stale at commit.
+			var bought int64
+			if err := t.tx.QueryRow(ctx, `SELECT COALESCE(SUM(qty), 0) FROM purchases WHERE lot_id = $1 AND user_id = $2`,
+				lot.ID, a.User).Scan(&bought); err != nil {
+				return err
+			}
+			if bought+qty > lot.PerUserLimit {
+				return errorf(CodeLimitExceeded, "the limit is %d per person and you have bought %d", lot.PerUserLimit, bought)
+			}
+		}
+		res, err = t.purchase(ctx, lot, qty, EventSold)
+		return err
+	})
+	return res, events, err
+}

@@ -1,0 +1,104 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// retryable reports whether a failed attempt may run again from scratch.
+//   - 40001 serialization failure: PostgreSQL's concurrent update under
+//     REPEATABLE READ, and DSQL's OCC conflicts (OC000 data, OC001 schema).
+//   - 40P01 deadlock (PostgreSQL only).
+//   - 23505 unique violation: two attempts raced to insert the same request
+//     id or user; the retry reads the winner's row.
+//   - a broken connection, even during COMMIT: the outcome is unknown, and
+//     the request id makes the retry return the first outcome instead of
+//     applying the operation twice.
+//
+// 54000 (DSQL's transaction row/size limits) is never retried: it would fail
+// the same way again.
+func retryable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "40001", "40P01", "23505":
+			return true
+		case "57P01", "57P02", "57P03": // server shutting down or starting: a restart in progress
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08") // connection exceptions
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	return pgconn.SafeToRetry(err) || pgconn.Timeout(err) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// backoff is full-jitter exponential backoff: a random wait in
+// [0, min(cap, base·2^attempt)), so racing retries spread out.
+func backoff(attempt int) time.Duration {
+	const base, limit = 2 * time.Millisecond, 100 * time.Millisecond
+	d := base << min(attempt, 10)
+	if d > limit {
+		d = limit
+	}
+	return time.Duration(rand.Int64N(int64(d)) + 1)
+}
+
+// run executes fn as one REPEATABLE READ transaction, retrying the whole
+// transaction on conflict with fresh reads, up to the Options' bounds. fn
+// must not keep state between attempts. When the bound is hit the caller
+// gets CodeBusy and nothing changed.
+func (l *Ledger) run(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		err := l.attempt(ctx, fn)
+		if err == nil {
+			l.stats.commits.Add(1)
+			return nil
+		}
+		if !retryable(err) {
+			return err
+		}
+		l.stats.conflicts.Add(1)
+		if attempt >= l.opts.MaxAttempts || time.Since(start) >= l.opts.MaxElapsed {
+			l.stats.busy.Add(1)
+			l.log.Warn().Err(err).Int("attempts", attempt).Msg("ledger transaction gave up")
+			return &Error{Code: CodeBusy, Message: "the ledger is busy; nothing changed, try again", Err: err}
+		}
+		t := time.NewTimer(backoff(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// attempt opens the transaction as REPEATABLE READ (snapshot isolation, what
+// DSQL provides) in the BEGIN itself; SET TRANSACTION and SERIALIZABLE are
+// never used.
+func (l *Ledger) attempt(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		return err
+	}
+	if err := fn(ctx, tx); err != nil {
+		_ = tx.Rollback(ctx)
+		return err
+	}
+	return tx.Commit(ctx)
+}

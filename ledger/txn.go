@@ -1,0 +1,145 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// txn is the state of one transaction attempt. Operations read first, decide,
+// and queue every write; flush sends all writes in one round trip, each
+// required to touch exactly one row, so a guard that fails aborts the whole
+// transaction instead of committing a partial change.
+type txn struct {
+	tx      pgx.Tx
+	now     time.Time
+	actor   Actor
+	batch   pgx.Batch
+	events  []Event
+	touched map[string]bool // users whose wallets changed
+}
+
+func (t *txn) nowMS() int64 { return t.now.UnixMilli() }
+
+// write queues a statement that must affect exactly one row.
+func (t *txn) write(sql string, args ...any) {
+	t.batch.Queue(sql, args...)
+}
+
+// flush executes the queued writes and checks each touched exactly one row.
+func (t *txn) flush(ctx context.Context) error {
+	if t.batch.Len() == 0 {
+		return nil
+	}
+	n := t.batch.Len()
+	br := t.tx.SendBatch(ctx, &t.batch)
+	for i := 0; i < n; i++ {
+		tag, err := br.Exec()
+		if err != nil {
+			_ = br.Close()
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			_ = br.Close()
+			return &Error{Code: CodeInternal, Message: "a ledger guard refused a write; nothing changed",
+				Err: fmt.Errorf("statement %d of %d affected %d rows: %s", i+1, n, tag.RowsAffected(), t.batch.QueuedQueries[i].SQL)}
+		}
+	}
+	return br.Close()
+}
+
+// Entry kinds: every movement of money is one append-only entry, and each
+// kind changes exactly these wallet columns.
+const (
+	EntryDeposit = "deposit" // funded += amount (money enters the ledger)
+	EntryHold    = "hold"    // held += amount (an English high bid reserves funds)
+	EntryRelease = "release" // held -= amount (outbid, unsold, or the unused part of a proxy maximum)
+	EntryCapture = "capture" // held -= amount, spent += amount (a won lot is paid from its hold)
+	EntrySpend   = "spend"   // spent += amount (an immediate Dutch claim or drop purchase)
+	EntryCredit  = "credit"  // earned += amount (a host is paid a settled lot's proceeds)
+)
+
+// walletDelta is what one entry kind does to the four wallet columns.
+func walletDelta(kind string, amount int64) (funded, held, spent, earned int64) {
+	switch kind {
+	case EntryDeposit:
+		return amount, 0, 0, 0
+	case EntryHold:
+		return 0, amount, 0, 0
+	case EntryRelease:
+		return 0, -amount, 0, 0
+	case EntryCapture:
+		return 0, -amount, amount, 0
+	case EntrySpend:
+		return 0, 0, amount, 0
+	case EntryCredit:
+		return 0, 0, 0, amount
+	}
+	panic("ledger: unknown entry kind " + kind)
+}
+
+// updateWalletSQL applies one entry's delta. The WHERE clause restates the
+// double-spend invariant, so even a logic error elsewhere cannot commit a
+// wallet with held + spent > funded + earned: the write affects no row and
+// flush aborts the transaction.
+const updateWalletSQL = `UPDATE wallets SET
+	funded = funded + $2, held = held + $3, spent = spent + $4, earned = earned + $5, updated_at_ms = $6
+WHERE user_id = $1
+	AND held + $3 >= 0
+	AND held + $3 + spent + $4 <= funded + $2 + earned + $5`
+
+const insertEntrySQL = `INSERT INTO entries (id, user_id, kind, amount, lot_id, hold_id, request_id, region, at_ms)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+
+// move records one entry and applies it to the user's wallet.
+func (t *txn) move(user, kind string, amount int64, lot, hold *uuid.UUID) {
+	if amount == 0 {
+		return
+	}
+	f, h, s, e := walletDelta(kind, amount)
+	t.write(updateWalletSQL, user, f, h, s, e, t.nowMS())
+	t.write(insertEntrySQL, uuid.New(), user, kind, amount, lot, hold, t.actor.RequestID, t.actor.Region, t.nowMS())
+	if t.touched == nil {
+		t.touched = map[string]bool{}
+	}
+	t.touched[user] = true
+}
+
+// emit appends the next event of lot, bumping its seq, and queues its outbox
+// row. The lot row itself is written by saveLot with the new seq.
+func (t *txn) emit(lot *Lot, kind string, data any) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("encode %s event: %w", kind, err)
+	}
+	lot.Seq++
+	ev := Event{
+		Lot: lot.ID, Seq: lot.Seq, Kind: kind, At: t.now, Region: t.actor.Region,
+		Actor: t.actor.User, Data: raw,
+	}
+	t.events = append(t.events, ev)
+	return nil
+}
+
+// finishEvents stamps the users whose wallets changed on the transaction's
+// last event (so each gets one wallet push) and queues the outbox rows. It
+// runs once, after the operation.
+func (t *txn) finishEvents() {
+	if len(t.events) > 0 && len(t.touched) > 0 {
+		wallets := make([]string, 0, len(t.touched))
+		for u := range t.touched {
+			wallets = append(wallets, u)
+		}
+		slices.Sort(wallets)
+		t.events[len(t.events)-1].Wallets = wallets
+	}
+	for _, ev := range t.events {
+		t.write(insertEventSQL, ev.Lot, ev.Seq, ev.Kind, ev.At.UnixMilli(), ev.Region, ev.Actor,
+			string(ev.Data), joinUsers(ev.Wallets))
+	}
+}

@@ -1,0 +1,153 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Wallet is one user's balances in minor units. The double-spend invariant
+// is Held + Spent <= Funded + Earned, i.e. Available() >= 0.
+type Wallet struct {
+	User   string `json:"-"`
+	Funded int64  `json:"funded"`
+	Held   int64  `json:"held"`
+	Spent  int64  `json:"spent"`
+	Earned int64  `json:"earned"`
+}
+
+// Available is what the user can still commit: funded + earned − held − spent.
+func (w Wallet) Available() int64 { return w.Funded + w.Earned - w.Held - w.Spent }
+
+func readWallet(ctx context.Context, q querier, user string) (Wallet, error) {
+	w := Wallet{User: user}
+	err := q.QueryRow(ctx, `SELECT funded, held, spent, earned FROM wallets WHERE user_id = $1`, user).
+		Scan(&w.Funded, &w.Held, &w.Spent, &w.Earned)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return w, errorf(CodeNotFound, "no user %q", user)
+	}
+	if err != nil {
+		return w, fmt.Errorf("read wallet %q: %w", user, err)
+	}
+	return w, nil
+}
+
+// wallet reads a wallet inside the transaction. Any wallet the operation
+// then changes is written (guarded) in the same transaction, so a
+// concurrent change to it conflicts instead of being overwritten.
+func (t *txn) wallet(ctx context.Context, user string) (Wallet, error) {
+	return readWallet(ctx, t.tx, user)
+}
+
+// requireFunds refuses when the wallet cannot commit amount more.
+func requireFunds(w Wallet, amount int64) error {
+	if w.Available() < amount {
+		return errorf(CodeInsufficientFunds, "needs %d available, wallet has %d", amount, w.Available())
+	}
+	return nil
+}
+
+// Wallet returns a user's wallet.
+func (l *Ledger) Wallet(ctx context.Context, user string) (Wallet, error) {
+	return readWallet(ctx, l.pool, user)
+}
+
+// EnsureUser creates user with a wallet funded with balance (the
+// Options' DemoBalance when balance is 0) unless the user exists. It
+// reports whether it created the user. Safe to call concurrently.
+func (l *Ledger) EnsureUser(ctx context.Context, user, region string, balance int64) (bool, error) {
+	if !ValidUser(user) {
+		return false, errorf(CodeBadRequest, "user must match [a-z0-9_-]{1,32}")
+	}
+	if !ValidRegion(region) {
+		return false, errorf(CodeBadRequest, "region must match [a-z0-9-]{1,32}")
+	}
+	if balance == 0 {
+		balance = l.opts.DemoBalance
+	}
+	if err := validAmount("balance", balance); err != nil {
+		return false, err
+	}
+	var created bool
+	_, err := l.system(ctx, region, "signup", func(ctx context.Context, t *txn) error {
+		created = false
+		_, err := t.wallet(ctx, user)
+		if err == nil {
+			return nil
+		}
+		if CodeOf(err) != CodeNotFound {
+			return err
+		}
+		t.write(`INSERT INTO wallets (user_id, funded, held, spent, earned, created_at_ms, updated_at_ms)
+VALUES ($1, 0, 0, 0, 0, $2, $2)`, user, t.nowMS())
+		t.move(user, EntryDeposit, balance, nil, nil)
+		created = true
+		return nil
+	})
+	return created, err
+}
+
+// DepositResult is the outcome of Deposit.
+type DepositResult struct {
+	Wallet Wallet `json:"wallet"`
+}
+
+// Deposit adds amount to the actor's funded balance.
+func (l *Ledger) Deposit(ctx context.Context, a Actor, amount int64) (Wallet, error) {
+	if err := validAmount("amount", amount); err != nil {
+		return Wallet{}, err
+	}
+	var res DepositResult
+	_, err := l.do(ctx, a, "deposit", &res, func(ctx context.Context, t *txn) error {
+		w, err := t.wallet(ctx, a.User)
+		if err != nil {
+			return err
+		}
+		if w.Funded+w.Earned > MaxAmount-amount {
+			return errorf(CodeLimitExceeded, "a wallet holds at most %d minor units", MaxAmount)
+		}
+		t.move(a.User, EntryDeposit, amount, nil, nil)
+		w.Funded += amount
+		res.Wallet = w
+		return nil
+	})
+	res.Wallet.User = a.User
+	return res.Wallet, err
+}
+
+// Entry is one movement of money, as stored in the append-only entries table.
+type Entry struct {
+	ID        uuid.UUID
+	User      string
+	Kind      string
+	Amount    int64
+	Lot       *uuid.UUID
+	RequestID string
+	Region    string
+	At        time.Time
+}
+
+// Entries returns a user's most recent entries, newest first.
+func (l *Ledger) Entries(ctx context.Context, user string, limit int) ([]Entry, error) {
+	rows, err := l.pool.Query(ctx, `SELECT id, user_id, kind, amount, lot_id, request_id, region, at_ms
+FROM entries WHERE user_id = $1 ORDER BY at_ms DESC, id LIMIT $2`, user, limit)
+	if err != nil {
+		return nil, fmt.Errorf("entries of %q: %w", user, err)
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		var e Entry
+		var at int64
+		if err := rows.Scan(&e.ID, &e.User, &e.Kind, &e.Amount, &e.Lot, &e.RequestID, &e.Region, &at); err != nil {
+			return nil, fmt.Errorf("scan entry: %w", err)
+		}
+		e.At = time.UnixMilli(at).UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
