@@ -1,0 +1,375 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// The invariants Audit checks, named as in ledger/README.md.
+const (
+	InvHighBid     = "high-bid"        // 1: bids rise strictly; exactly one high bidder holds funds
+	InvNoOversell  = "no-oversell"     // 2: qty_claimed <= qty_total, and equals the purchases
+	InvNoDoubleSpd = "no-double-spend" // 3: held + spent <= funded + earned, columns equal entries
+	InvHolds       = "holds"           // holds are released or captured exactly once
+	InvConserved   = "conserved"       // 4: every movement balances across the ledger
+)
+
+// Violation is one broken invariant, with what was expected and what the
+// stored state shows.
+type Violation struct {
+	Invariant string `json:"invariant"`
+	Subject   string `json:"subject"`
+	Expected  string `json:"expected"`
+	Found     string `json:"found"`
+}
+
+func (v Violation) String() string {
+	return fmt.Sprintf("%s: %s: expected %s, found %s", v.Invariant, v.Subject, v.Expected, v.Found)
+}
+
+type auditor struct {
+	tx  pgx.Tx
+	out []Violation
+}
+
+func (a *auditor) fail(inv, subject, expected, found string, args ...any) {
+	a.out = append(a.out, Violation{Invariant: inv, Subject: subject,
+		Expected: fmt.Sprintf(expected, args...), Found: found})
+}
+
+func (a *auditor) check(inv, subject string, want, got int64, what string) {
+	if want != got {
+		a.out = append(a.out, Violation{Invariant: inv, Subject: subject,
+			Expected: fmt.Sprintf("%s = %d", what, want), Found: fmt.Sprintf("%d", got)})
+	}
+}
+
+// Audit checks every invariant from stored state, in one snapshot, and
+// returns each violation found (none means the ledger is sound). It reads
+// whole tables: it is meant for tests, the proof and an operator's check,
+// not for a hot path.
+func (l *Ledger) Audit(ctx context.Context) ([]Violation, error) {
+	tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only
+	a := &auditor{tx: tx, out: []Violation{}}
+	for _, step := range []func(context.Context) error{a.wallets, a.holds, a.lots, a.balance} {
+		if err := step(ctx); err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+	}
+	return a.out, nil
+}
+
+// sums runs a "key, value" query into a map.
+func sums[K comparable](ctx context.Context, tx pgx.Tx, sql string) (map[K]int64, error) {
+	rows, err := tx.Query(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[K]int64{}
+	for rows.Next() {
+		var k K
+		var v int64
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
+}
+
+// wallets: invariant 3, and every wallet column equals the sum of its entries.
+func (a *auditor) wallets(ctx context.Context) error {
+	rows, err := a.tx.Query(ctx, `SELECT w.user_id, w.funded, w.held, w.spent, w.earned,
+	COALESCE(SUM(CASE WHEN e.kind = 'deposit' THEN e.amount ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN e.kind = 'hold' THEN e.amount WHEN e.kind IN ('release', 'capture') THEN -e.amount ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN e.kind IN ('capture', 'spend') THEN e.amount ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN e.kind = 'credit' THEN e.amount ELSE 0 END), 0)
+FROM wallets w LEFT JOIN entries e ON e.user_id = w.user_id
+GROUP BY w.user_id, w.funded, w.held, w.spent, w.earned`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var w Wallet
+		var f, h, s, e int64
+		if err := rows.Scan(&w.User, &w.Funded, &w.Held, &w.Spent, &w.Earned, &f, &h, &s, &e); err != nil {
+			return err
+		}
+		subj := "wallet " + w.User
+		if w.Held < 0 || w.Spent < 0 || w.Funded < 0 || w.Earned < 0 {
+			a.fail(InvNoDoubleSpd, subj, "no negative column", fmt.Sprintf("%+v", w))
+		}
+		if w.Held+w.Spent > w.Funded+w.Earned {
+			a.fail(InvNoDoubleSpd, subj, "held + spent <= funded + earned",
+				fmt.Sprintf("held %d + spent %d > funded %d + earned %d", w.Held, w.Spent, w.Funded, w.Earned))
+		}
+		a.check(InvNoDoubleSpd, subj, f, w.Funded, "funded (sum of deposit entries)")
+		a.check(InvNoDoubleSpd, subj, h, w.Held, "held (hold − release − capture entries)")
+		a.check(InvNoDoubleSpd, subj, s, w.Spent, "spent (capture + spend entries)")
+		a.check(InvNoDoubleSpd, subj, e, w.Earned, "earned (credit entries)")
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	orphans, err := sums[string](ctx, a.tx, `SELECT e.user_id, COUNT(*) FROM entries e
+WHERE NOT EXISTS (SELECT 1 FROM wallets w WHERE w.user_id = e.user_id) OR e.amount <= 0 GROUP BY e.user_id`)
+	if err != nil {
+		return err
+	}
+	for u, n := range orphans {
+		a.fail(InvConserved, "entries of "+u, "a positive amount on a known wallet", fmt.Sprintf("%d bad entries", n))
+	}
+	return nil
+}
+
+// holds: each hold's entries place it once and end it at most once; a
+// wallet's held equals its open holds.
+func (a *auditor) holds(ctx context.Context) error {
+	rows, err := a.tx.Query(ctx, `SELECT h.id, h.user_id, h.amount, h.captured, h.status,
+	COALESCE(SUM(CASE WHEN e.kind = 'hold' THEN e.amount ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN e.kind = 'release' THEN e.amount ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN e.kind = 'capture' THEN e.amount ELSE 0 END), 0)
+FROM holds h LEFT JOIN entries e ON e.hold_id = h.id
+GROUP BY h.id, h.user_id, h.amount, h.captured, h.status`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	openByUser := map[string]int64{}
+	for rows.Next() {
+		var id uuid.UUID
+		var user, status string
+		var amount, captured, held, released, capt int64
+		if err := rows.Scan(&id, &user, &amount, &captured, &status, &held, &released, &capt); err != nil {
+			return err
+		}
+		subj := fmt.Sprintf("hold %s of %s", id, user)
+		a.check(InvHolds, subj, amount, held, "hold entries")
+		switch status {
+		case HoldHeld:
+			openByUser[user] += amount
+			a.check(InvHolds, subj, 0, released+capt, "release + capture entries of an open hold")
+		case HoldReleased:
+			a.check(InvHolds, subj, amount, released, "released exactly once")
+			a.check(InvHolds, subj, 0, capt, "capture entries of a released hold")
+		case HoldCaptured:
+			a.check(InvHolds, subj, captured, capt, "captured exactly once")
+			a.check(InvHolds, subj, amount-captured, released, "remainder released exactly once")
+		default:
+			a.fail(InvHolds, subj, "status held, released or captured", status)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	held, err := sums[string](ctx, a.tx, `SELECT user_id, held FROM wallets`)
+	if err != nil {
+		return err
+	}
+	for u, h := range held {
+		a.check(InvHolds, "wallet "+u, openByUser[u], h, "held (sum of open holds)")
+	}
+	return nil
+}
+
+// lots: invariants 1 and 2 per lot.
+func (a *auditor) lots(ctx context.Context) error {
+	rows, err := a.tx.Query(ctx, `SELECT `+lotColumns+` FROM lots`)
+	if err != nil {
+		return err
+	}
+	var lots []*Lot
+	for rows.Next() {
+		var l Lot
+		if err := rows.Scan(l.fields()...); err != nil {
+			rows.Close()
+			return err
+		}
+		lots = append(lots, &l)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	qty, err := sums[uuid.UUID](ctx, a.tx, `SELECT lot_id, SUM(qty) FROM purchases GROUP BY lot_id`)
+	if err != nil {
+		return err
+	}
+	paid, err := sums[uuid.UUID](ctx, a.tx, `SELECT lot_id, SUM(total) FROM purchases GROUP BY lot_id`)
+	if err != nil {
+		return err
+	}
+	spends, err := sums[uuid.UUID](ctx, a.tx, `SELECT lot_id, SUM(amount) FROM entries WHERE kind IN ('spend', 'capture') AND lot_id IS NOT NULL GROUP BY lot_id`)
+	if err != nil {
+		return err
+	}
+	credits, err := sums[uuid.UUID](ctx, a.tx, `SELECT lot_id, SUM(amount) FROM entries WHERE kind = 'credit' AND lot_id IS NOT NULL GROUP BY lot_id`)
+	if err != nil {
+		return err
+	}
+	bids, err := a.bidHistories(ctx)
+	if err != nil {
+		return err
+	}
+	holds, err := a.lotHolds(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range lots {
+		subj := fmt.Sprintf("lot %s (%s)", l.ID, l.Kind)
+		if l.QtyClaimed < 0 || l.QtyClaimed > l.QtyTotal {
+			a.fail(InvNoOversell, subj, "0 <= qty_claimed <= qty_total",
+				fmt.Sprintf("qty_claimed %d of qty_total %d", l.QtyClaimed, l.QtyTotal))
+		}
+		settled := l.Status == StatusSettled
+		if settled {
+			a.check(InvConserved, subj, l.Proceeds, credits[l.ID], "host credit (proceeds)")
+		} else {
+			a.check(InvConserved, subj, 0, credits[l.ID], "host credit before settlement")
+		}
+		if l.Kind == KindEnglish {
+			a.english(l, subj, bids[l.ID], holds[l.ID])
+			a.check(InvConserved, subj, l.Proceeds, spends[l.ID], "winner's capture (proceeds)")
+			continue
+		}
+		a.check(InvNoOversell, subj, qty[l.ID], l.QtyClaimed, "qty_claimed (sum of purchases)")
+		a.check(InvConserved, subj, paid[l.ID], l.Proceeds, "proceeds (sum of purchases)")
+		a.check(InvConserved, subj, paid[l.ID], spends[l.ID], "buyers' spend entries (sum of purchases)")
+		if len(holds[l.ID]) > 0 {
+			a.fail(InvHolds, subj, "no holds on a %s lot", fmt.Sprintf("%d holds", len(holds[l.ID])), l.Kind)
+		}
+	}
+	return nil
+}
+
+type bidRow struct {
+	seq    int64
+	user   string
+	amount int64
+}
+
+type holdRow struct {
+	user             string
+	amount, captured int64
+	status           string
+}
+
+func (a *auditor) bidHistories(ctx context.Context) (map[uuid.UUID][]bidRow, error) {
+	rows, err := a.tx.Query(ctx, `SELECT lot_id, seq, user_id, amount FROM bids ORDER BY lot_id, seq`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uuid.UUID][]bidRow{}
+	for rows.Next() {
+		var id uuid.UUID
+		var b bidRow
+		if err := rows.Scan(&id, &b.seq, &b.user, &b.amount); err != nil {
+			return nil, err
+		}
+		out[id] = append(out[id], b)
+	}
+	return out, rows.Err()
+}
+
+func (a *auditor) lotHolds(ctx context.Context) (map[uuid.UUID][]holdRow, error) {
+	rows, err := a.tx.Query(ctx, `SELECT lot_id, user_id, amount, captured, status FROM holds`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uuid.UUID][]holdRow{}
+	for rows.Next() {
+		var id uuid.UUID
+		var h holdRow
+		if err := rows.Scan(&id, &h.user, &h.amount, &h.captured, &h.status); err != nil {
+			return nil, err
+		}
+		out[id] = append(out[id], h)
+	}
+	return out, rows.Err()
+}
+
+// english checks invariant 1 for one lot: its bid history rises strictly
+// and ends at the lot's high bid and bidder, and exactly the high bidder
+// holds funds (nobody once settled; the winner's hold captured at the price).
+func (a *auditor) english(l *Lot, subj string, bids []bidRow, holds []holdRow) {
+	for i := 1; i < len(bids); i++ {
+		if bids[i].amount <= bids[i-1].amount {
+			a.fail(InvHighBid, subj, "bids strictly rising",
+				fmt.Sprintf("bid seq %d of %d after seq %d of %d", bids[i].seq, bids[i].amount, bids[i-1].seq, bids[i-1].amount))
+		}
+	}
+	a.check(InvHighBid, subj, int64(len(bids)), l.BidCount, "bid_count (bids recorded)")
+	if n := len(bids); n > 0 {
+		last := bids[n-1]
+		if last.user != l.HighBidder || last.amount != l.HighBid {
+			a.fail(InvHighBid, subj, "high bidder %s at %d (the last bid)",
+				fmt.Sprintf("%q at %d", l.HighBidder, l.HighBid), last.user, last.amount)
+		}
+	} else if l.HighBidder != "" || l.HighBid != 0 {
+		a.fail(InvHighBid, subj, "no high bidder without bids", fmt.Sprintf("%q at %d", l.HighBidder, l.HighBid))
+	}
+	var open []holdRow
+	for _, h := range holds {
+		if h.status == HoldHeld {
+			open = append(open, h)
+		}
+	}
+	switch {
+	case l.Status == StatusSettled:
+		if len(open) != 0 {
+			a.fail(InvHighBid, subj, "no open holds after settlement", fmt.Sprintf("%d open holds", len(open)))
+		}
+	case l.HighBidder == "":
+		if len(open) != 0 {
+			a.fail(InvHighBid, subj, "no open holds without a high bidder", fmt.Sprintf("%d open holds", len(open)))
+		}
+	default:
+		if len(open) != 1 || open[0].user != l.HighBidder {
+			a.fail(InvHighBid, subj, "exactly one open hold, by high bidder %s", fmt.Sprintf("%+v", open), l.HighBidder)
+		} else if open[0].amount != l.HighMax || l.HighMax < l.HighBid {
+			a.fail(InvHighBid, subj, "the high bidder's hold = their maximum %d >= high bid %d",
+				fmt.Sprintf("hold %d", open[0].amount), l.HighMax, l.HighBid)
+		}
+	}
+	if l.Winner != "" {
+		var captured []holdRow
+		for _, h := range holds {
+			if h.status == HoldCaptured {
+				captured = append(captured, h)
+			}
+		}
+		if len(captured) != 1 || captured[0].user != l.Winner || captured[0].captured != l.HighBid {
+			a.fail(InvHighBid, subj, "one captured hold by winner %s at %d", fmt.Sprintf("%+v", captured), l.Winner, l.HighBid)
+		}
+	}
+}
+
+// balance: invariant 4. Money enters only by deposit; every spend or
+// capture is owed to a host, and is either credited (settled lots) or still
+// pending as an unsettled lot's proceeds.
+func (a *auditor) balance(ctx context.Context) error {
+	var spent, earned, pending int64
+	err := a.tx.QueryRow(ctx, `SELECT
+	COALESCE((SELECT SUM(spent) FROM wallets), 0),
+	COALESCE((SELECT SUM(earned) FROM wallets), 0),
+	COALESCE((SELECT SUM(proceeds) FROM lots WHERE status <> 'settled'), 0)`).Scan(&spent, &earned, &pending)
+	if err != nil {
+		return err
+	}
+	if spent != earned+pending {
+		a.fail(InvConserved, "ledger", "total spent = total earned + pending proceeds (%d + %d)",
+			fmt.Sprintf("total spent %d", spent), earned, pending)
+	}
+	return nil
+}
