@@ -55,6 +55,10 @@ type Ledger struct {
 	log     zerolog.Logger
 	stats   counters
 	closers []func()
+	// afterCommit, when set by a test, turns a committed attempt into one
+	// whose COMMIT outcome looks unknown (a lost connection), to prove the
+	// retry returns the first outcome instead of applying it twice.
+	afterCommit func() error
 }
 
 // counters are the ledger's own metrics, read with Stats.

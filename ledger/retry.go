@@ -100,5 +100,11 @@ func (l *Ledger) attempt(ctx context.Context, fn func(ctx context.Context, tx pg
 		_ = tx.Rollback(ctx)
 		return err
 	}
-	return tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	if l.afterCommit != nil {
+		return l.afterCommit()
+	}
+	return nil
 }
