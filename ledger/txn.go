@@ -31,12 +31,21 @@ func (t *txn) write(sql string, args ...any) {
 	t.batch.Queue(sql, args...)
 }
 
+// maxTxRows keeps every transaction under DSQL's limit of 3,000 modified
+// rows. Each queued write touches exactly one row, so the queue length is
+// the row count; work that could grow past it (seeding, relays) is chunked.
+const maxTxRows = 3_000
+
 // flush executes the queued writes and checks each touched exactly one row.
 func (t *txn) flush(ctx context.Context) error {
-	if t.batch.Len() == 0 {
+	n := t.batch.Len()
+	if n == 0 {
 		return nil
 	}
-	n := t.batch.Len()
+	if n > maxTxRows {
+		return &Error{Code: CodeLimitExceeded, Message: "the operation would change too many rows at once",
+			Err: fmt.Errorf("%d writes in one transaction, limit %d", n, maxTxRows)}
+	}
 	br := t.tx.SendBatch(ctx, &t.batch)
 	for i := 0; i < n; i++ {
 		tag, err := br.Exec()

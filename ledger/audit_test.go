@@ -1,0 +1,72 @@
+package ledger
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestAuditCatchesEachCorruption damages stored state one way at a time, the
+// way a buggy transaction could, and requires Audit to name the invariant it
+// breaks. An audit that cannot fail proves nothing.
+func TestAuditCatchesEachCorruption(t *testing.T) {
+	cases := []struct {
+		name      string
+		sql       string
+		invariant string
+		subject   string
+	}{
+		{"held drifts from entries", `UPDATE wallets SET held = held + 1 WHERE user_id = 'alice'`, InvNoDoubleSpd, "wallet alice"},
+		{"double spend", `UPDATE wallets SET spent = funded + earned + 1 WHERE user_id = 'bob'`, InvNoDoubleSpd, "wallet bob"},
+		{"lost deposit entry", `DELETE FROM entries WHERE user_id = 'carol' AND kind = 'deposit'`, InvNoDoubleSpd, "wallet carol"},
+		{"oversell", `UPDATE lots SET qty_claimed = qty_total + 1 WHERE kind = 'drop'`, InvNoOversell, "drop"},
+		{"sale without purchase", `UPDATE lots SET qty_claimed = qty_claimed + 1 WHERE kind = 'drop'`, InvNoOversell, "drop"},
+		{"bid that does not rise", `INSERT INTO bids (id, lot_id, seq, user_id, amount, proxy, region, at_ms)
+			SELECT gen_random_uuid(), id, 99, 'alice', 1, false, 'x', 0 FROM lots WHERE kind = 'english'`, InvHighBid, "english"},
+		{"second open hold", `INSERT INTO holds (id, lot_id, user_id, amount, captured, status, created_at_ms, updated_at_ms)
+			SELECT gen_random_uuid(), id, 'carol', 0, 0, 'held', 0, 0 FROM lots WHERE kind = 'english'`, InvHighBid, "english"},
+		{"lost hold", `UPDATE holds SET status = 'released'`, InvHolds, "hold"},
+		{"high bidder swapped", `UPDATE lots SET high_bidder = 'carol' WHERE kind = 'english'`, InvHighBid, "english"},
+		{"money from nowhere", `INSERT INTO entries (id, user_id, kind, amount, lot_id, hold_id, request_id, region, at_ms)
+			VALUES (gen_random_uuid(), 'carol', 'credit', 500, NULL, NULL, 'forged', 'x', 0)`, InvNoDoubleSpd, "wallet carol"},
+		{"credit without a sale", `UPDATE wallets SET earned = earned + 500 WHERE user_id = 'carol';
+			INSERT INTO entries (id, user_id, kind, amount, lot_id, hold_id, request_id, region, at_ms)
+			VALUES (gen_random_uuid(), 'carol', 'credit', 500, NULL, NULL, 'forged', 'x', 0)`, InvConserved, "ledger"},
+		{"proceeds skimmed", `UPDATE lots SET proceeds = proceeds - 1 WHERE kind = 'drop'`, InvConserved, "drop"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := newLedger(t)
+			ctx := context.Background()
+			a, b := l.user("alice", 100_000), l.user("bob", 100_000)
+			l.user("carol", 100_000)
+			eng := l.lot(englishSpec())
+			drop := l.lot(LotSpec{Kind: KindDrop, Title: "x", Price: 1_000, Qty: 5})
+			_, _, err := l.PlaceBid(ctx, l.as(a), eng, 2_000, 3_000)
+			mustOK(t, err)
+			_, _, err = l.BuyDrop(ctx, l.as(b), drop, 2)
+			mustOK(t, err)
+			vs, err := l.Audit(ctx)
+			mustOK(t, err)
+			if len(vs) != 0 {
+				t.Fatalf("sound ledger reported %v", vs)
+			}
+
+			l.corrupted = true
+			for _, stmt := range strings.Split(c.sql, ";") {
+				if _, err := l.Pool().Exec(ctx, stmt); err != nil {
+					t.Fatalf("corrupt: %v", err)
+				}
+			}
+			vs, err = l.Audit(ctx)
+			mustOK(t, err)
+			for _, v := range vs {
+				if v.Invariant == c.invariant && strings.Contains(v.Subject, c.subject) {
+					t.Logf("caught: %s", v)
+					return
+				}
+			}
+			t.Fatalf("audit missed %q: want %s on %s, got %v", c.name, c.invariant, c.subject, vs)
+		})
+	}
+}
