@@ -58,7 +58,7 @@ func (t *txn) advance(ctx context.Context, lot *Lot, fromStep int64) (bool, erro
 // saw due. Idempotent: see advance.
 func (l *Ledger) AdvanceDutch(ctx context.Context, id uuid.UUID, fromStep int64, region string) (TickResult, []Event, error) {
 	var res TickResult
-	events, err := l.system(ctx, region, "system:tick", func(ctx context.Context, t *txn) error {
+	events, err := l.system(ctx, region, "system:tick", id, func(ctx context.Context, t *txn) error {
 		lot, err := t.lot(ctx, id, KindDutch)
 		if err != nil {
 			return err
@@ -82,7 +82,7 @@ func (l *Ledger) AdvanceDutch(ctx context.Context, id uuid.UUID, fromStep int64,
 // regardless of the schedule.
 func (l *Ledger) TickDutch(ctx context.Context, a Actor, id uuid.UUID) (TickResult, []Event, error) {
 	var res TickResult
-	events, err := l.do(ctx, a, "tick", &res, func(ctx context.Context, t *txn) error {
+	events, err := l.do(ctx, a, "tick", id, &res, func(ctx context.Context, t *txn) error {
 		lot, err := t.lot(ctx, id, KindDutch)
 		if err != nil {
 			return err
@@ -147,7 +147,7 @@ func (l *Ledger) ClaimDutch(ctx context.Context, a Actor, id uuid.UUID, qty, max
 			return res, nil, err
 		}
 	}
-	events, err := l.do(ctx, a, "claim", &res, func(ctx context.Context, t *txn) error {
+	events, err := l.do(ctx, a, "claim", id, &res, func(ctx context.Context, t *txn) error {
 		lot, err := t.openForSale(ctx, id, KindDutch, qty)
 		if err != nil {
 			return err

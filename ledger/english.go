@@ -40,7 +40,7 @@ func (l *Ledger) PlaceBid(ctx context.Context, a Actor, lotID uuid.UUID, amount,
 		}
 	}
 	limit := max(amount, maxBid)
-	events, err := l.do(ctx, a, "bid", &res, func(ctx context.Context, t *txn) error {
+	events, err := l.do(ctx, a, "bid", lotID, &res, func(ctx context.Context, t *txn) error {
 		lot, err := t.lot(ctx, lotID, KindEnglish)
 		if err != nil {
 			return err

@@ -37,7 +37,10 @@ func runWithPostgres(m *testing.M) int {
 		return 1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	pg, err := StartEmbedded(ctx, EmbeddedOptions{DataDir: filepath.Join(root, "pg"), NoSync: true})
+	// Tests trade durability for speed (fsync off); LOTZERO_TEST_FSYNC=1
+	// measures the benchmarks with the server's real durability settings.
+	noSync := os.Getenv("LOTZERO_TEST_FSYNC") == ""
+	pg, err := StartEmbedded(ctx, EmbeddedOptions{DataDir: filepath.Join(root, "pg"), NoSync: noSync})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ledger tests need a real PostgreSQL and could not start one:", err)
@@ -64,6 +67,8 @@ type testLedger struct {
 	t     testing.TB
 	clock *clock
 	seq   atomic.Int64
+	db    string
+	opts  Options
 	// corrupted marks a test that damaged rows on purpose: its final audit
 	// is expected to fail and is skipped.
 	corrupted bool
@@ -98,7 +103,7 @@ func newLedger(t testing.TB, opts ...func(*Options)) *testLedger {
 	if err := l.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	tl := &testLedger{Ledger: l, t: t, clock: c}
+	tl := &testLedger{Ledger: l, t: t, clock: c, db: db, opts: o}
 	t.Cleanup(func() {
 		if !t.Failed() && !tl.corrupted {
 			tl.requireSound()
@@ -195,3 +200,24 @@ func enterableTempDir(t testing.TB) string {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
 }
+
+// peer opens a second Ledger on the same database, as a second server node
+// would: its own pool and its own in-process lot queues, so operations
+// racing across the two meet only in the database, under OCC.
+func (l *testLedger) peer() *Ledger {
+	l.t.Helper()
+	cfg, err := pgxpool.ParseConfig(testPG.ConnString(l.db))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	cfg.MaxConns = 16
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.t.Cleanup(pool.Close)
+	return New(pool, BackendEmbedded, l.opts)
+}
+
+// nodes returns the ledger and a peer: tests alternate between them.
+func (l *testLedger) nodes() [2]*Ledger { return [2]*Ledger{l.Ledger, l.peer()} }

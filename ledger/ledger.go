@@ -54,6 +54,7 @@ type Ledger struct {
 	opts    Options
 	log     zerolog.Logger
 	stats   counters
+	queues  lotQueues
 	closers []func()
 	// afterCommit, when set by a test, turns a committed attempt into one
 	// whose COMMIT outcome looks unknown (a lost connection), to prove the
@@ -92,7 +93,7 @@ func New(pool *pgxpool.Pool, backend Backend, opts Options) *Ledger {
 	if backend == BackendDSQL {
 		d = dialectDSQL
 	}
-	return &Ledger{pool: pool, dialect: d, backend: backend, opts: opts, log: opts.Logger}
+	return &Ledger{pool: pool, dialect: d, backend: backend, opts: opts, log: opts.Logger, queues: newLotQueues()}
 }
 
 // Backend names the database serving this ledger.

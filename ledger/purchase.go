@@ -106,7 +106,7 @@ func (l *Ledger) BuyDrop(ctx context.Context, a Actor, id uuid.UUID, qty int64) 
 	if err := validQty(qty); err != nil {
 		return res, nil, err
 	}
-	events, err := l.do(ctx, a, "buy", &res, func(ctx context.Context, t *txn) error {
+	events, err := l.do(ctx, a, "buy", id, &res, func(ctx context.Context, t *txn) error {
 		lot, err := t.openForSale(ctx, id, KindDrop, qty)
 		if err != nil {
 			return err

@@ -44,12 +44,13 @@ func TestOversellRace(t *testing.T) {
 	for i := 0; i < buyers; i++ {
 		l.user(userName("b", i), 10_000)
 	}
+	node := l.nodes()
 	codes := rush(buyers, func(i int) error {
-		_, _, err := l.BuyDrop(ctx, l.as(userName("b", i)), id, 1)
+		_, _, err := node[i%2].BuyDrop(ctx, l.as(userName("b", i)), id, 1)
 		return err
 	})
 	got := countCodes(codes)
-	t.Logf("outcomes %v, stats %+v", got, l.Stats())
+	t.Logf("outcomes %v, node stats %+v %+v", got, node[0].Stats(), node[1].Stats())
 	if got[""] != units {
 		t.Fatalf("sold %d units of %d: %v", got[""], units, got)
 	}
@@ -78,12 +79,13 @@ func TestDoubleSpendRace(t *testing.T) {
 	for i := range ids {
 		ids[i] = l.lot(LotSpec{Kind: KindDrop, Title: "one of many", Price: price, Qty: 1})
 	}
+	node := l.nodes()
 	codes := rush(lots, func(i int) error {
-		_, _, err := l.BuyDrop(ctx, Actor{User: spender, Region: DemoRegions()[i%5], RequestID: userName("ds", i)}, ids[i], 1)
+		_, _, err := node[i%2].BuyDrop(ctx, Actor{User: spender, Region: DemoRegions()[i%5], RequestID: userName("ds", i)}, ids[i], 1)
 		return err
 	})
 	got := countCodes(codes)
-	t.Logf("outcomes %v, stats %+v", got, l.Stats())
+	t.Logf("outcomes %v, node stats %+v %+v", got, node[0].Stats(), node[1].Stats())
 	if got[""] != 1 || got[""]+got[CodeInsufficientFunds]+got[CodeBusy] != lots {
 		t.Fatalf("exactly one purchase must succeed: %v", got)
 	}
@@ -111,6 +113,7 @@ func TestEnglishWar(t *testing.T) {
 	}
 	var mu sync.Mutex
 	tally := map[Code]int{}
+	node := l.nodes()
 	codes := rush(bidders, func(i int) error {
 		me := userName("w", i)
 		for {
@@ -121,7 +124,7 @@ func TestEnglishWar(t *testing.T) {
 			if lot.MinNextBid() > limits[i] || lot.HighBidder == me {
 				return nil
 			}
-			_, _, err = l.PlaceBid(ctx, l.as(me), id, lot.MinNextBid(), limits[i])
+			_, _, err = node[i%2].PlaceBid(ctx, l.as(me), id, lot.MinNextBid(), limits[i])
 			mu.Lock()
 			tally[CodeOf(err)]++
 			mu.Unlock()
@@ -135,7 +138,7 @@ func TestEnglishWar(t *testing.T) {
 			}
 		}
 	})
-	t.Logf("bid outcomes %v, stats %+v", tally, l.Stats())
+	t.Logf("bid outcomes %v, node stats %+v %+v", tally, node[0].Stats(), node[1].Stats())
 	if got := countCodes(codes); got[""] != bidders {
 		t.Fatalf("bidders ended with errors: %v", got)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -60,13 +61,21 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 // and queues writes on t; do flushes them with the request row and the
 // outbox events. It returns the events the first execution produced (none
 // on a replay: the outbox relay owns those).
-func (l *Ledger) do(ctx context.Context, a Actor, op string, result any, fn func(ctx context.Context, t *txn) error) ([]Event, error) {
+//
+// lot, when not uuid.Nil, is the lot the operation works on: operations on
+// one lot take turns in this process (see lotQueues).
+func (l *Ledger) do(ctx context.Context, a Actor, op string, lot uuid.UUID, result any, fn func(ctx context.Context, t *txn) error) ([]Event, error) {
 	if err := a.validate(); err != nil {
 		return nil, err
 	}
+	release, err := l.queues.acquire(ctx, lot)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	var events []Event
 	var refusal *Error
-	err := l.run(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err = l.run(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		events, refusal = nil, nil
 		prior, found, err := loadRequest(ctx, tx, a)
 		if err != nil {
@@ -135,9 +144,14 @@ func (l *Ledger) recordRefusal(ctx context.Context, a Actor, op string, refusal 
 
 // system runs fn as a transaction with no request record: the ticker's and
 // closer's operations, which are idempotent by the state they check.
-func (l *Ledger) system(ctx context.Context, region, name string, fn func(ctx context.Context, t *txn) error) ([]Event, error) {
+func (l *Ledger) system(ctx context.Context, region, name string, lot uuid.UUID, fn func(ctx context.Context, t *txn) error) ([]Event, error) {
+	release, err := l.queues.acquire(ctx, lot)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	var events []Event
-	err := l.run(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err = l.run(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		events = nil
 		t := &txn{tx: tx, now: l.now(), actor: Actor{User: "", Region: region, RequestID: name}}
 		if err := fn(ctx, t); err != nil {

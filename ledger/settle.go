@@ -62,7 +62,7 @@ func nilIfEmpty(s string) any {
 // CloseLot ends a lot now and settles it; only its host may.
 func (l *Ledger) CloseLot(ctx context.Context, a Actor, id uuid.UUID) (LotResult, []Event, error) {
 	var res LotResult
-	events, err := l.do(ctx, a, "close", &res, func(ctx context.Context, t *txn) error {
+	events, err := l.do(ctx, a, "close", id, &res, func(ctx context.Context, t *txn) error {
 		lot, err := t.lot(ctx, id, "")
 		if err != nil {
 			return err
@@ -87,7 +87,7 @@ func (l *Ledger) CloseLot(ctx context.Context, a Actor, id uuid.UUID) (LotResult
 // passed. It is what the closer calls on every node: running it twice, or
 // on two nodes at once, settles once; a lot that is not due is left alone.
 func (l *Ledger) SettleDue(ctx context.Context, id uuid.UUID, region string) ([]Event, error) {
-	return l.system(ctx, region, "system:settle", func(ctx context.Context, t *txn) error {
+	return l.system(ctx, region, "system:settle", id, func(ctx context.Context, t *txn) error {
 		lot, err := t.lot(ctx, id, KindEnglish)
 		if err != nil {
 			return err

@@ -73,7 +73,7 @@ func (l *Ledger) EnsureUser(ctx context.Context, user, region string, balance in
 		return false, err
 	}
 	var created bool
-	_, err := l.system(ctx, region, "signup", func(ctx context.Context, t *txn) error {
+	_, err := l.system(ctx, region, "signup", uuid.Nil, func(ctx context.Context, t *txn) error {
 		created = false
 		_, err := t.wallet(ctx, user)
 		if err == nil {
@@ -102,7 +102,7 @@ func (l *Ledger) Deposit(ctx context.Context, a Actor, amount int64) (Wallet, er
 		return Wallet{}, err
 	}
 	var res DepositResult
-	_, err := l.do(ctx, a, "deposit", &res, func(ctx context.Context, t *txn) error {
+	_, err := l.do(ctx, a, "deposit", uuid.Nil, &res, func(ctx context.Context, t *txn) error {
 		w, err := t.wallet(ctx, a.User)
 		if err != nil {
 			return err

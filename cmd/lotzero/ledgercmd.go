@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/lotzero/lotzero/ledger"
+)
+
+// openLedger parses the shared flags, opens the ledger and migrates it.
+func openLedger(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*ledger.Ledger, error) {
+	fs := flag.NewFlagSet("lotzero "+name, flag.ContinueOnError)
+	var lf ledgerFlags
+	lf.register(fs)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := parse(fs, args, stderr); err != nil {
+		return nil, err
+	}
+	cfg, err := lf.config()
+	if err != nil {
+		return nil, err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return nil, err
+	}
+	l, err := ledger.Open(ctx, cfg, ledger.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := l.Migrate(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	l, err := openLedger(ctx, "migrate", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	fmt.Fprintf(stdout, "schema up to date on %s\n", l.Backend())
+	return nil
+}
+
+func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	l, err := openLedger(ctx, "seed", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	evs, err := l.Seed(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "demo data ready on %s (%d lots opened now)\n", l.Backend(), len(evs))
+	return nil
+}
+
+func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	l, err := openLedger(ctx, "audit", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	vs, err := l.Audit(ctx)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(map[string]any{"ok": len(vs) == 0, "violations": vs}); err != nil {
+		return err
+	}
+	if len(vs) > 0 {
+		return exitError(1)
+	}
+	return nil
+}

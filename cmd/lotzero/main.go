@@ -1,0 +1,91 @@
+// Command lotzero is the LotZero server and its operator tools. It only
+// wires packages together: the business logic lives in ledger/ (and, as it
+// lands, hub/ and firehose/).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+)
+
+const usage = `lotzero — real-time auctions on a strongly consistent ledger
+
+Usage:
+  lotzero [demo]     start the ledger on its configured backend, migrate, seed the
+                     demo data, run a short live demonstration and print the audit
+  lotzero migrate    apply the ledger schema
+  lotzero seed       apply the schema and create the demo data (idempotent)
+  lotzero audit      check every ledger invariant; exit status 1 on a violation
+
+Run 'lotzero <command> -h' for the flags of a command. Every flag can also be
+set by the environment variable named in its help.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := "demo"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "demo":
+		err = runDemo(ctx, args, stdout, stderr)
+	case "migrate":
+		err = runMigrate(ctx, args, stdout, stderr)
+	case "seed":
+		err = runSeed(ctx, args, stdout, stderr)
+	case "audit":
+		err = runAudit(ctx, args, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "lotzero: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var exit exitError
+	if errors.As(err, &exit) {
+		return int(exit)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "lotzero %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+// exitError ends the program with a status and no further message.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// newLogger logs JSON, or readable console lines when stderr is a terminal.
+func newLogger(w io.Writer, level string) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		return zerolog.Logger{}, fmt.Errorf("log level: %w", err)
+	}
+	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
