@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 
@@ -104,6 +105,12 @@ func (l *Ledger) Backend() Backend { return l.backend }
 func (l *Ledger) Pool() *pgxpool.Pool { return l.pool }
 
 func (l *Ledger) now() time.Time { return l.opts.Clock() }
+
+// DemoBalance is what a new demo user is funded with.
+func (l *Ledger) DemoBalance() int64 { return l.opts.DemoBalance }
+
+// Ping checks the database answers.
+func (l *Ledger) Ping(ctx context.Context) error { return l.pool.Ping(ctx) }
 
 // Close closes the pool and stops anything Open started, in reverse order.
 func (l *Ledger) Close() {

@@ -64,7 +64,7 @@ func DemoLotID(slug string) uuid.UUID {
 // returns the events of lots it created.
 func (l *Ledger) Seed(ctx context.Context) ([]Event, error) {
 	for _, u := range DemoUsers() {
-		if _, err := l.EnsureUser(ctx, u.Name, u.Region, 0); err != nil {
+		if _, err := l.EnsureUser(ctx, u.Name, u.Region, l.DemoBalance()); err != nil {
 			return nil, fmt.Errorf("seed user %s: %w", u.Name, err)
 		}
 	}

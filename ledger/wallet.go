@@ -56,8 +56,8 @@ func (l *Ledger) Wallet(ctx context.Context, user string) (Wallet, error) {
 	return readWallet(ctx, l.pool, user)
 }
 
-// EnsureUser creates user with a wallet funded with balance (the
-// Options' DemoBalance when balance is 0) unless the user exists. It
+// EnsureUser creates user with a wallet funded with balance (0 for an
+// empty wallet; DemoBalance() for a demo user) unless the user exists. It
 // reports whether it created the user. Safe to call concurrently.
 func (l *Ledger) EnsureUser(ctx context.Context, user, region string, balance int64) (bool, error) {
 	if !ValidUser(user) {
@@ -66,11 +66,10 @@ func (l *Ledger) EnsureUser(ctx context.Context, user, region string, balance in
 	if !ValidRegion(region) {
 		return false, errorf(CodeBadRequest, "region must match [a-z0-9-]{1,32}")
 	}
-	if balance == 0 {
-		balance = l.opts.DemoBalance
-	}
-	if err := validAmount("balance", balance); err != nil {
-		return false, err
+	if balance != 0 {
+		if err := validAmount("balance", balance); err != nil {
+			return false, err
+		}
 	}
 	var created bool
 	_, err := l.system(ctx, region, "signup", uuid.Nil, func(ctx context.Context, t *txn) error {

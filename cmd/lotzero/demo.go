@@ -53,7 +53,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	start := make(chan struct{})
 	for i := 0; i < buyers; i++ {
 		user := fmt.Sprintf("rush%d", i)
-		if _, err := l.EnsureUser(ctx, user, regions[i%len(regions)], 0); err != nil {
+		if _, err := l.EnsureUser(ctx, user, regions[i%len(regions)], l.DemoBalance()); err != nil {
 			return err
 		}
 		wg.Add(1)

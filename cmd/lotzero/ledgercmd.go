@@ -8,36 +8,43 @@ import (
 	"io"
 
 	"github.com/lotzero/lotzero/ledger"
+	"github.com/rs/zerolog"
 )
 
 // openLedger parses the shared flags, opens the ledger and migrates it.
 func openLedger(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*ledger.Ledger, error) {
+	l, _, err := openLedgerLogged(ctx, name, args, stderr, extra)
+	return l, err
+}
+
+// openLedgerLogged is openLedger that also returns the configured logger.
+func openLedgerLogged(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*ledger.Ledger, zerolog.Logger, error) {
 	fs := flag.NewFlagSet("lotzero "+name, flag.ContinueOnError)
 	var lf ledgerFlags
 	lf.register(fs)
 	if extra != nil {
 		extra(fs)
 	}
+	var log zerolog.Logger
 	if err := parse(fs, args, stderr); err != nil {
-		return nil, err
+		return nil, log, err
 	}
 	cfg, err := lf.config()
 	if err != nil {
-		return nil, err
+		return nil, log, err
 	}
-	log, err := lf.logger(stderr)
-	if err != nil {
-		return nil, err
+	if log, err = lf.logger(stderr); err != nil {
+		return nil, log, err
 	}
 	l, err := ledger.Open(ctx, cfg, ledger.Options{Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, log, err
 	}
 	if err := l.Migrate(ctx); err != nil {
 		l.Close()
-		return nil, err
+		return nil, log, err
 	}
-	return l, nil
+	return l, log, nil
 }
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -20,8 +20,9 @@ import (
 const usage = `lotzero — real-time auctions on a strongly consistent ledger
 
 Usage:
-  lotzero [demo]     start the ledger on its configured backend, migrate, seed the
-                     demo data, run a short live demonstration and print the audit
+  lotzero [serve]    run the server: HTTP API, WebSocket at /ws, web UI at /
+  lotzero token      mint a token: --user U --role bidder|host|bot --ttl 24h
+  lotzero demo       migrate, seed, run a short live rush against the ledger, print the audit
   lotzero migrate    apply the ledger schema
   lotzero seed       apply the schema and create the demo data (idempotent)
   lotzero audit      check every ledger invariant; exit status 1 on a violation
@@ -38,12 +39,16 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := "demo"
+	cmd := "serve"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
 	var err error
 	switch cmd {
+	case "serve":
+		err = runServe(ctx, args, stdout, stderr)
+	case "token":
+		err = runToken(ctx, args, stdout, stderr)
 	case "demo":
 		err = runDemo(ctx, args, stdout, stderr)
 	case "migrate":

@@ -1,0 +1,89 @@
+// Package firehose is LotZero's eventually consistent social stream: it
+// relays committed ledger events to every server node and carries chat,
+// reactions and presence. It has two implementations behind one small
+// interface — in process (Memory, the default) and DynamoDB with Streams —
+// and nothing else in the server changes between them.
+package firehose
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Message kinds.
+const (
+	KindLedger   = "ledger"   // a committed ledger event, relayed from the outbox
+	KindChat     = "chat"     // a chat line
+	KindReaction = "reaction" // an emoji reaction
+	KindPresence = "presence" // a user joined or left a lot's room
+)
+
+// Message is one item on the firehose.
+//
+// Ledger messages are keyed by (Lot, Seq) and publishing one twice is a
+// no-op. Social messages are keyed by ID; the firehose assigns their Seq,
+// a per-lot social sequence separate from the ledger's.
+type Message struct {
+	Kind    string          `json:"kind"`
+	ID      string          `json:"id,omitempty"`
+	Lot     string          `json:"lot"`
+	Seq     int64           `json:"seq"`
+	Event   string          `json:"event"` // the event kind on the wire: bid, chat, presence, ...
+	At      time.Time       `json:"at"`
+	Region  string          `json:"region"`
+	Actor   string          `json:"actor,omitempty"`
+	Data    json.RawMessage `json:"data"`
+	Wallets []string        `json:"wallets,omitempty"` // users whose wallets the ledger event changed
+}
+
+// Firehose publishes messages and delivers every message to every
+// subscriber on every node.
+type Firehose interface {
+	// Name is "memory" or "dynamodb".
+	Name() string
+	// Publish stores and relays m. It is idempotent: by (Lot, Seq) for
+	// ledger messages, by ID for social ones.
+	Publish(ctx context.Context, m Message) error
+	// Subscribe delivers every message published from now on, on this node
+	// and others, until ctx ends. Delivery is at least once: subscribers
+	// drop duplicates (ledger messages by seq).
+	Subscribe(ctx context.Context) (<-chan Message, error)
+	// Presence tracks who is in each lot's room.
+	Presence() Presence
+	// Ready reports whether the firehose is usable now.
+	Ready(ctx context.Context) error
+	// Close releases the firehose.
+	Close() error
+}
+
+// Presence tracks sessions present in lots' rooms. A session heartbeats by
+// calling Join again; entries not refreshed within the TTL expire.
+type Presence interface {
+	Join(ctx context.Context, lot string, p Present) error
+	Leave(ctx context.Context, lot, session string) error
+	List(ctx context.Context, lot string) ([]Present, error)
+}
+
+// Present is one session in a lot's room.
+type Present struct {
+	Session string    `json:"session"`
+	User    string    `json:"user"`
+	Region  string    `json:"region"`
+	Node    string    `json:"node"`
+	Expires time.Time `json:"expires"`
+}
+
+// Users reduces sessions to one entry per user, sorted by user.
+func Users(ps []Present) []Present {
+	seen := map[string]bool{}
+	var out []Present
+	for _, p := range ps {
+		if !seen[p.User] {
+			seen[p.User] = true
+			out = append(out, p)
+		}
+	}
+	sortByUser(out)
+	return out
+}

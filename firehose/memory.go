@@ -1,0 +1,201 @@
+package firehose
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Memory is the in-process firehose: one node, no external service. It
+// keeps a bounded window of seen ledger keys per lot for idempotency.
+type Memory struct {
+	mu        sync.Mutex
+	subs      map[chan Message]struct{}
+	seen      map[string]map[int64]struct{} // lot -> ledger seqs seen
+	seenIDs   map[string]time.Time          // social message ids -> when
+	socialSeq map[string]int64
+	presence  *memoryPresence
+	closed    bool
+}
+
+// seenWindow bounds how many ledger seqs per lot Memory remembers: a
+// republish older than that is dropped by subscribers' own seq check.
+const seenWindow = 4096
+
+// NewMemory returns an empty in-process firehose. presenceTTL is how long a
+// presence entry lives without a heartbeat; zero means 30s.
+func NewMemory(presenceTTL time.Duration) *Memory {
+	if presenceTTL <= 0 {
+		presenceTTL = 30 * time.Second
+	}
+	return &Memory{
+		subs:      map[chan Message]struct{}{},
+		seen:      map[string]map[int64]struct{}{},
+		seenIDs:   map[string]time.Time{},
+		socialSeq: map[string]int64{},
+		presence:  &memoryPresence{ttl: presenceTTL, lots: map[string]map[string]Present{}},
+	}
+}
+
+func (m *Memory) Name() string { return "memory" }
+
+// ErrClosed is returned by a closed firehose.
+var ErrClosed = errors.New("firehose closed")
+
+func (m *Memory) Publish(ctx context.Context, msg Message) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	if msg.Kind == KindLedger {
+		seen := m.seen[msg.Lot]
+		if seen == nil {
+			seen = map[int64]struct{}{}
+			m.seen[msg.Lot] = seen
+		}
+		if _, dup := seen[msg.Seq]; dup {
+			m.mu.Unlock()
+			return nil
+		}
+		seen[msg.Seq] = struct{}{}
+		if len(seen) > seenWindow {
+			for s := range seen {
+				if s < msg.Seq-seenWindow {
+					delete(seen, s)
+				}
+			}
+		}
+	} else {
+		if msg.ID != "" {
+			if _, dup := m.seenIDs[msg.ID]; dup {
+				m.mu.Unlock()
+				return nil
+			}
+			m.seenIDs[msg.ID] = time.Now()
+			if len(m.seenIDs) > 4*seenWindow {
+				cutoff := time.Now().Add(-time.Minute)
+				for id, at := range m.seenIDs {
+					if at.Before(cutoff) {
+						delete(m.seenIDs, id)
+					}
+				}
+			}
+		}
+		m.socialSeq[msg.Lot]++
+		msg.Seq = m.socialSeq[msg.Lot]
+	}
+	subs := make([]chan Message, 0, len(m.subs))
+	for ch := range m.subs {
+		subs = append(subs, ch)
+	}
+	m.mu.Unlock()
+	// Deliver outside the lock; a subscriber that is behind applies
+	// backpressure to publishers rather than losing messages.
+	for _, ch := range subs {
+		select {
+		case ch <- msg:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (m *Memory) Subscribe(ctx context.Context) (<-chan Message, error) {
+	ch := make(chan Message, 4096)
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	m.subs[ch] = struct{}{}
+	m.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		m.mu.Lock()
+		delete(m.subs, ch)
+		m.mu.Unlock()
+		// Drain so a publisher blocked on this channel is released.
+		for {
+			select {
+			case <-ch:
+			default:
+				return
+			}
+		}
+	}()
+	return ch, nil
+}
+
+func (m *Memory) Presence() Presence { return m.presence }
+
+func (m *Memory) Ready(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	return nil
+}
+
+type memoryPresence struct {
+	ttl  time.Duration
+	mu   sync.Mutex
+	lots map[string]map[string]Present // lot -> session -> entry
+}
+
+func (p *memoryPresence) Join(_ context.Context, lot string, e Present) error {
+	e.Expires = time.Now().Add(p.ttl)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lots[lot] == nil {
+		p.lots[lot] = map[string]Present{}
+	}
+	p.lots[lot][e.Session] = e
+	return nil
+}
+
+func (p *memoryPresence) Leave(_ context.Context, lot, session string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.lots[lot], session)
+	if len(p.lots[lot]) == 0 {
+		delete(p.lots, lot)
+	}
+	return nil
+}
+
+func (p *memoryPresence) List(_ context.Context, lot string) ([]Present, error) {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []Present
+	for s, e := range p.lots[lot] {
+		if e.Expires.Before(now) {
+			delete(p.lots[lot], s)
+			continue
+		}
+		out = append(out, e)
+	}
+	sortByUser(out)
+	return out, nil
+}
+
+func sortByUser(ps []Present) {
+	sort.Slice(ps, func(i, j int) bool {
+		if ps[i].User != ps[j].User {
+			return ps[i].User < ps[j].User
+		}
+		return ps[i].Session < ps[j].Session
+	})
+}

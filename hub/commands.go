@@ -1,0 +1,181 @@
+package hub
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/lotzero/lotzero/ledger"
+	"github.com/lotzero/lotzero/protocol"
+)
+
+// commandTimeout bounds one command, ledger retries included.
+const commandTimeout = 15 * time.Second
+
+// handle parses, rate-limits and runs one request, and replies.
+func (s *session) handle(frame []byte) {
+	req, perr := protocol.ParseRequest(frame)
+	typ := req.Type
+	if !slices.Contains(protocol.RequestTypes(), typ) {
+		typ = "invalid" // keeps the metric's label set bounded
+	}
+	if perr == nil && s.limited(req.Type) {
+		perr = protocol.Errorf(protocol.ErrRateLimited, "too many requests; slow down")
+	}
+	var result any
+	if perr == nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), commandTimeout)
+		result, perr = s.run(ctx, req)
+		cancel()
+	}
+	if perr != nil {
+		s.h.metrics.commands.WithLabelValues(typ, perr.Code).Inc()
+		s.reply(errorReply(req.ID, perr))
+		return
+	}
+	if _, done := result.(alreadyReplied); done {
+		s.h.metrics.commands.WithLabelValues(typ, "ok").Inc()
+		return
+	}
+	r, err := okReply(req.ID, result)
+	if err != nil {
+		s.h.metrics.commands.WithLabelValues(typ, protocol.ErrInternal).Inc()
+		s.reply(errorReply(req.ID, protocol.Errorf(protocol.ErrInternal, "could not encode the result")))
+		return
+	}
+	s.h.metrics.commands.WithLabelValues(typ, "ok").Inc()
+	s.reply(r)
+}
+
+func (s *session) actor(req protocol.Request) ledger.Actor {
+	return ledger.Actor{User: s.ident.User, Region: s.region, RequestID: req.ID}
+}
+
+// run executes one validated request and returns its result.
+func (s *session) run(ctx context.Context, req protocol.Request) (any, *protocol.Error) {
+	h := s.h
+	var lot uuid.UUID
+	if req.Lot != "" {
+		lot = uuid.MustParse(req.Lot) // validated by ParseRequest
+	}
+	switch req.Type {
+	case "ping":
+		return struct{}{}, nil
+	case "wallet":
+		w, err := h.ledger.Wallet(ctx, s.ident.User)
+		if err != nil {
+			return nil, h.protocolError(err)
+		}
+		return map[string]any{"wallet": walletOf(w)}, nil
+	case "join":
+		return s.join(ctx, req, lot)
+	case "leave":
+		s.leave(ctx, req.Lot)
+		return struct{}{}, nil
+	case "chat", "react":
+		return s.social(ctx, req)
+	}
+
+	var (
+		result any
+		events []ledger.Event
+		err    error
+	)
+	a := s.actor(req)
+	switch req.Type {
+	case "bid":
+		var r ledger.BidResult
+		r, events, err = h.ledger.PlaceBid(ctx, a, lot, req.Amount, req.Max)
+		result = protocol.BidResult{Amount: r.Amount, High: r.High, Seq: r.Seq}
+	case "claim":
+		var r ledger.PurchaseResult
+		r, events, err = h.ledger.ClaimDutch(ctx, a, lot, req.Qty, req.MaxPrice)
+		result = protocol.PurchaseResult{Price: r.Price, Qty: r.Qty, Seq: r.Seq}
+	case "buy":
+		var r ledger.PurchaseResult
+		r, events, err = h.ledger.BuyDrop(ctx, a, lot, req.Qty)
+		result = protocol.PurchaseResult{Price: r.Price, Qty: r.Qty, Seq: r.Seq}
+	case "tick":
+		var r ledger.TickResult
+		r, events, err = h.ledger.TickDutch(ctx, a, lot)
+		result = protocol.TickResult{Price: r.Price, Step: r.Step, Seq: r.Seq}
+	case "open":
+		var r ledger.LotResult
+		r, events, err = h.ledger.OpenLot(ctx, a, lot)
+		result = map[string]any{"seq": r.Seq}
+	case "close":
+		var r ledger.LotResult
+		r, events, err = h.ledger.CloseLot(ctx, a, lot)
+		result = map[string]any{"seq": r.Seq}
+	default:
+		return nil, protocol.Errorf(protocol.ErrBadRequest, "unknown type "+req.Type)
+	}
+	if err != nil {
+		return nil, h.protocolError(err)
+	}
+	h.publish(ctx, events)
+	if len(events) == 0 && (req.Type == "bid" || req.Type == "claim" || req.Type == "buy") {
+		// A change without an event (a raised proxy maximum) or a replay:
+		// the wallet push that events carry must come from here.
+		go h.pushWallet(context.Background(), s.ident.User)
+	}
+	return result, nil
+}
+
+// join adds the session to the lot's room and answers with a snapshot,
+// then replays the events after since. Under the room's lock the room is
+// first brought up to the snapshot's seq, so no event is lost or doubled
+// between the replay and live delivery.
+func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID) (any, *protocol.Error) {
+	h, id, since := s.h, req.Lot, req.Since
+	r := h.lockLive(id, lot)
+	defer r.mu.Unlock()
+	l, err := h.ledger.Lot(ctx, lot)
+	if err != nil {
+		h.dropIfEmpty(r)
+		return nil, h.protocolError(err)
+	}
+	if len(r.members) == 0 {
+		r.last = max(r.last, l.Seq)
+	} else if l.Seq > r.last {
+		h.fillGap(ctx, r, l.Seq)
+	}
+	present := h.presenceJoin(ctx, s, id)
+	res := map[string]any{"lot": snapshot(l, len(present)), "seq": l.Seq, "presence": present, "replayed": 0}
+	var replay []ledger.Event
+	if since != nil {
+		behind := l.Seq - *since
+		switch {
+		case behind <= 0:
+		case behind > int64(h.opts.MaxReplay):
+			res["resync"] = true
+		default:
+			evs, err := h.ledger.EventsSince(ctx, lot, *since, int(behind))
+			if err != nil || int64(len(evs)) != behind {
+				res["resync"] = true
+			} else {
+				replay = evs
+				res["replayed"] = len(evs)
+			}
+		}
+	}
+	reply, rerr := okReply(req.ID, res)
+	if rerr != nil {
+		return nil, protocol.Errorf(protocol.ErrInternal, "encode join result")
+	}
+	// The reply goes out here, before the replay, so the client reads the
+	// snapshot first; handle must not reply again.
+	s.reply(reply)
+	for _, ev := range replay {
+		s.send(encodeLedgerEvent(ev))
+	}
+	r.members[s] = struct{}{}
+	s.mu.Lock()
+	s.rooms[id] = r
+	s.mu.Unlock()
+	return alreadyReplied{}, nil
+}
+
+// alreadyReplied is the result of a command that sent its own reply.
+type alreadyReplied struct{}

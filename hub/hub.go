@@ -1,0 +1,210 @@
+// Package hub is the real-time half of LotZero: WebSocket sessions in
+// per-lot rooms speaking protocol v1, commands run as ledger transactions,
+// and every committed event pushed to every session that should see it, on
+// every node, through the firehose.
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lotzero/lotzero/firehose"
+	"github.com/lotzero/lotzero/ledger"
+	"github.com/lotzero/lotzero/protocol"
+	"github.com/rs/zerolog"
+)
+
+// Hub wires the ledger, the firehose and the sessions of one server node.
+type Hub struct {
+	opts    Options
+	ledger  *ledger.Ledger
+	fh      firehose.Firehose
+	tokens  *Tokens
+	log     zerolog.Logger
+	metrics *metrics
+
+	mu       sync.RWMutex
+	rooms    map[string]*room
+	users    map[string]map[*session]struct{}
+	sessions map[*session]struct{}
+
+	personal  *seenSet     // ledger events whose outbid/wallet pushes this node made
+	walletMu  sync.Map     // user -> *sync.Mutex: one wallet push at a time per user
+	published chan []ledger.EventKey
+
+	draining atomic.Bool
+	inflight sync.WaitGroup // commands in progress, across sessions
+	bg       sync.WaitGroup // background loops
+	stop     context.CancelFunc
+}
+
+// New builds a hub. Call Run to start its background work.
+func New(l *ledger.Ledger, fh firehose.Firehose, opts Options) *Hub {
+	opts = opts.withDefaults()
+	return &Hub{
+		opts: opts, ledger: l, fh: fh, tokens: NewTokens(opts.AuthSecret), log: opts.Logger,
+		metrics: newMetrics(l), rooms: map[string]*room{}, users: map[string]map[*session]struct{}{},
+		sessions: map[*session]struct{}{}, personal: newSeenSet(1 << 16),
+		published: make(chan []ledger.EventKey, 1024),
+	}
+}
+
+// Tokens is the hub's token authority (cmd uses it to mint tokens).
+func (h *Hub) Tokens() *Tokens { return h.tokens }
+
+// Run starts the firehose subscription, the outbox relay, the Dutch ticker,
+// the English closer and presence heartbeats. They stop at Shutdown.
+func (h *Hub) Run(ctx context.Context) error {
+	ctx, h.stop = context.WithCancel(ctx)
+	msgs, err := h.fh.Subscribe(ctx)
+	if err != nil {
+		return fmt.Errorf("subscribe to firehose: %w", err)
+	}
+	h.loop(func() { h.dispatch(ctx, msgs) })
+	h.loop(func() { h.markLoop(ctx) })
+	h.loop(func() { h.every(ctx, h.opts.RelayEvery, h.relayOutbox) })
+	h.loop(func() { h.every(ctx, h.opts.TickEvery, h.schedule) })
+	h.loop(func() { h.every(ctx, h.presenceTTL()/3, h.heartbeat) })
+	return nil
+}
+
+func (h *Hub) loop(f func()) {
+	h.bg.Add(1)
+	go func() {
+		defer h.bg.Done()
+		f()
+	}()
+}
+
+func (h *Hub) every(ctx context.Context, d time.Duration, f func(context.Context)) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f(ctx)
+		}
+	}
+}
+
+// Shutdown drains the node: new commands are refused, commands in flight
+// finish (and publish what they committed), sessions are closed with 1001,
+// the outbox is relayed one last time and background work stops.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.draining.Store(true)
+	done := make(chan struct{})
+	go func() {
+		h.inflight.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("commands still in flight: %w", ctx.Err())
+	}
+	h.mu.RLock()
+	all := make([]*session, 0, len(h.sessions))
+	for s := range h.sessions {
+		all = append(all, s)
+	}
+	h.mu.RUnlock()
+	for _, s := range all {
+		s.close(protocol.CloseGoingAway, "server shutting down")
+	}
+	relayCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	h.relayPending(relayCtx, 0)
+	cancel()
+	if h.stop != nil {
+		h.stop()
+	}
+	h.bg.Wait()
+	return err
+}
+
+// register and unregister track a session for user pushes and shutdown.
+func (h *Hub) register(s *session) {
+	h.mu.Lock()
+	h.sessions[s] = struct{}{}
+	if h.users[s.ident.User] == nil {
+		h.users[s.ident.User] = map[*session]struct{}{}
+	}
+	h.users[s.ident.User][s] = struct{}{}
+	h.mu.Unlock()
+	h.metrics.sessions.Inc()
+}
+
+func (h *Hub) unregister(s *session) {
+	h.mu.Lock()
+	delete(h.sessions, s)
+	if us := h.users[s.ident.User]; us != nil {
+		delete(us, s)
+		if len(us) == 0 {
+			delete(h.users, s.ident.User)
+		}
+	}
+	h.mu.Unlock()
+	h.metrics.sessions.Dec()
+}
+
+// userSessions returns the user's sessions on this node.
+func (h *Hub) userSessions(user string) []*session {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]*session, 0, len(h.users[user]))
+	for s := range h.users[user] {
+		out = append(out, s)
+	}
+	return out
+}
+
+// protocolError maps a ledger error to the wire; unexpected errors are
+// logged and shown as internal.
+func (h *Hub) protocolError(err error) *protocol.Error {
+	var le *ledger.Error
+	if errors.As(err, &le) {
+		if le.Code == ledger.CodeInternal {
+			h.log.Error().Err(err).Msg("ledger internal error")
+		}
+		return protocol.Errorf(string(le.Code), le.Message)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return protocol.Errorf(protocol.ErrBusy, "the request was interrupted; nothing changed unless a retry with the same id says so")
+	}
+	h.log.Error().Err(err).Msg("request failed")
+	return protocol.Errorf(protocol.ErrInternal, "internal error; retry with the same id")
+}
+
+// seenSet remembers recent keys in a bounded FIFO window.
+type seenSet struct {
+	mu    sync.Mutex
+	set   map[ledger.EventKey]struct{}
+	order []ledger.EventKey
+	limit int
+}
+
+func newSeenSet(limit int) *seenSet {
+	return &seenSet{set: map[ledger.EventKey]struct{}{}, limit: limit}
+}
+
+// add reports whether k is new, remembering it.
+func (s *seenSet) add(k ledger.EventKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.set[k]; ok {
+		return false
+	}
+	s.set[k] = struct{}{}
+	s.order = append(s.order, k)
+	if len(s.order) > s.limit {
+		delete(s.set, s.order[0])
+		s.order = s.order[1:]
+	}
+	return true
+}

@@ -1,0 +1,57 @@
+package hub
+
+import (
+	"github.com/lotzero/lotzero/ledger"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the hub's Prometheus series, on a registry of its own.
+type metrics struct {
+	reg           *prometheus.Registry
+	sessions      prometheus.Gauge
+	rooms         prometheus.Gauge
+	commands      *prometheus.CounterVec
+	droppedFrames prometheus.Counter
+	slowCloses    prometheus.Counter
+	fanout        prometheus.Histogram
+	published     prometheus.Counter
+	relayed       prometheus.Counter
+}
+
+func newMetrics(l *ledger.Ledger) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lotzero_sessions", Help: "Open WebSocket sessions on this node."}),
+		rooms: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lotzero_rooms", Help: "Lot rooms with at least one session on this node."}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lotzero_commands_total", Help: "Requests handled, by type and outcome (ok or error code)."},
+			[]string{"type", "outcome"}),
+		droppedFrames: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lotzero_queue_dropped_frames_total", Help: "Queued frames discarded when a session closed."}),
+		slowCloses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lotzero_slow_consumer_closes_total", Help: "Sessions closed with 4009 because their queue overflowed."}),
+		fanout: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "lotzero_event_delivery_seconds",
+			Help:    "Time from a ledger event's commit to its frame being queued to every session of its room on this node.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lotzero_events_published_total", Help: "Ledger events published to the firehose after their commit."}),
+		relayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lotzero_events_relayed_total", Help: "Ledger events published by the outbox relay (committed but not published by their node)."}),
+	}
+	m.reg.MustRegister(m.sessions, m.rooms, m.commands, m.droppedFrames, m.slowCloses, m.fanout, m.published, m.relayed,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "lotzero_ledger_occ_retries_total", Help: "Ledger transaction attempts retried after a conflict."},
+			func() float64 { return float64(l.Stats().Conflicts) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "lotzero_ledger_commits_total", Help: "Ledger transactions committed."},
+			func() float64 { return float64(l.Stats().Commits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "lotzero_ledger_busy_total", Help: "Ledger operations that gave up after the retry bound."},
+			func() float64 { return float64(l.Stats().Busy) }),
+		prometheus.NewGoCollector(),
+	)
+	return m
+}

@@ -1,0 +1,159 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/lotzero/lotzero/firehose"
+	"github.com/lotzero/lotzero/protocol"
+)
+
+func (h *Hub) presenceTTL() time.Duration { return 30 * time.Second }
+
+// presenceJoin records the session in the lot's presence, announces the
+// user if they were not already there, and returns who is present.
+func (h *Hub) presenceJoin(ctx context.Context, s *session, lot string) []protocol.Presence {
+	p := h.fh.Presence()
+	before, _ := p.List(ctx, lot)
+	if err := p.Join(ctx, lot, firehose.Present{Session: s.id, User: s.ident.User, Region: s.region, Node: h.opts.Node}); err != nil {
+		h.log.Warn().Err(err).Msg("presence join")
+	}
+	after, _ := p.List(ctx, lot)
+	if !hasUser(before, s.ident.User) {
+		h.announcePresence(ctx, s, lot, "join", after)
+	}
+	return presenceList(after)
+}
+
+// presenceLeave removes the session and announces the user's departure
+// when it was their last session in the lot.
+func (h *Hub) presenceLeave(ctx context.Context, s *session, lot string) {
+	p := h.fh.Presence()
+	if err := p.Leave(ctx, lot, s.id); err != nil {
+		h.log.Warn().Err(err).Msg("presence leave")
+	}
+	after, _ := p.List(ctx, lot)
+	if !hasUser(after, s.ident.User) {
+		h.announcePresence(ctx, s, lot, "leave", after)
+	}
+}
+
+func (h *Hub) announcePresence(ctx context.Context, s *session, lot, state string, now []firehose.Present) {
+	data, _ := json.Marshal(map[string]any{"user": s.ident.User, "region": s.region, "state": state, "count": len(firehose.Users(now))})
+	err := h.fh.Publish(ctx, firehose.Message{
+		Kind: firehose.KindPresence, ID: uuid.NewString(), Lot: lot, Event: "presence", At: time.Now(),
+		Region: s.region, Actor: s.ident.User, Data: data,
+	})
+	if err != nil {
+		h.log.Warn().Err(err).Msg("publish presence")
+	}
+}
+
+// heartbeat refreshes presence for every session's rooms, so entries of
+// live sessions never expire and those of a dead node do.
+func (h *Hub) heartbeat(ctx context.Context) {
+	h.mu.RLock()
+	all := make([]*session, 0, len(h.sessions))
+	for s := range h.sessions {
+		all = append(all, s)
+	}
+	h.mu.RUnlock()
+	for _, s := range all {
+		s.mu.Lock()
+		lots := make([]string, 0, len(s.rooms))
+		for id := range s.rooms {
+			lots = append(lots, id)
+		}
+		s.mu.Unlock()
+		for _, lot := range lots {
+			_ = h.fh.Presence().Join(ctx, lot, firehose.Present{Session: s.id, User: s.ident.User, Region: s.region, Node: h.opts.Node})
+		}
+	}
+}
+
+func hasUser(ps []firehose.Present, user string) bool {
+	for _, p := range ps {
+		if p.User == user {
+			return true
+		}
+	}
+	return false
+}
+
+func presenceList(ps []firehose.Present) []protocol.Presence {
+	out := []protocol.Presence{}
+	for _, p := range firehose.Users(ps) {
+		out = append(out, protocol.Presence{User: p.User, Region: p.Region})
+	}
+	return out
+}
+
+// watchers counts the users present in a lot's room, across nodes.
+func (h *Hub) watchers(ctx context.Context, lot string) int {
+	ps, err := h.fh.Presence().List(ctx, lot)
+	if err != nil {
+		return 0
+	}
+	return len(firehose.Users(ps))
+}
+
+// leave removes the session from the lot's room.
+func (s *session) leave(ctx context.Context, lot string) {
+	s.mu.Lock()
+	r := s.rooms[lot]
+	delete(s.rooms, lot)
+	s.mu.Unlock()
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	delete(r.members, s)
+	s.h.dropIfEmpty(r)
+	r.mu.Unlock()
+	s.h.presenceLeave(ctx, s, lot)
+}
+
+// leaveAll leaves every room, when the session ends.
+func (s *session) leaveAll(ctx context.Context) {
+	s.mu.Lock()
+	lots := make([]string, 0, len(s.rooms))
+	for id := range s.rooms {
+		lots = append(lots, id)
+	}
+	s.mu.Unlock()
+	for _, lot := range lots {
+		s.leave(ctx, lot)
+	}
+}
+
+// social publishes a chat line or a reaction to the lot's room on every node.
+func (s *session) social(ctx context.Context, req protocol.Request) (any, *protocol.Error) {
+	s.mu.Lock()
+	_, joined := s.rooms[req.Lot]
+	s.mu.Unlock()
+	if !joined {
+		return nil, protocol.Errorf(protocol.ErrBadRequest, "join the lot before you "+req.Type)
+	}
+	kind, data := firehose.KindChat, map[string]any{"user": s.ident.User, "region": s.region}
+	if req.Type == "chat" {
+		data["text"] = req.Text
+	} else {
+		kind = firehose.KindReaction
+		data["emoji"] = req.Emoji
+	}
+	raw, _ := json.Marshal(data)
+	event := "chat"
+	if kind == firehose.KindReaction {
+		event = "reaction"
+	}
+	err := s.h.fh.Publish(ctx, firehose.Message{
+		Kind: kind, ID: s.ident.User + ":" + req.ID, Lot: req.Lot, Event: event, At: time.Now(),
+		Region: s.region, Actor: s.ident.User, Data: raw,
+	})
+	if err != nil {
+		return nil, s.h.protocolError(err)
+	}
+	return struct{}{}, nil
+}

@@ -1,0 +1,207 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+	"github.com/lotzero/lotzero/protocol"
+	"golang.org/x/time/rate"
+)
+
+// session is one authenticated WebSocket connection: a read loop that runs
+// commands, and a writer that drains its bounded queue.
+type session struct {
+	h      *Hub
+	id     string
+	conn   *websocket.Conn
+	ident  Identity
+	region string
+	out    *queue
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	cmdLimit   *rate.Limiter
+	chatLimit  *rate.Limiter
+	reactLimit *rate.Limiter
+	inflight   chan struct{}
+	cmds       sync.WaitGroup
+
+	mu      sync.Mutex
+	rooms   map[string]*room
+	strikes int
+
+	closeOnce sync.Once
+}
+
+func (h *Hub) newSession(conn *websocket.Conn, ident Identity, region string) *session {
+	ctx, cancel := context.WithCancel(context.Background())
+	o := h.opts
+	return &session{
+		h: h, id: uuid.NewString(), conn: conn, ident: ident, region: region,
+		out: newQueue(o.QueueBytes), ctx: ctx, cancel: cancel,
+		cmdLimit:   rate.NewLimiter(rate.Limit(o.CommandRate), o.CommandBurst),
+		chatLimit:  rate.NewLimiter(rate.Limit(o.ChatRate), o.ChatBurst),
+		reactLimit: rate.NewLimiter(rate.Limit(o.ReactRate), o.ReactBurst),
+		inflight:   make(chan struct{}, o.MaxInFlight),
+		rooms:      map[string]*room{},
+	}
+}
+
+// send queues a frame; a session whose queue overflows is closed with
+// 4009 so it never delays anyone else.
+func (s *session) send(frame []byte) {
+	if !s.out.push(frame) {
+		if s.ctx.Err() == nil {
+			s.h.metrics.slowCloses.Inc()
+			s.close(protocol.CloseTooSlow, "too slow: reconnect and join with since")
+		}
+	}
+}
+
+func (s *session) sendJSON(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.h.log.Error().Err(err).Msg("encode frame")
+		return
+	}
+	s.send(b)
+}
+
+// close ends the session once with a close code. The close handshake runs
+// in the background: it may wait for a slow peer.
+func (s *session) close(code int, reason string) {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		if n := s.out.close(); n > 0 {
+			s.h.metrics.droppedFrames.Add(float64(n))
+		}
+		go func() {
+			_ = s.conn.Close(websocket.StatusCode(code), reason)
+		}()
+	})
+}
+
+// writeLoop drains the queue to the connection, each write with a timeout,
+// and pings on idle intervals to detect dead peers.
+func (s *session) writeLoop() {
+	ping := time.NewTicker(s.h.opts.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-ping.C:
+			go s.ping()
+		case <-s.out.wake:
+			for _, frame := range s.out.take() {
+				ctx, cancel := context.WithTimeout(s.ctx, s.h.opts.WriteTimeout)
+				err := s.conn.Write(ctx, websocket.MessageText, frame)
+				cancel()
+				if err != nil {
+					s.close(protocol.CloseGoingAway, "write failed")
+					return
+				}
+			}
+		}
+	}
+}
+
+func (s *session) ping() {
+	ctx, cancel := context.WithTimeout(s.ctx, s.h.opts.PingInterval)
+	defer cancel()
+	if err := s.conn.Ping(ctx); err != nil && s.ctx.Err() == nil {
+		s.close(protocol.CloseGoingAway, "ping timeout")
+	}
+}
+
+// readLoop reads requests until the connection ends. Each request runs in
+// its own goroutine, at most MaxInFlight at once per session.
+func (s *session) readLoop() {
+	for {
+		_, frame, err := s.conn.Read(s.ctx)
+		if err != nil {
+			return
+		}
+		if s.h.draining.Load() {
+			s.reply(errorReply(requestID(frame), protocol.Errorf(protocol.ErrBusy, "the server is shutting down; reconnect")))
+			continue
+		}
+		select {
+		case s.inflight <- struct{}{}:
+		case <-s.ctx.Done():
+			return
+		}
+		s.cmds.Add(1)
+		s.h.inflight.Add(1)
+		go func() {
+			defer func() {
+				<-s.inflight
+				s.cmds.Done()
+				s.h.inflight.Done()
+			}()
+			s.handle(frame)
+		}()
+	}
+}
+
+// requestID digs the id out of a frame that may not parse as a request.
+func requestID(frame []byte) string {
+	var r struct {
+		ID any `json:"id"`
+	}
+	if json.Unmarshal(frame, &r) == nil {
+		if s, ok := r.ID.(string); ok && len(s) <= protocol.MaxIDLen {
+			return s
+		}
+	}
+	return ""
+}
+
+func (s *session) reply(r protocol.Reply) { s.sendJSON(r) }
+
+func errorReply(id string, e *protocol.Error) protocol.Reply {
+	return protocol.Reply{Type: "reply", Re: id, OK: false, Error: e}
+}
+
+func okReply(id string, result any) (protocol.Reply, error) {
+	if result == nil {
+		result = struct{}{}
+	}
+	raw, err := json.Marshal(result)
+	if err != nil {
+		return protocol.Reply{}, err
+	}
+	return protocol.Reply{Type: "reply", Re: id, OK: true, Result: raw}, nil
+}
+
+// limited applies the rate limits; a session that keeps hitting them is
+// closed with 4029.
+func (s *session) limited(typ string) bool {
+	ok := s.cmdLimit.Allow()
+	switch typ {
+	case "chat":
+		ok = ok && s.chatLimit.Allow()
+	case "react":
+		ok = ok && s.reactLimit.Allow()
+	}
+	s.mu.Lock()
+	if ok {
+		s.strikes = 0
+	} else {
+		s.strikes++
+	}
+	strikes := s.strikes
+	s.mu.Unlock()
+	if strikes >= s.h.opts.RateStrikes {
+		s.close(protocol.CloseRateLimited, "rate limited")
+	}
+	return !ok
+}
+
+var errSessionClosed = errors.New("session closed")

@@ -1,0 +1,177 @@
+package protocol
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Hello is the client's first frame.
+type Hello struct {
+	Type   string `json:"type"` // "hello"
+	Token  string `json:"token"`
+	Region string `json:"region"`
+}
+
+// Welcome answers a valid hello.
+type Welcome struct {
+	Type    string     `json:"type"` // "welcome"
+	Session string     `json:"session"`
+	User    string     `json:"user"`
+	Roles   []string   `json:"roles"`
+	Region  string     `json:"region"`
+	Server  ServerInfo `json:"server"`
+	Wallet  Wallet     `json:"wallet"`
+}
+
+// ServerInfo names the node and the backends serving the session.
+type ServerInfo struct {
+	Node     string `json:"node"`
+	Ledger   string `json:"ledger"`   // embedded-postgres | postgres | aurora-dsql
+	Firehose string `json:"firehose"` // memory | dynamodb
+}
+
+// Wallet is a user's balances; Available = Funded + Earned - Held - Spent.
+type Wallet struct {
+	Funded    int64 `json:"funded"`
+	Held      int64 `json:"held"`
+	Spent     int64 `json:"spent"`
+	Earned    int64 `json:"earned"`
+	Available int64 `json:"available"`
+}
+
+// Request is every client request after hello. Type says which fields apply
+// (see Validate); ID is the client's request id and idempotency key.
+type Request struct {
+	Type     string `json:"type"`
+	ID       string `json:"id"`
+	Lot      string `json:"lot,omitempty"`
+	Since    *int64 `json:"since,omitempty"`
+	Amount   int64  `json:"amount,omitempty"`
+	Max      int64  `json:"max,omitempty"`
+	Qty      int64  `json:"qty,omitempty"`
+	MaxPrice int64  `json:"max_price,omitempty"`
+	Text     string `json:"text,omitempty"`
+	Emoji    string `json:"emoji,omitempty"`
+}
+
+// Reply answers one request.
+type Reply struct {
+	Type   string          `json:"type"` // "reply"
+	Re     string          `json:"re"`
+	OK     bool            `json:"ok"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *Error          `json:"error,omitempty"`
+}
+
+// Error is the body of a failed reply or HTTP response.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf builds an Error.
+func Errorf(code, message string) *Error { return &Error{Code: code, Message: message} }
+
+// Event is a lot event. Ledger events (bid, price_tick, claimed, sold,
+// sold_out, extended, opened, closed, settled) carry Seq, rising by exactly
+// one per lot. Social events (chat, reaction, presence) carry SocialSeq, their
+// own per-lot sequence, and no Seq: they are not replayed by join since.
+type Event struct {
+	Type      string          `json:"type"` // "event"
+	Lot       string          `json:"lot"`
+	Seq       int64           `json:"seq,omitempty"`
+	SocialSeq int64           `json:"social_seq,omitempty"`
+	Kind      string          `json:"kind"`
+	At        string          `json:"at"`
+	Region    string          `json:"region"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// Outbid tells a user their high bid was beaten and its hold released.
+type Outbid struct {
+	Type     string `json:"type"` // "outbid"
+	Lot      string `json:"lot"`
+	Amount   int64  `json:"amount"`
+	ByRegion string `json:"by_region"`
+}
+
+// WalletMsg carries a user's wallet after a change to it.
+type WalletMsg struct {
+	Type   string `json:"type"` // "wallet"
+	Wallet Wallet `json:"wallet"`
+}
+
+// Lot is a lot snapshot as clients decode it (GET /api/lots/{id}, join
+// results). Fields of other mechanics are absent.
+type Lot struct {
+	ID       string `json:"id"`
+	Kind     string `json:"kind"`
+	Title    string `json:"title"`
+	Host     string `json:"host"`
+	Status   string `json:"status"`
+	Seq      int64  `json:"seq"`
+	Watchers int64  `json:"watchers"`
+	// english
+	StartPrice int64   `json:"start_price,omitempty"`
+	HighBid    int64   `json:"high_bid,omitempty"`
+	HighBidder *string `json:"high_bidder,omitempty"`
+	HighRegion string  `json:"high_region,omitempty"`
+	MinNextBid int64   `json:"min_next_bid,omitempty"`
+	EndsAt     string  `json:"ends_at,omitempty"`
+	ExtensionS int64   `json:"extension_s,omitempty"`
+	HardEndAt  string  `json:"hard_end_at,omitempty"`
+	ReserveMet bool    `json:"reserve_met,omitempty"`
+	BidCount   int64   `json:"bid_count,omitempty"`
+	Winner     *string `json:"winner,omitempty"`
+	// dutch and drop
+	Price        int64  `json:"price,omitempty"`
+	Step         int64  `json:"step,omitempty"`
+	StepIndex    int64  `json:"step_index,omitempty"`
+	FloorPrice   int64  `json:"floor_price,omitempty"`
+	IntervalMS   int64  `json:"interval_ms,omitempty"`
+	NextTickAt   string `json:"next_tick_at,omitempty"`
+	FloorAction  string `json:"floor_action,omitempty"`
+	QtyTotal     int64  `json:"qty_total,omitempty"`
+	QtyClaimed   int64  `json:"qty_claimed,omitempty"`
+	PerUserLimit int64  `json:"per_user_limit,omitempty"`
+}
+
+// JoinResult is the result of join.
+type JoinResult struct {
+	Lot      Lot        `json:"lot"`
+	Seq      int64      `json:"seq"`
+	Resync   bool       `json:"resync,omitempty"`
+	Replayed int        `json:"replayed"`
+	Presence []Presence `json:"presence"`
+}
+
+// Presence is one user present in a lot's room.
+type Presence struct {
+	User   string `json:"user"`
+	Region string `json:"region"`
+}
+
+// BidResult, PurchaseResult and TickResult are the results of bid,
+// claim/buy and tick.
+type BidResult struct {
+	Amount int64 `json:"amount"`
+	High   bool  `json:"high"`
+	Seq    int64 `json:"seq"`
+}
+
+type PurchaseResult struct {
+	Price int64 `json:"price"`
+	Qty   int64 `json:"qty"`
+	Seq   int64 `json:"seq"`
+}
+
+type TickResult struct {
+	Price int64 `json:"price"`
+	Step  int64 `json:"step"`
+	Seq   int64 `json:"seq"`
+}
+
+// Time renders a time as the contract's RFC 3339 UTC with milliseconds.
+func Time(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
