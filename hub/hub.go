@@ -32,8 +32,8 @@ type Hub struct {
 	users    map[string]map[*session]struct{}
 	sessions map[*session]struct{}
 
-	personal  *seenSet     // ledger events whose outbid/wallet pushes this node made
-	walletMu  sync.Map     // user -> *sync.Mutex: one wallet push at a time per user
+	personal  *seenSet // ledger events whose outbid/wallet pushes this node made
+	walletMu  sync.Map // user -> *sync.Mutex: one wallet push at a time per user
 	published chan []ledger.EventKey
 
 	draining atomic.Bool

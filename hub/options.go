@@ -59,6 +59,10 @@ type Options struct {
 	// DemoBalance funds users created by POST /api/session in demo mode
 	// (the ledger's default when zero).
 	DemoBalance int64
+	// SkipPublish is fault injection for tests: committed events are not
+	// published by the node that committed them, as if it died right after
+	// COMMIT, so only the outbox relay can deliver them.
+	SkipPublish bool
 	// Logger receives structured logs.
 	Logger zerolog.Logger
 }

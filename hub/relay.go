@@ -22,7 +22,7 @@ func ledgerMessage(ev ledger.Event) firehose.Message {
 // queues them to be marked published. A failure is only logged: the events
 // are in the outbox, and the relay publishes them.
 func (h *Hub) publish(ctx context.Context, events []ledger.Event) {
-	if len(events) == 0 {
+	if len(events) == 0 || h.opts.SkipPublish {
 		return
 	}
 	keys := make([]ledger.EventKey, 0, len(events))

@@ -31,7 +31,7 @@ func TestDropPerUserLimitAndSellOut(t *testing.T) {
 		t.Fatalf("sell-out events: %+v", evs)
 	}
 	_, _, err = l.BuyDrop(ctx, l.as(b), id, 1)
-	wantCode(t, err, CodeLotClosed)
+	wantCode(t, err, CodeSoldOut)
 	if l.wallet("host").Earned != 40_000 {
 		t.Fatal("host proceeds")
 	}

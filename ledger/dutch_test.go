@@ -130,7 +130,7 @@ func TestDutchClaim(t *testing.T) {
 		t.Fatalf("host proceeds: %+v", w)
 	}
 	_, _, err = l.ClaimDutch(ctx, l.as(b), id, 1, 0)
-	wantCode(t, err, CodeLotClosed)
+	wantCode(t, err, CodeSoldOut)
 }
 
 // TestDutchTickVersusClaimRace races scheduled ticks against claimers: every

@@ -89,6 +89,10 @@ func (t *txn) openForSale(ctx context.Context, id uuid.UUID, kind string, qty in
 	if err != nil {
 		return nil, err
 	}
+	// A sold-out lot says so, even though selling its last unit also closed it.
+	if lot.Remaining() <= 0 {
+		return nil, requireUnits(lot, qty)
+	}
 	if err := requireOpen(lot); err != nil {
 		return nil, err
 	}

@@ -31,6 +31,8 @@ type hubFlags struct {
 	commandBurst   int
 	chatRate       float64
 	relayEvery     time.Duration
+	helloTimeout   time.Duration
+	skipPublish    bool
 }
 
 func envBool(name string, def bool) bool {
@@ -68,6 +70,8 @@ func (f *hubFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.commandRate, "command-rate", envFloat("LOTZERO_COMMAND_RATE", 50), "requests per second allowed per session (env LOTZERO_COMMAND_RATE)")
 	fs.IntVar(&f.commandBurst, "command-burst", envInt("LOTZERO_COMMAND_BURST", 100), "request burst allowed per session (env LOTZERO_COMMAND_BURST)")
 	fs.Float64Var(&f.chatRate, "chat-rate", envFloat("LOTZERO_CHAT_RATE", 2), "chat lines per second allowed per session (env LOTZERO_CHAT_RATE)")
+	fs.DurationVar(&f.helloTimeout, "hello-timeout", envDuration("LOTZERO_HELLO_TIMEOUT", 10*time.Second), "close a connection with 4008 when no hello arrives within this (env LOTZERO_HELLO_TIMEOUT)")
+	fs.BoolVar(&f.skipPublish, "fault-skip-publish", envBool("LOTZERO_FAULT_SKIP_PUBLISH", false), "fault injection for tests: never publish after commit, leaving delivery to the outbox relay (env LOTZERO_FAULT_SKIP_PUBLISH)")
 	fs.DurationVar(&f.relayEvery, "relay-every", envDuration("LOTZERO_RELAY_EVERY", 2*time.Second), "how often the outbox relay publishes events a crashed node committed (env LOTZERO_RELAY_EVERY)")
 }
 
@@ -87,6 +91,7 @@ func (f *hubFlags) options() (hub.Options, error) {
 	return hub.Options{
 		Node: f.node, AuthSecret: f.authSecret, AllowedOrigins: origins, QueueBytes: f.queueBytes,
 		CommandRate: f.commandRate, CommandBurst: f.commandBurst, ChatRate: f.chatRate, RelayEvery: f.relayEvery,
+		HelloTimeout: f.helloTimeout, SkipPublish: f.skipPublish, ReactRate: f.chatRate * 4, ChatBurst: max(5, int(f.chatRate)),
 	}, nil
 }
 
