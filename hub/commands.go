@@ -98,7 +98,11 @@ func (s *session) run(ctx context.Context, req protocol.Request) (any, *protocol
 		result = protocol.PurchaseResult{Price: r.Price, Qty: r.Qty, Seq: r.Seq}
 	case "tick":
 		var r ledger.TickResult
-		r, events, err = h.ledger.TickDutch(ctx, a, lot)
+		from := int64(-1)
+		if req.Step != nil {
+			from = *req.Step
+		}
+		r, events, err = h.ledger.TickDutch(ctx, a, lot, from)
 		result = protocol.TickResult{Price: r.Price, Step: r.Step, Seq: r.Seq}
 	case "open":
 		var r ledger.LotResult

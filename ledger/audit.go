@@ -212,7 +212,28 @@ func (a *auditor) lots(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	credits, err := sums[uuid.UUID](ctx, a.tx, `SELECT lot_id, SUM(amount) FROM entries WHERE kind = 'credit' AND lot_id IS NOT NULL GROUP BY lot_id`)
+	credits, err := sums[uuid.UUID](ctx, a.tx, `SELECT e.lot_id, SUM(e.amount) FROM entries e JOIN lots l ON l.id = e.lot_id
+WHERE e.kind = 'credit' AND e.user_id = l.host GROUP BY e.lot_id`)
+	if err != nil {
+		return err
+	}
+	stray, err := sums[string](ctx, a.tx, `SELECT e.user_id, SUM(e.amount) FROM entries e LEFT JOIN lots l ON l.id = e.lot_id
+WHERE e.kind = 'credit' AND (l.id IS NULL OR e.user_id <> l.host) GROUP BY e.user_id`)
+	if err != nil {
+		return err
+	}
+	for u, n := range stray {
+		a.fail(InvConserved, "credits of "+u, "credits only to a lot's host", fmt.Sprintf("%d credited otherwise", n))
+	}
+	eventCount, err := sums[uuid.UUID](ctx, a.tx, `SELECT lot_id, COUNT(*) FROM lot_events GROUP BY lot_id`)
+	if err != nil {
+		return err
+	}
+	eventMax, err := sums[uuid.UUID](ctx, a.tx, `SELECT lot_id, MAX(seq) FROM lot_events GROUP BY lot_id`)
+	if err != nil {
+		return err
+	}
+	overLimit, err := a.overLimit(ctx)
 	if err != nil {
 		return err
 	}
@@ -226,6 +247,13 @@ func (a *auditor) lots(ctx context.Context) error {
 	}
 	for _, l := range lots {
 		subj := fmt.Sprintf("lot %s (%s)", l.ID, l.Kind)
+		// Every seq up to the lot's is in the outbox: no event is ever skipped.
+		if eventCount[l.ID] != l.Seq || eventMax[l.ID] != l.Seq {
+			a.fail(InvConserved, subj, "events 1..%d in the outbox", fmt.Sprintf("%d events, highest seq %d", eventCount[l.ID], eventMax[l.ID]), l.Seq)
+		}
+		for _, u := range overLimit[l.ID] {
+			a.fail(InvNoOversell, subj, "at most %d per buyer", "over the limit: "+u, l.PerUserLimit)
+		}
 		if l.QtyClaimed < 0 || l.QtyClaimed > l.QtyTotal {
 			a.fail(InvNoOversell, subj, "0 <= qty_claimed <= qty_total",
 				fmt.Sprintf("qty_claimed %d of qty_total %d", l.QtyClaimed, l.QtyTotal))
@@ -249,6 +277,26 @@ func (a *auditor) lots(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// overLimit lists, per drop, the buyers whose purchases pass its per-user limit.
+func (a *auditor) overLimit(ctx context.Context) (map[uuid.UUID][]string, error) {
+	rows, err := a.tx.Query(ctx, `SELECT p.lot_id, p.user_id FROM purchases p JOIN lots l ON l.id = p.lot_id
+WHERE l.per_user_limit > 0 GROUP BY p.lot_id, p.user_id, l.per_user_limit HAVING SUM(p.qty) > l.per_user_limit`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uuid.UUID][]string{}
+	for rows.Next() {
+		var id uuid.UUID
+		var u string
+		if err := rows.Scan(&id, &u); err != nil {
+			return nil, err
+		}
+		out[id] = append(out[id], u)
+	}
+	return out, rows.Err()
 }
 
 type bidRow struct {
@@ -340,6 +388,15 @@ func (a *auditor) english(l *Lot, subj string, bids []bidRow, holds []holdRow) {
 		} else if open[0].amount != l.HighMax || l.HighMax < l.HighBid {
 			a.fail(InvHighBid, subj, "the high bidder's hold = their maximum %d >= high bid %d",
 				fmt.Sprintf("hold %d", open[0].amount), l.HighMax, l.HighBid)
+		}
+	}
+	if l.Status == StatusSettled {
+		want := ""
+		if l.ReserveMet() {
+			want = l.HighBidder
+		}
+		if l.Winner != want {
+			a.fail(InvHighBid, subj, "winner %q (the high bidder, when the reserve is met)", fmt.Sprintf("%q", l.Winner), want)
 		}
 	}
 	if l.Winner != "" {

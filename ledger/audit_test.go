@@ -32,6 +32,15 @@ func TestAuditCatchesEachCorruption(t *testing.T) {
 		{"credit without a sale", `UPDATE wallets SET earned = earned + 500 WHERE user_id = 'carol';
 			INSERT INTO entries (id, user_id, kind, amount, lot_id, hold_id, request_id, region, at_ms)
 			VALUES (gen_random_uuid(), 'carol', 'credit', 500, NULL, NULL, 'forged', 'x', 0)`, InvConserved, "ledger"},
+		{"proceeds to the wrong user", `UPDATE entries SET user_id = 'carol' WHERE kind = 'credit';
+			UPDATE wallets SET earned = 0 WHERE user_id = 'host';
+			UPDATE wallets SET earned = 2000 WHERE user_id = 'carol'`, InvConserved, "carol"},
+		{"reserve met but unsold", `UPDATE lots SET winner = '' WHERE kind = 'english' AND status = 'settled'`, InvHighBid, "english"},
+		{"lost event", `DELETE FROM lot_events WHERE seq = 1`, InvConserved, "lot"},
+		{"per-user limit broken", `UPDATE purchases SET qty = 3 WHERE qty = 2;
+			UPDATE lots SET qty_claimed = 3, proceeds = 3000 WHERE kind = 'drop';
+			UPDATE wallets SET spent = 3000 WHERE user_id = 'bob';
+			UPDATE entries SET amount = 3000 WHERE kind = 'spend'`, InvNoOversell, "drop"},
 		{"proceeds skimmed", `UPDATE lots SET proceeds = proceeds - 1 WHERE kind = 'drop'`, InvConserved, "drop"},
 	}
 	for _, c := range cases {
@@ -41,10 +50,18 @@ func TestAuditCatchesEachCorruption(t *testing.T) {
 			a, b := l.user("alice", 100_000), l.user("bob", 100_000)
 			l.user("carol", 100_000)
 			eng := l.lot(englishSpec())
-			drop := l.lot(LotSpec{Kind: KindDrop, Title: "x", Price: 1_000, Qty: 5})
+			drop := l.lot(LotSpec{Kind: KindDrop, Title: "x", Price: 1_000, Qty: 5, PerUserLimit: 2})
+			sold := l.lot(LotSpec{Kind: KindDrop, Title: "y", Price: 1_000, Qty: 2})
 			_, _, err := l.PlaceBid(ctx, l.as(a), eng, 2_000, 3_000)
 			mustOK(t, err)
 			_, _, err = l.BuyDrop(ctx, l.as(b), drop, 2)
+			mustOK(t, err)
+			_, _, err = l.BuyDrop(ctx, l.as("carol"), sold, 2) // sells out: the host is credited
+			mustOK(t, err)
+			won := l.lot(englishSpec())
+			_, _, err = l.PlaceBid(ctx, l.as(l.user("dave", 100_000)), won, 1_500, 0)
+			mustOK(t, err)
+			_, _, err = l.CloseLot(ctx, l.as("host"), won)
 			mustOK(t, err)
 			vs, err := l.Audit(ctx)
 			mustOK(t, err)

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/google/uuid"
 )
@@ -79,10 +80,12 @@ func (l *Ledger) AdvanceDutch(ctx context.Context, id uuid.UUID, fromStep int64,
 }
 
 // TickDutch is a host's manual advance of their own Dutch lot by one step,
-// regardless of the schedule.
-func (l *Ledger) TickDutch(ctx context.Context, a Actor, id uuid.UUID) (TickResult, []Event, error) {
+// regardless of the schedule. fromStep is the step the host saw (so a tick
+// racing the scheduled one moves the lot once); a negative fromStep means
+// whatever step the lot is at.
+func (l *Ledger) TickDutch(ctx context.Context, a Actor, id uuid.UUID, fromStep int64) (TickResult, []Event, error) {
 	var res TickResult
-	events, err := l.do(ctx, a, "tick", id, &res, func(ctx context.Context, t *txn) error {
+	events, err := l.do(ctx, a, fmt.Sprintf("tick lot=%s from=%d", id, fromStep), id, &res, func(ctx context.Context, t *txn) error {
 		lot, err := t.lot(ctx, id, KindDutch)
 		if err != nil {
 			return err
@@ -93,7 +96,10 @@ func (l *Ledger) TickDutch(ctx context.Context, a Actor, id uuid.UUID) (TickResu
 		if err := requireOpen(lot); err != nil {
 			return err
 		}
-		changed, err := t.advance(ctx, lot, lot.StepIndex)
+		if fromStep < 0 {
+			fromStep = lot.StepIndex
+		}
+		changed, err := t.advance(ctx, lot, fromStep)
 		if err != nil {
 			return err
 		}
@@ -147,7 +153,8 @@ func (l *Ledger) ClaimDutch(ctx context.Context, a Actor, id uuid.UUID, qty, max
 			return res, nil, err
 		}
 	}
-	events, err := l.do(ctx, a, "claim", id, &res, func(ctx context.Context, t *txn) error {
+	op := fmt.Sprintf("claim lot=%s qty=%d max_price=%d", id, qty, maxPrice)
+	events, err := l.do(ctx, a, op, id, &res, func(ctx context.Context, t *txn) error {
 		lot, err := t.openForSale(ctx, id, KindDutch, qty)
 		if err != nil {
 			return err

@@ -52,17 +52,17 @@ func TestDutchScheduleFloorAndIdempotentAdvance(t *testing.T) {
 	}
 	// Host ticks walk the price down to the floor, never below it.
 	l.user("alice", 100_000)
-	_, _, err = l.TickDutch(ctx, l.as("alice"), id)
+	_, _, err = l.TickDutch(ctx, l.as("alice"), id, -1)
 	wantCode(t, err, CodeForbidden)
 	for _, want := range []int64{8_000, 7_000} {
-		res, _, err := l.TickDutch(ctx, l.as("host"), id)
+		res, _, err := l.TickDutch(ctx, l.as("host"), id, -1)
 		mustOK(t, err)
 		if res.Price != want {
 			t.Fatalf("tick: price %d, want %d", res.Price, want)
 		}
 	}
 	// At the floor with units left, the default floor action closes it unsold.
-	_, evs, err = l.TickDutch(ctx, l.as("host"), id)
+	_, evs, err = l.TickDutch(ctx, l.as("host"), id, -1)
 	mustOK(t, err)
 	lot = l.getLot(id)
 	if lot.Status != StatusSettled || lot.Price != 7_000 || len(evs) != 2 {

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/google/uuid"
 )
@@ -40,7 +41,8 @@ func (l *Ledger) PlaceBid(ctx context.Context, a Actor, lotID uuid.UUID, amount,
 		}
 	}
 	limit := max(amount, maxBid)
-	events, err := l.do(ctx, a, "bid", lotID, &res, func(ctx context.Context, t *txn) error {
+	op := fmt.Sprintf("bid lot=%s amount=%d max=%d", lotID, amount, maxBid)
+	events, err := l.do(ctx, a, op, lotID, &res, func(ctx context.Context, t *txn) error {
 		lot, err := t.lot(ctx, lotID, KindEnglish)
 		if err != nil {
 			return err
@@ -76,8 +78,12 @@ func (l *Ledger) PlaceBid(ctx context.Context, a Actor, lotID uuid.UUID, amount,
 // bidAgainst handles a bid from anyone but the current high bidder.
 func (t *txn) bidAgainst(ctx context.Context, lot *Lot, w Wallet, amount, limit int64) (BidResult, error) {
 	user, region := t.actor.User, t.actor.Region
-	if min := lot.MinNextBid(); amount < min {
-		return BidResult{}, errorf(CodeBidTooLow, "the minimum bid is %d", min)
+	minBid := lot.MinNextBid()
+	if lot.HighBidder != "" && minBid <= lot.HighBid {
+		return BidResult{}, errorf(CodeBidTooLow, "the high bid %d is the largest amount the ledger takes", lot.HighBid)
+	}
+	if amount < minBid {
+		return BidResult{}, errorf(CodeBidTooLow, "the minimum bid is %d", minBid)
 	}
 	if err := requireFunds(w, limit); err != nil {
 		return BidResult{}, err

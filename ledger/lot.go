@@ -328,11 +328,12 @@ func (l *Ledger) CreateLot(ctx context.Context, a Actor, spec LotSpec) (LotResul
 	if err := spec.validate(); err != nil {
 		return res, nil, err
 	}
+	op := fmt.Sprintf("create_lot %+v", spec)
 	id := spec.ID
 	if id == uuid.Nil {
 		id = uuid.New()
 	}
-	events, err := l.do(ctx, a, "create_lot", uuid.Nil, &res, func(ctx context.Context, t *txn) error {
+	events, err := l.do(ctx, a, op, uuid.Nil, &res, func(ctx context.Context, t *txn) error {
 		if _, err := t.wallet(ctx, a.User); err != nil {
 			return err
 		}
@@ -392,7 +393,7 @@ func (t *txn) open(lot *Lot) error {
 // a no-op.
 func (l *Ledger) OpenLot(ctx context.Context, a Actor, id uuid.UUID) (LotResult, []Event, error) {
 	var res LotResult
-	events, err := l.do(ctx, a, "open", id, &res, func(ctx context.Context, t *txn) error {
+	events, err := l.do(ctx, a, "open lot="+id.String(), id, &res, func(ctx context.Context, t *txn) error {
 		lot, err := t.lot(ctx, id, "")
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/google/uuid"
 )
@@ -67,6 +68,9 @@ func (t *txn) purchase(ctx context.Context, lot *Lot, qty int64, kind string) (P
 	if err != nil {
 		return PurchaseResult{}, err
 	}
+	if lot.Proceeds > MaxAmount-total {
+		return PurchaseResult{}, errorf(CodeLimitExceeded, "the lot's proceeds would pass the largest amount")
+	}
 	w, err := t.wallet(ctx, t.actor.User)
 	if err != nil {
 		return PurchaseResult{}, err
@@ -110,7 +114,7 @@ func (l *Ledger) BuyDrop(ctx context.Context, a Actor, id uuid.UUID, qty int64) 
 	if err := validQty(qty); err != nil {
 		return res, nil, err
 	}
-	events, err := l.do(ctx, a, "buy", id, &res, func(ctx context.Context, t *txn) error {
+	events, err := l.do(ctx, a, fmt.Sprintf("buy lot=%s qty=%d", id, qty), id, &res, func(ctx context.Context, t *txn) error {
 		lot, err := t.openForSale(ctx, id, KindDrop, qty)
 		if err != nil {
 			return err

@@ -39,7 +39,7 @@ func loadRequest(ctx context.Context, tx pgx.Tx, a Actor) (storedRequest, bool, 
 // replay turns a stored outcome back into the operation's result or error.
 func (r storedRequest) replay(op string, result any) error {
 	if r.op != op {
-		return errorf(CodeBadRequest, "request id already used for a %s request", r.op)
+		return errorf(CodeBadRequest, "request id already used for another request (%s)", r.op)
 	}
 	if !r.ok {
 		return &Error{Code: Code(r.code), Message: r.message}
@@ -53,7 +53,9 @@ func (r storedRequest) replay(op string, result any) error {
 const insertRequestSQL = `INSERT INTO requests (user_id, request_id, op, ok, code, message, result, at_ms)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 
-// do runs fn for actor as one idempotent OCC transaction. The first outcome
+// do runs fn for actor as one idempotent OCC transaction. op names the
+// operation and its arguments: the same id with other arguments is refused,
+// never answered with another request's outcome. The first outcome
 // under (actor.User, actor.RequestID) — the result, or a refusal that
 // depends on ledger state — is stored and returned to every later request
 // with that id, which moves no money again. That holds even when a COMMIT's

@@ -36,6 +36,8 @@ func retryable(err error) bool {
 			return true
 		case "57P01", "57P02", "57P03": // server shutting down or starting: a restart in progress
 			return true
+		case "XX000": // DSQL's transient "server unavailable": retry the whole transaction
+			return strings.Contains(strings.ToLower(pgErr.Message), "server unavailable")
 		}
 		return strings.HasPrefix(pgErr.Code, "08") // connection exceptions
 	}
@@ -65,6 +67,14 @@ func (l *Ledger) run(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		err := l.attempt(ctx, fn)
+		var unknown *commitUnknown
+		if errors.As(err, &unknown) && attempt < l.opts.MaxAttempts+3 {
+			// The COMMIT may have happened: never answer busy ("nothing
+			// changed") for it. The next attempt settles the question — a
+			// replay of the stored outcome, or an idempotent state check.
+			l.stats.conflicts.Add(1)
+			continue
+		}
 		if err == nil {
 			l.stats.commits.Add(1)
 			return nil
@@ -101,10 +111,23 @@ func (l *Ledger) attempt(ctx context.Context, fn func(ctx context.Context, tx pg
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return err
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			return err // the server answered: the transaction rolled back
+		}
+		return &commitUnknown{err}
 	}
 	if l.afterCommit != nil {
-		return l.afterCommit()
+		if err := l.afterCommit(); err != nil {
+			return &commitUnknown{err}
+		}
 	}
 	return nil
 }
+
+// commitUnknown is a COMMIT whose outcome the client could not learn (the
+// connection broke before the server's answer arrived).
+type commitUnknown struct{ err error }
+
+func (c *commitUnknown) Error() string { return "commit outcome unknown: " + c.err.Error() }
+func (c *commitUnknown) Unwrap() error { return c.err }

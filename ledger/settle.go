@@ -62,7 +62,7 @@ func nilIfEmpty(s string) any {
 // CloseLot ends a lot now and settles it; only its host may.
 func (l *Ledger) CloseLot(ctx context.Context, a Actor, id uuid.UUID) (LotResult, []Event, error) {
 	var res LotResult
-	events, err := l.do(ctx, a, "close", id, &res, func(ctx context.Context, t *txn) error {
+	events, err := l.do(ctx, a, "close lot="+id.String(), id, &res, func(ctx context.Context, t *txn) error {
 		lot, err := t.lot(ctx, id, "")
 		if err != nil {
 			return err

@@ -101,7 +101,7 @@ func (l *Ledger) Deposit(ctx context.Context, a Actor, amount int64) (Wallet, er
 		return Wallet{}, err
 	}
 	var res DepositResult
-	_, err := l.do(ctx, a, "deposit", uuid.Nil, &res, func(ctx context.Context, t *txn) error {
+	_, err := l.do(ctx, a, fmt.Sprintf("deposit amount=%d", amount), uuid.Nil, &res, func(ctx context.Context, t *txn) error {
 		w, err := t.wallet(ctx, a.User)
 		if err != nil {
 			return err

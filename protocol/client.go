@@ -200,7 +200,7 @@ func (c *Client) Close() error {
 	return err
 }
 
-// Result decodes an ok reply's result into v, or returns its error.
+// Decode decodes an ok reply's result into v, or returns its error.
 func (r Reply) Decode(v any) error {
 	if !r.OK {
 		if r.Error == nil {

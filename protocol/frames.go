@@ -52,6 +52,9 @@ type Request struct {
 	MaxPrice int64  `json:"max_price,omitempty"`
 	Text     string `json:"text,omitempty"`
 	Emoji    string `json:"emoji,omitempty"`
+	// Step is tick's optional step index the host saw: the tick is then a
+	// no-op if the lot already moved past it (an extension of v1).
+	Step *int64 `json:"step,omitempty"`
 }
 
 // Reply answers one request.

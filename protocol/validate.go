@@ -53,7 +53,7 @@ var requestFields = map[string]map[string]field{
 	"chat":   {"lot": {'s', true}, "text": {'s', true}},
 	"react":  {"lot": {'s', true}, "emoji": {'s', true}},
 	"wallet": {},
-	"tick":   {"lot": {'s', true}},
+	"tick":   {"lot": {'s', true}, "step": {'i', false}},
 	"open":   {"lot": {'s', true}},
 	"close":  {"lot": {'s', true}},
 	"ping":   {},
@@ -149,6 +149,8 @@ func (r *Request) set(name string, kind byte, v json.RawMessage) *Error {
 	switch name {
 	case "since":
 		r.Since = &n
+	case "step":
+		r.Step = &n
 	case "amount":
 		r.Amount = n
 	case "max":
@@ -170,6 +172,10 @@ func (r *Request) validate() *Error {
 	case "join":
 		if r.Since != nil && *r.Since < 0 {
 			return Errorf(ErrBadRequest, "since must be 0 or more")
+		}
+	case "tick":
+		if r.Step != nil && *r.Step < 0 {
+			return Errorf(ErrBadRequest, "step must be 0 or more")
 		}
 	case "bid":
 		if err := amount("amount", r.Amount); err != nil {
