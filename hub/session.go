@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"sync"
 	"time"
 
@@ -100,7 +99,10 @@ func (s *session) writeLoop() {
 			go s.ping()
 		case <-s.out.wake:
 			for _, frame := range s.out.take() {
-				ctx, cancel := context.WithTimeout(s.ctx, s.h.opts.WriteTimeout)
+				// Not derived from s.ctx: cancelling a write's context makes
+				// the library drop the connection at once, and a closing
+				// session must still get its close frame out after this write.
+				ctx, cancel := context.WithTimeout(context.Background(), s.h.opts.WriteTimeout)
 				err := s.conn.Write(ctx, websocket.MessageText, frame)
 				cancel()
 				if err != nil {
@@ -113,7 +115,7 @@ func (s *session) writeLoop() {
 }
 
 func (s *session) ping() {
-	ctx, cancel := context.WithTimeout(s.ctx, s.h.opts.PingInterval)
+	ctx, cancel := context.WithTimeout(context.Background(), s.h.opts.PingInterval)
 	defer cancel()
 	if err := s.conn.Ping(ctx); err != nil && s.ctx.Err() == nil {
 		s.close(protocol.CloseGoingAway, "ping timeout")
@@ -124,7 +126,9 @@ func (s *session) ping() {
 // its own goroutine, at most MaxInFlight at once per session.
 func (s *session) readLoop() {
 	for {
-		_, frame, err := s.conn.Read(s.ctx)
+		// Read ends when the connection closes; a cancelled context would
+		// drop the connection without its close code.
+		_, frame, err := s.conn.Read(context.Background())
 		if err != nil {
 			return
 		}
@@ -203,5 +207,3 @@ func (s *session) limited(typ string) bool {
 	}
 	return !ok
 }
-
-var errSessionClosed = errors.New("session closed")

@@ -3,6 +3,8 @@ package protocol
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,14 +16,16 @@ import (
 	"github.com/coder/websocket"
 )
 
-// Message is one pushed frame: an event, an outbid or a wallet update.
-// Exactly one of the pointers is set; Raw is the frame as received.
+// Message is one pushed frame: an event, an outbid, a wallet update, or a
+// reply nobody waits for. Exactly one of the pointers is set; Raw is the
+// frame as received.
 type Message struct {
 	Type   string
 	Raw    []byte
 	Event  *Event
 	Outbid *Outbid
 	Wallet *WalletMsg
+	Reply  *Reply // a reply no Do call is waiting for (requests sent with WriteRaw)
 }
 
 // Client is a bot's connection: it authenticates, matches replies to
@@ -33,6 +37,7 @@ type Client struct {
 	mu      sync.Mutex
 	pending map[string]chan Reply
 	next    atomic.Int64
+	prefix  string // makes generated request ids unique across clients of one user
 	msgs    chan Message
 	done    chan struct{}
 	err     error // why the read loop ended
@@ -73,7 +78,10 @@ func Dial(ctx context.Context, url, token, region string, opts *DialOptions) (*C
 		conn.CloseNow()
 		return nil, fmt.Errorf("await welcome: %w", err)
 	}
-	c := &Client{conn: conn, pending: map[string]chan Reply{}, msgs: make(chan Message, opts.Buffer), done: make(chan struct{})}
+	var prefix [4]byte
+	_, _ = rand.Read(prefix[:])
+	c := &Client{conn: conn, pending: map[string]chan Reply{}, msgs: make(chan Message, opts.Buffer), done: make(chan struct{}),
+		prefix: hex.EncodeToString(prefix[:])}
 	if err := json.Unmarshal(frame, &c.Welcome); err != nil || c.Welcome.Type != "welcome" {
 		conn.CloseNow()
 		return nil, fmt.Errorf("expected welcome, got %s", frame)
@@ -115,9 +123,10 @@ func (c *Client) readLoop() {
 				c.mu.Unlock()
 				if ch != nil {
 					ch <- r
+					continue
 				}
+				m.Reply = &r
 			}
-			continue
 		case "event":
 			m.Event = new(Event)
 			_ = json.Unmarshal(frame, m.Event)
@@ -151,7 +160,7 @@ func (c *Client) Done() <-chan struct{} { return c.done }
 // for transport failures.
 func (c *Client) Do(ctx context.Context, req Request) (Reply, error) {
 	if req.ID == "" {
-		req.ID = fmt.Sprintf("c%d", c.next.Add(1))
+		req.ID = fmt.Sprintf("%s-%d", c.prefix, c.next.Add(1))
 	}
 	ch := make(chan Reply, 1)
 	c.mu.Lock()
