@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/lotzero/lotzero/protocol"
+)
+
+// smallBufferClient dials with a tiny socket receive buffer, so a client
+// that stops reading backs up into the server quickly.
+func smallBufferClient() *http.Client {
+	d := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
+// drain counts chat events on a client in the background.
+func drain(c *protocol.Client) *atomic.Int64 {
+	var n atomic.Int64
+	go func() {
+		for m := range c.Messages() {
+			if m.Event != nil && m.Event.Kind == "chat" {
+				n.Add(1)
+			}
+		}
+	}()
+	return &n
+}
+
+// TestSlowReaderClosedWith4009: a client that never reads is closed with
+// 4009 once its queue passes the bound, while the others keep receiving.
+func TestSlowReaderClosedWith4009(t *testing.T) {
+	s := startServer(t, "", "LOTZERO_QUEUE_BYTES=65536", "LOTZERO_CHAT_RATE=100000",
+		"LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000")
+	lot := s.createLot(t, `{"kind":"drop","title":"flood","price":100,"qty":10}`)
+
+	ctx := ctxT(t, 90*time.Second)
+	slow, _, err := websocket.Dial(ctx, s.WS, &websocket.DialOptions{HTTPClient: smallBufferClient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.CloseNow()
+	hello, _ := json.Marshal(protocol.Hello{Type: "hello", Token: s.login(t, "sloth", "sa-east-1"), Region: "sa-east-1"})
+	_ = slow.Write(ctx, websocket.MessageText, hello)
+	_, _, _ = slow.Read(ctx) // welcome
+	_ = slow.Write(ctx, websocket.MessageText, []byte(`{"type":"join","id":"j","lot":"`+lot+`"}`))
+	_, _, _ = slow.Read(ctx) // join reply; from now on it reads nothing
+
+	fast := s.dial(t, "alice", "eu-west-1")
+	mustOK(t, fast, protocol.Request{Type: "join", Lot: lot}, nil)
+	fastCount := drain(fast)
+	chatter := s.dial(t, "bob", "us-east-1")
+	mustOK(t, chatter, protocol.Request{Type: "join", Lot: lot}, nil)
+	drain(chatter)
+
+	// ~700-byte chat frames until the slow reader is closed, in bursts
+	// the fast reader must keep up with.
+	text := strings.Repeat("lorem ipsum ", 40)
+	sent := 0
+	for sent < 20000 && slowCloses(t, s) == 0 {
+		for i := 0; i < 200; i++ {
+			sent++
+			frame := `{"type":"chat","id":"m` + itoa(sent) + `","lot":"` + lot + `","text":"` + text + `"}`
+			if err := chatter.WriteRaw(ctx, []byte(frame)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if slowCloses(t, s) == 0 {
+		t.Fatalf("slow reader never closed after %d chats", sent)
+	}
+	// The slow reader now reads: after what was buffered, it finds 4009.
+	var status websocket.StatusCode = -1
+	for {
+		_, _, err := slow.Read(ctx)
+		if err != nil {
+			status = websocket.CloseStatus(err)
+			break
+		}
+	}
+	if status != protocol.CloseTooSlow {
+		t.Fatalf("slow reader closed with %d, want 4009", status)
+	}
+	// Everyone else got every chat, promptly.
+	deadline := time.Now().Add(10 * time.Second)
+	for fastCount.Load() < int64(sent) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := fastCount.Load(); got != int64(sent) {
+		t.Fatalf("fast reader got %d of %d chats", got, sent)
+	}
+	t.Logf("slow reader closed with 4009 after %d chats; fast reader got all of them", sent)
+}
+
+// slowCloses reads lotzero_slow_consumer_closes_total from /metrics.
+func slowCloses(t *testing.T, s *server) int {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, s.URL+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf strings.Builder
+	_, _ = io.Copy(&buf, resp.Body)
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, "lotzero_slow_consumer_closes_total "); ok {
+			if v != "0" {
+				return 1
+			}
+		}
+	}
+	return 0
+}
