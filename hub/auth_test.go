@@ -34,4 +34,3 @@ func TestTokens(t *testing.T) {
 		}
 	}
 }
-

@@ -21,4 +21,3 @@ func TestQueueIsBoundedInBytes(t *testing.T) {
 		t.Fatal("a closed queue drops and refuses")
 	}
 }
-
