@@ -32,9 +32,10 @@ type Hub struct {
 	users    map[string]map[*session]struct{}
 	sessions map[*session]struct{}
 
-	personal  *seenSet // ledger events whose outbid/wallet pushes this node made
-	walletMu  sync.Map // user -> *sync.Mutex: one wallet push at a time per user
-	published chan []ledger.EventKey
+	personal        *seenSet         // ledger events whose outbid/wallet pushes this node made
+	presenceChanges *presenceChanges // arrivals and departures awaiting their coalesced announcement
+	walletMu        sync.Map         // user -> *sync.Mutex: one wallet push at a time per user
+	published       chan []ledger.EventKey
 
 	draining atomic.Bool
 	inflight sync.WaitGroup // commands in progress, across sessions
@@ -48,7 +49,7 @@ func New(l *ledger.Ledger, fh firehose.Firehose, opts Options) *Hub {
 	return &Hub{
 		opts: opts, ledger: l, fh: fh, tokens: NewTokens(opts.AuthSecret), log: opts.Logger,
 		metrics: newMetrics(l), rooms: map[string]*room{}, users: map[string]map[*session]struct{}{},
-		sessions: map[*session]struct{}{}, personal: newSeenSet(1 << 16),
+		sessions: map[*session]struct{}{}, personal: newSeenSet(1 << 16), presenceChanges: newPresenceChanges(),
 		published: make(chan []ledger.EventKey, 1024),
 	}
 }
@@ -69,6 +70,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.loop(func() { h.every(ctx, h.opts.RelayEvery, h.relayOutbox) })
 	h.loop(func() { h.every(ctx, h.opts.TickEvery, h.schedule) })
 	h.loop(func() { h.every(ctx, h.presenceTTL()/3, h.heartbeat) })
+	h.loop(func() { h.every(ctx, h.opts.PresenceEvery, h.flushPresence) })
 	return nil
 }
 

@@ -51,6 +51,9 @@ type Options struct {
 	// committed but never published (a crash between COMMIT and publish).
 	// Zero means 2s; events younger than RelayEvery are left to their node.
 	RelayEvery time.Duration
+	// PresenceEvery is how often each lot's arrivals and departures are
+	// announced, coalesced into one presence event. Zero means 500ms.
+	PresenceEvery time.Duration
 	// MaxReplay is the most events join replays for since; further behind,
 	// join answers resync. Zero means 1000.
 	MaxReplay int
@@ -94,6 +97,7 @@ func (o Options) withDefaults() Options {
 	def(&o.PingInterval, 25*time.Second)
 	def(&o.TickEvery, 200*time.Millisecond)
 	def(&o.RelayEvery, 2*time.Second)
+	def(&o.PresenceEvery, 500*time.Millisecond)
 	defInt(&o.QueueBytes, 1<<20)
 	defInt(&o.CommandBurst, 100)
 	defInt(&o.ChatBurst, 5)

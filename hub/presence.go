@@ -3,6 +3,8 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -12,8 +14,8 @@ import (
 
 func (h *Hub) presenceTTL() time.Duration { return 30 * time.Second }
 
-// presenceJoin records the session in the lot's presence, announces the
-// user if they were not already there, and returns who is present.
+// presenceJoin records the session in the lot's presence, notes the user
+// as arrived if they were not already there, and returns who is present.
 func (h *Hub) presenceJoin(ctx context.Context, s *session, lot string) []protocol.Presence {
 	p := h.fh.Presence()
 	before, _ := p.List(ctx, lot)
@@ -22,13 +24,13 @@ func (h *Hub) presenceJoin(ctx context.Context, s *session, lot string) []protoc
 	}
 	after, _ := p.List(ctx, lot)
 	if !hasUser(before, s.ident.User) {
-		h.announcePresence(ctx, s, lot, "join", after)
+		h.presenceChanges.note(lot, s.ident.User, s.region, true)
 	}
 	return presenceList(after)
 }
 
-// presenceLeave removes the session and announces the user's departure
-// when it was their last session in the lot.
+// presenceLeave removes the session and notes the user as gone when it was
+// their last session in the lot.
 func (h *Hub) presenceLeave(ctx context.Context, s *session, lot string) {
 	p := h.fh.Presence()
 	if err := p.Leave(ctx, lot, s.id); err != nil {
@@ -36,19 +38,81 @@ func (h *Hub) presenceLeave(ctx context.Context, s *session, lot string) {
 	}
 	after, _ := p.List(ctx, lot)
 	if !hasUser(after, s.ident.User) {
-		h.announcePresence(ctx, s, lot, "leave", after)
+		h.presenceChanges.note(lot, s.ident.User, s.region, false)
 	}
 }
 
-func (h *Hub) announcePresence(ctx context.Context, s *session, lot, state string, now []firehose.Present) {
-	data, _ := json.Marshal(map[string]any{"user": s.ident.User, "region": s.region, "state": state, "count": len(firehose.Users(now))})
-	err := h.fh.Publish(ctx, firehose.Message{
-		Kind: firehose.KindPresence, ID: uuid.NewString(), Lot: lot, Event: "presence", At: time.Now(),
-		Region: s.region, Actor: s.ident.User, Data: data,
-	})
-	if err != nil {
-		h.log.Warn().Err(err).Msg("publish presence")
+// presenceChanges coalesces arrivals and departures per lot. Announcing
+// each one at once costs a frame to every member per arrival — quadratic
+// when thousands join a hot lot — so the hub publishes one presence event
+// per lot and interval listing who joined and who left.
+type presenceChanges struct {
+	mu   sync.Mutex
+	lots map[string]map[string]protocol.Presence // lot -> user -> last change
+	in   map[string]map[string]bool              // lot -> user -> arrived (false: left)
+}
+
+func newPresenceChanges() *presenceChanges {
+	return &presenceChanges{lots: map[string]map[string]protocol.Presence{}, in: map[string]map[string]bool{}}
+}
+
+func (pc *presenceChanges) note(lot, user, region string, arrived bool) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.lots[lot] == nil {
+		pc.lots[lot], pc.in[lot] = map[string]protocol.Presence{}, map[string]bool{}
 	}
+	if prev, seen := pc.in[lot][user]; seen && prev != arrived {
+		// Arrived and left (or the reverse) within one interval: no change.
+		delete(pc.lots[lot], user)
+		delete(pc.in[lot], user)
+		return
+	}
+	pc.lots[lot][user] = protocol.Presence{User: user, Region: region}
+	pc.in[lot][user] = arrived
+}
+
+// take returns and clears the pending changes.
+func (pc *presenceChanges) take() (map[string]map[string]protocol.Presence, map[string]map[string]bool) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	lots, in := pc.lots, pc.in
+	pc.lots, pc.in = map[string]map[string]protocol.Presence{}, map[string]map[string]bool{}
+	return lots, in
+}
+
+// flushPresence publishes each lot's pending changes as one presence event:
+// {"joined":[{user,region}],"left":[…],"count":n}.
+func (h *Hub) flushPresence(ctx context.Context) {
+	lots, in := h.presenceChanges.take()
+	for lot, users := range lots {
+		joined, left := []protocol.Presence{}, []protocol.Presence{}
+		for u, p := range users {
+			if in[lot][u] {
+				joined = append(joined, p)
+			} else {
+				left = append(left, p)
+			}
+		}
+		if len(joined)+len(left) == 0 {
+			continue
+		}
+		sortPresence(joined)
+		sortPresence(left)
+		now, _ := h.fh.Presence().List(ctx, lot)
+		data, _ := json.Marshal(map[string]any{"joined": joined, "left": left, "count": len(firehose.Users(now))})
+		err := h.fh.Publish(ctx, firehose.Message{
+			Kind: firehose.KindPresence, ID: uuid.NewString(), Lot: lot, Event: "presence", At: time.Now(),
+			Region: systemRegion, Data: data,
+		})
+		if err != nil {
+			h.log.Warn().Err(err).Msg("publish presence")
+		}
+	}
+}
+
+func sortPresence(ps []protocol.Presence) {
+	sort.Slice(ps, func(i, j int) bool { return ps[i].User < ps[j].User })
 }
 
 // heartbeat refreshes presence for every session's rooms, so entries of
