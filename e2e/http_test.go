@@ -146,7 +146,12 @@ func TestChatReactionsPresence(t *testing.T) {
 	m := next(t, a, 5*time.Second, func(m protocol.Message) bool {
 		return m.Event != nil && m.Event.Kind == "presence" && strings.Contains(string(m.Event.Data), `"bob"`)
 	})
-	if !strings.Contains(string(m.Event.Data), `"state":"join"`) || !strings.Contains(string(m.Event.Data), `"count":2`) {
+	var pres struct {
+		Joined []protocol.Presence `json:"joined"`
+		Count  int                 `json:"count"`
+	}
+	_ = json.Unmarshal(m.Event.Data, &pres)
+	if !slices.Contains(pres.Joined, protocol.Presence{User: "bob", Region: "us-west-2"}) || pres.Count != 2 {
 		t.Fatalf("presence join: %s", m.Event.Data)
 	}
 	mustOK(t, b, protocol.Request{Type: "chat", Lot: lot, Text: "  hello there  "}, nil)
@@ -161,8 +166,10 @@ func TestChatReactionsPresence(t *testing.T) {
 		t.Fatalf("reaction: %s", r.Event.Data)
 	}
 	b.Close()
-	m = next(t, a, 5*time.Second, isEvent("presence"))
-	if !strings.Contains(string(m.Event.Data), `"state":"leave"`) {
+	m = next(t, a, 5*time.Second, func(m protocol.Message) bool {
+		return m.Event != nil && m.Event.Kind == "presence" && strings.Contains(string(m.Event.Data), `"left":[{"user":"bob"`)
+	})
+	if !strings.Contains(string(m.Event.Data), `"count":1`) {
 		t.Fatalf("presence leave: %s", m.Event.Data)
 	}
 }
