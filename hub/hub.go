@@ -43,6 +43,9 @@ type Hub struct {
 	stop     context.CancelFunc
 }
 
+// processStart anchors nanotime's monotonic readings.
+var processStart = time.Now()
+
 // New builds a hub. Call Run to start its background work.
 func New(l *ledger.Ledger, fh firehose.Firehose, opts Options) *Hub {
 	opts = opts.withDefaults()
@@ -71,6 +74,8 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.loop(func() { h.every(ctx, h.opts.TickEvery, h.schedule) })
 	h.loop(func() { h.every(ctx, h.presenceTTL()/3, h.heartbeat) })
 	h.loop(func() { h.every(ctx, h.opts.PresenceEvery, h.flushPresence) })
+	h.loop(func() { h.every(ctx, h.opts.PingInterval, h.pingAll) })
+	h.loop(func() { h.every(ctx, time.Second, h.dropStuckWriters) })
 	return nil
 }
 
@@ -129,6 +134,53 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.bg.Wait()
 	return err
 }
+
+// pingAll pings every session, a bounded number at a time; one that does
+// not answer within PingInterval is closed. One loop for the node instead
+// of a ticker per connection.
+func (h *Hub) pingAll(ctx context.Context) {
+	h.mu.RLock()
+	all := make([]*session, 0, len(h.sessions))
+	for s := range h.sessions {
+		all = append(all, s)
+	}
+	h.mu.RUnlock()
+	sem := make(chan struct{}, 256)
+	for _, s := range all {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		go func() {
+			defer func() { <-sem }()
+			s.ping()
+		}()
+	}
+}
+
+// dropStuckWriters closes, without a handshake, every connection whose
+// current write has not finished within WriteTimeout: its peer stopped
+// reading and its kernel buffers are full.
+func (h *Hub) dropStuckWriters(context.Context) {
+	cutoff := nanotime() - int64(h.opts.WriteTimeout)
+	h.mu.RLock()
+	var stuck []*session
+	for s := range h.sessions {
+		if s.stuck(cutoff) {
+			stuck = append(stuck, s)
+		}
+	}
+	h.mu.RUnlock()
+	for _, s := range stuck {
+		h.log.Info().Str("user", s.ident.User).Msg("dropping a connection stuck in a write")
+		s.close(protocol.CloseGoingAway, "write timeout")
+		_ = s.conn.CloseNow()
+	}
+}
+
+// nanotime is a monotonic clock reading in nanoseconds.
+func nanotime() int64 { return int64(time.Since(processStart)) }
 
 // register and unregister track a session for user pushes and shutdown.
 func (h *Hub) register(s *session) {

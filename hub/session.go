@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
@@ -31,6 +31,8 @@ type session struct {
 	inflight   chan struct{}
 	cmds       sync.WaitGroup
 
+	writingSince atomic.Int64 // start of the write in progress (monotonic ns), 0 when none
+
 	mu      sync.Mutex
 	rooms   map[string]*room
 	strikes int
@@ -55,11 +57,16 @@ func (h *Hub) newSession(conn *websocket.Conn, ident Identity, region string) *s
 // send queues a frame; a session whose queue overflows is closed with
 // 4009 so it never delays anyone else.
 func (s *session) send(frame []byte) {
-	if !s.out.push(frame) {
+	ok, start := s.out.push(frame)
+	if !ok {
 		if s.ctx.Err() == nil {
 			s.h.metrics.slowCloses.Inc()
 			s.close(protocol.CloseTooSlow, "too slow: reconnect and join with since")
 		}
+		return
+	}
+	if start {
+		go s.write()
 	}
 }
 
@@ -86,34 +93,32 @@ func (s *session) close(code int, reason string) {
 	})
 }
 
-// writeLoop drains the queue to the connection, each write with a timeout,
-// and pings on idle intervals to detect dead peers.
-func (s *session) writeLoop() {
-	ping := time.NewTicker(s.h.opts.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-ping.C:
-			go s.ping()
-		case <-s.out.wake:
-			for _, frame := range s.out.take() {
-				// Not derived from s.ctx: cancelling a write's context makes
-				// the library drop the connection at once, and a closing
-				// session must still get its close frame out after this write.
-				ctx, cancel := context.WithTimeout(context.Background(), s.h.opts.WriteTimeout)
-				err := s.conn.Write(ctx, websocket.MessageText, frame)
-				cancel()
-				if err != nil {
-					s.close(protocol.CloseGoingAway, "write failed")
-					return
-				}
+// write drains the queue to the connection and returns once the queue is
+// empty (see queue). Writes carry no context deadline — a context per frame
+// is an allocation per frame per session, the hot path of a broadcast —
+// and the hub's write watchdog drops a connection whose write has been
+// stuck longer than WriteTimeout instead.
+func (s *session) write() {
+	for frames := s.out.next(); frames != nil; frames = s.out.next() {
+		for _, frame := range frames {
+			s.writingSince.Store(nanotime())
+			err := s.conn.Write(context.Background(), websocket.MessageText, frame)
+			s.writingSince.Store(0)
+			if err != nil {
+				s.close(protocol.CloseGoingAway, "write failed")
+				return
 			}
 		}
 	}
 }
 
+// stuck reports whether a write has been in progress since before cutoff.
+func (s *session) stuck(cutoff int64) bool {
+	since := s.writingSince.Load()
+	return since != 0 && since < cutoff
+}
+
+// ping checks the peer answers within PingInterval.
 func (s *session) ping() {
 	ctx, cancel := context.WithTimeout(context.Background(), s.h.opts.PingInterval)
 	defer cancel()

@@ -6,43 +6,50 @@ import (
 
 // queue is a session's outbound queue, bounded in bytes. Frames are shared
 // byte slices: a broadcast encodes an event once and every session's queue
-// holds the same bytes.
+// holds the same bytes. No goroutine waits on an idle queue: the first push
+// after it drained starts a writer, which exits when the queue is empty
+// again, so an idle connection costs one goroutine (its reader), not two.
 type queue struct {
-	mu     sync.Mutex
-	frames [][]byte
-	bytes  int
-	limit  int
-	closed bool
-	wake   chan struct{}
+	mu      sync.Mutex
+	frames  [][]byte
+	bytes   int
+	limit   int
+	closed  bool
+	writing bool
 }
 
 func newQueue(limit int) *queue {
-	return &queue{limit: limit, wake: make(chan struct{}, 1)}
+	return &queue{limit: limit}
 }
 
-// push appends a frame. It reports false, queueing nothing, when the queue
-// is closed or the frame would take it over its bound: the caller then
-// closes the session as too slow.
-func (q *queue) push(frame []byte) bool {
+// push appends a frame. ok is false, queueing nothing, when the queue is
+// closed or the frame would take it over its bound: the caller then closes
+// the session as too slow. start is true when the caller must start a
+// writer (none is running).
+func (q *queue) push(frame []byte) (ok, start bool) {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	if q.closed || q.bytes+len(frame) > q.limit {
-		q.mu.Unlock()
-		return false
+		return false, false
 	}
 	q.frames = append(q.frames, frame)
 	q.bytes += len(frame)
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
+	if q.writing {
+		return true, false
 	}
-	return true
+	q.writing = true
+	return true, true
 }
 
-// take removes and returns every queued frame.
-func (q *queue) take() [][]byte {
+// next removes and returns every queued frame; when there are none (or the
+// queue is closed) it ends the writer's turn and returns nil.
+func (q *queue) next() [][]byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.closed || len(q.frames) == 0 {
+		q.writing = false
+		return nil
+	}
 	out := q.frames
 	q.frames, q.bytes = nil, 0
 	return out

@@ -1,7 +1,10 @@
 package hub
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -16,7 +19,7 @@ import (
 // The Origin check is done after the upgrade, so a refused browser gets a
 // 1008 close it can show rather than a bare HTTP 403.
 func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	conn, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return // Accept wrote the HTTP error
 	}
@@ -35,15 +38,6 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s := h.newSession(conn, ident, region)
 	h.register(s)
-	defer func() {
-		s.close(protocol.CloseNormal, "")
-		s.cmds.Wait()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		s.leaveAll(ctx)
-		cancel()
-		h.unregister(s)
-	}()
-
 	wallet, err := h.ledger.Wallet(r.Context(), ident.User)
 	if err != nil {
 		h.log.Warn().Err(err).Str("user", ident.User).Msg("welcome: no wallet")
@@ -53,8 +47,18 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		Server: protocol.ServerInfo{Node: h.opts.Node, Ledger: string(h.ledger.Backend()), Firehose: h.fh.Name()},
 		Wallet: walletOf(wallet),
 	})
-	go s.writeLoop()
-	s.readLoop()
+	// The session reads on a fresh goroutine and this one returns: the
+	// HTTP server's goroutine has grown a deep stack parsing the upgrade,
+	// which a long-lived connection should not keep.
+	go func() {
+		s.readLoop()
+		s.close(protocol.CloseNormal, "")
+		s.cmds.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s.leaveAll(ctx)
+		cancel()
+		h.unregister(s)
+	}()
 }
 
 // awaitHello reads frames until a valid hello: a bad token closes with
@@ -126,4 +130,30 @@ func (h *Hub) originAllowed(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// smallBuffers gives the WebSocket library a right-sized write buffer when
+// it hijacks the connection. The HTTP server's is 4 KiB, sized for HTTP; a
+// session writes one event frame (a few hundred bytes) at a time, and at
+// thousands of connections that buffer is a large part of an idle one's
+// cost. (The read side must stay the server's reader: it may hold bytes the
+// server already read from the connection.)
+type smallBuffers struct{ http.ResponseWriter }
+
+const sessionWriteBuffer = 1024
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("the response writer cannot be hijacked")
+	}
+	conn, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(conn, sessionWriteBuffer)), nil
 }

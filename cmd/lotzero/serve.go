@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -33,6 +34,7 @@ type hubFlags struct {
 	relayEvery     time.Duration
 	helloTimeout   time.Duration
 	skipPublish    bool
+	pprof          bool
 }
 
 func envBool(name string, def bool) bool {
@@ -72,6 +74,7 @@ func (f *hubFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.chatRate, "chat-rate", envFloat("LOTZERO_CHAT_RATE", 2), "chat lines per second allowed per session (env LOTZERO_CHAT_RATE)")
 	fs.DurationVar(&f.helloTimeout, "hello-timeout", envDuration("LOTZERO_HELLO_TIMEOUT", 10*time.Second), "close a connection with 4008 when no hello arrives within this (env LOTZERO_HELLO_TIMEOUT)")
 	fs.BoolVar(&f.skipPublish, "fault-skip-publish", envBool("LOTZERO_FAULT_SKIP_PUBLISH", false), "fault injection for tests: never publish after commit, leaving delivery to the outbox relay (env LOTZERO_FAULT_SKIP_PUBLISH)")
+	fs.BoolVar(&f.pprof, "pprof", envBool("LOTZERO_PPROF", false), "serve Go profiles at /debug/pprof/ (env LOTZERO_PPROF)")
 	fs.DurationVar(&f.relayEvery, "relay-every", envDuration("LOTZERO_RELAY_EVERY", 2*time.Second), "how often the outbox relay publishes events a crashed node committed (env LOTZERO_RELAY_EVERY)")
 }
 
@@ -124,7 +127,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", hf.addr, err)
 	}
-	srv := &http.Server{Handler: h.Handler(static.Handler()), ReadHeaderTimeout: 10 * time.Second}
+	handler := h.Handler(static.Handler())
+	if hf.pprof {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.Handle("/", handler)
+		handler = mux
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	mode := "demo mode: POST /api/session issues tokens"
