@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/lotzero/lotzero/firehose"
 	"github.com/lotzero/lotzero/ledger"
 	"github.com/lotzero/lotzero/protocol"
 )
@@ -146,7 +147,7 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 		h.fillGap(ctx, r, l.Seq)
 	}
 	present := h.presenceJoin(ctx, s, id)
-	res := map[string]any{"lot": snapshot(l, len(present)), "seq": l.Seq, "presence": present, "replayed": 0}
+	res := map[string]any{"lot": snapshot(l, len(firehose.Users(present))), "seq": l.Seq, "presence": presenceList(present), "replayed": 0}
 	var replay []ledger.Event
 	if since != nil {
 		behind := l.Seq - *since

@@ -16,7 +16,7 @@ func (h *Hub) presenceTTL() time.Duration { return 30 * time.Second }
 
 // presenceJoin records the session in the lot's presence, notes the user
 // as arrived if they were not already there, and returns who is present.
-func (h *Hub) presenceJoin(ctx context.Context, s *session, lot string) []protocol.Presence {
+func (h *Hub) presenceJoin(ctx context.Context, s *session, lot string) []firehose.Present {
 	p := h.fh.Presence()
 	before, _ := p.List(ctx, lot)
 	if err := p.Join(ctx, lot, firehose.Present{Session: s.id, User: s.ident.User, Region: s.region, Node: h.opts.Node}); err != nil {
@@ -26,7 +26,7 @@ func (h *Hub) presenceJoin(ctx context.Context, s *session, lot string) []protoc
 	if !hasUser(before, s.ident.User) {
 		h.presenceChanges.note(lot, s.ident.User, s.region, true)
 	}
-	return presenceList(after)
+	return after
 }
 
 // presenceLeave removes the session and notes the user as gone when it was
@@ -146,9 +146,17 @@ func hasUser(ps []firehose.Present, user string) bool {
 	return false
 }
 
+// maxPresenceList caps the users a join reply lists; the lot's watchers
+// field has the full count. A hot lot's ten thousand names would make every
+// join reply hundreds of kilobytes.
+const maxPresenceList = 100
+
 func presenceList(ps []firehose.Present) []protocol.Presence {
 	out := []protocol.Presence{}
 	for _, p := range firehose.Users(ps) {
+		if len(out) == maxPresenceList {
+			break
+		}
 		out = append(out, protocol.Presence{User: p.User, Region: p.Region})
 	}
 	return out

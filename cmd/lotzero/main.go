@@ -41,7 +41,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] != "" && args[0][0] != '-') {
 		cmd, args = args[0], args[1:]
 	}
 	var err error
@@ -62,6 +62,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runAudit(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
+		fmt.Fprintln(stdout, "\nFlags of lotzero serve (the default command):")
+		fs := flag.NewFlagSet("lotzero serve", flag.ContinueOnError)
+		fs.SetOutput(stdout)
+		(&ledgerFlags{}).register(fs)
+		(&hubFlags{}).register(fs)
+		fs.PrintDefaults()
 		return 0
 	default:
 		fmt.Fprintf(stderr, "lotzero: unknown command %q\n\n%s", cmd, usage)
