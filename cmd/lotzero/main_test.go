@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lotzero/lotzero/hub"
 )
 
 // TestCommandsOnEmbeddedPostgres runs the commands as a user would, on the
@@ -66,5 +68,26 @@ func TestUsageAndBadInput(t *testing.T) {
 	errOut.Reset()
 	if code := run(ctx, []string{"migrate", "-h"}, &out, &errOut); code != 0 || !strings.Contains(errOut.String(), "DATABASE_URL") {
 		t.Fatalf("-h must list flags with their environment variables: %d %s", code, errOut.String())
+	}
+}
+
+func TestTokenCommand(t *testing.T) {
+	ctx := context.Background()
+	var out, errOut bytes.Buffer
+	if code := run(ctx, []string{"token", "--user", "alice", "--role", "bidder,host", "--ttl", "1h", "--auth-secret", "s3cret"}, &out, &errOut); code != 0 {
+		t.Fatalf("token: %d %s", code, errOut.String())
+	}
+	id, err := hub.NewTokens("s3cret").Verify(strings.TrimSpace(out.String()))
+	if err != nil || id.User != "alice" || !id.Has(hub.RoleHost) {
+		t.Fatalf("minted token: %+v %v", id, err)
+	}
+	for _, args := range [][]string{
+		{"token", "--user", "Alice", "--auth-secret", "x"},
+		{"token", "--user", "alice", "--role", "admin", "--auth-secret", "x"},
+		{"token", "--user", "alice", "--ttl", "-1h", "--auth-secret", "x"},
+	} {
+		if code := run(ctx, args, &out, &errOut); code != 1 {
+			t.Errorf("%v: exit %d, want 1", args, code)
+		}
 	}
 }
