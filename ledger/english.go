@@ -69,7 +69,12 @@ func (l *Ledger) PlaceBid(ctx context.Context, a Actor, lotID uuid.UUID, amount,
 			return err
 		}
 		t.saveLot(lot)
+		// The seq of the bidder's own bid event (a soft-close extension may
+		// follow it); the lot's seq when no bid of theirs was recorded.
 		res.Seq = lot.Seq
+		if t.ownBidSeq > 0 {
+			res.Seq = t.ownBidSeq
+		}
 		return nil
 	})
 	return res, events, err
@@ -202,6 +207,9 @@ func (t *txn) recordBid(lot *Lot, user, region string, amount int64, proxy bool,
 	}
 	if err := t.emit(lot, EventBid, data); err != nil {
 		return err
+	}
+	if user == t.actor.User {
+		t.ownBidSeq = lot.Seq
 	}
 	t.write(`INSERT INTO bids (id, lot_id, seq, user_id, amount, proxy, region, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		uuid.New(), lot.ID, lot.Seq, user, amount, proxy, region, t.nowMS())

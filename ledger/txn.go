@@ -22,6 +22,8 @@ type txn struct {
 	batch   pgx.Batch
 	events  []Event
 	touched map[string]bool // users whose wallets changed
+	// ownBidSeq is the seq of the acting user's latest bid event, if any.
+	ownBidSeq int64
 }
 
 func (t *txn) nowMS() int64 { return t.now.UnixMilli() }

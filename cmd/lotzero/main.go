@@ -23,6 +23,8 @@ Usage:
   lotzero [serve]    run the server: HTTP API, WebSocket at /ws, web UI at /
   lotzero token      mint a token: --user U --role bidder|host|bot --ttl 24h
   lotzero demo       migrate, seed, run a short live rush against the ledger, print the audit
+  lotzero proof      race N real sessions (--scenario oversell|double-spend|dutch|english -n N -k K
+                     [--faults]) and check every invariant from the history; exit 1 on a violation
   lotzero fanout     benchmark: --clients N joined to one lot, bid commit → arrival latency and memory
   lotzero migrate    apply the ledger schema
   lotzero seed       apply the schema and create the demo data (idempotent)
@@ -50,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runServe(ctx, args, stdout, stderr)
 	case "token":
 		err = runToken(ctx, args, stdout, stderr)
+	case "proof":
+		err = runProof(ctx, args, stdout, stderr)
 	case "fanout":
 		err = runFanout(ctx, args, stdout, stderr)
 	case "demo":

@@ -1,0 +1,167 @@
+package proof
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/lotzero/lotzero/e2e/proof/checker"
+	"github.com/lotzero/lotzero/protocol"
+)
+
+// participant is one real WebSocket session of the race. When its
+// connection breaks it reconnects, and an operation whose outcome it lost is
+// retried under the same request id, which returns the first outcome.
+type participant struct {
+	id     int
+	user   string
+	region string
+	token  string
+	ws     string
+	rec    *recorder
+
+	mu     sync.Mutex
+	client *protocol.Client
+	before checker.Wallet
+}
+
+// connect dials until it succeeds or ctx ends (a node may be restarting).
+func (p *participant) connect(ctx context.Context) (*protocol.Client, error) {
+	p.mu.Lock()
+	c := p.client
+	p.mu.Unlock()
+	if c != nil && c.Err() == nil {
+		return c, nil
+	}
+	for {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		c, err := protocol.Dial(dctx, p.ws, p.token, p.region, &protocol.DialOptions{Buffer: 256})
+		cancel()
+		if err == nil {
+			p.mu.Lock()
+			first := p.client == nil
+			p.client = c
+			if first {
+				p.before = walletOf(c.Welcome.Wallet)
+			}
+			p.mu.Unlock()
+			go p.watchWallet(c)
+			return c, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect %s: %w (last: %v)", p.user, ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// watchWallet records every wallet the session is pushed.
+func (p *participant) watchWallet(c *protocol.Client) {
+	for m := range c.Messages() {
+		if m.Wallet != nil {
+			w := walletOf(m.Wallet.Wallet)
+			p.rec.add(checker.Op{Process: p.id, Type: checker.Read, F: "wallet", User: p.user, Wallet: &w})
+		}
+	}
+}
+
+// drop closes the connection, as a network fault would.
+func (p *participant) drop() {
+	p.mu.Lock()
+	c := p.client
+	p.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
+}
+
+func (p *participant) close() { p.drop() }
+
+func walletOf(w protocol.Wallet) checker.Wallet {
+	return checker.Wallet{Funded: w.Funded, Held: w.Held, Spent: w.Spent, Earned: w.Earned, Available: w.Available}
+}
+
+// outcome is how one operation ended, for the report's latency and counts.
+type outcome struct {
+	region  string
+	code    string // "" for ok, the error code, or "info"
+	latency time.Duration
+}
+
+// do runs one operation to a determinate outcome if it can: a lost
+// connection is recorded as info and the request retried under the same id
+// after reconnecting; busy (nothing changed) is retried a few times too.
+func (p *participant) do(ctx context.Context, req protocol.Request, op checker.Op) (protocol.Reply, outcome) {
+	op.Process, op.User, op.Region, op.ID = p.id, p.user, p.region, req.ID
+	began := time.Now()
+	busy := 0
+	for {
+		c, err := p.connect(ctx)
+		if err != nil {
+			return protocol.Reply{}, outcome{region: p.region, code: "info", latency: time.Since(began)}
+		}
+		inv := op
+		inv.Type = checker.Invoke
+		p.rec.add(inv)
+		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		reply, err := c.Do(rctx, req)
+		cancel()
+		if err != nil {
+			info := op
+			info.Type, info.Code = checker.Info, shortErr(err)
+			p.rec.add(info)
+			if ctx.Err() != nil {
+				return protocol.Reply{}, outcome{region: p.region, code: "info", latency: time.Since(began)}
+			}
+			continue
+		}
+		done := op
+		if reply.OK {
+			done.Type = checker.OK
+			fillResult(&done, reply)
+			p.rec.add(done)
+			return reply, outcome{region: p.region, latency: time.Since(began)}
+		}
+		done.Type, done.Code = checker.Fail, reply.Error.Code
+		p.rec.add(done)
+		if reply.Error.Code == protocol.ErrBusy && busy < 10 && ctx.Err() == nil {
+			busy++
+			time.Sleep(time.Duration(busy*20) * time.Millisecond)
+			continue
+		}
+		return reply, outcome{region: p.region, code: reply.Error.Code, latency: time.Since(began)}
+	}
+}
+
+func fillResult(op *checker.Op, r protocol.Reply) {
+	var res struct {
+		Amount int64 `json:"amount"`
+		High   bool  `json:"high"`
+		Price  int64 `json:"price"`
+		Qty    int64 `json:"qty"`
+		Seq    int64 `json:"seq"`
+	}
+	_ = json.Unmarshal(r.Result, &res)
+	op.Seq, op.High, op.Price = res.Seq, res.High, res.Price
+	if res.Qty != 0 {
+		op.Qty = res.Qty
+	}
+	if res.Amount != 0 {
+		op.Amount = res.Amount
+	}
+}
+
+func shortErr(err error) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timeout"
+	}
+	s := err.Error()
+	if len(s) > 120 {
+		s = s[:120]
+	}
+	return s
+}
