@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
 )
 
 // Backend names where the ledger's SQL runs. The SQL is identical on all three.
@@ -101,7 +102,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Ledger, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err == nil {
-		err = pool.Ping(ctx)
+		err = pingUntilUp(ctx, pool, log)
 		if err != nil {
 			pool.Close()
 		}
@@ -114,6 +115,30 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Ledger, error) {
 	l.closers = closers
 	log.Info().Str("backend", string(backend)).Msg("ledger connected")
 	return l, nil
+}
+
+// startupWait is how long Open waits for a database that is starting or
+// restarting (connection refused, "the database system is starting up").
+const startupWait = 30 * time.Second
+
+// pingUntilUp pings the database, retrying transient failures for up to
+// startupWait: a node must not exit because its database is mid-restart.
+func pingUntilUp(ctx context.Context, pool *pgxpool.Pool, log zerolog.Logger) error {
+	deadline := time.Now().Add(startupWait)
+	for attempt := 1; ; attempt++ {
+		err := pool.Ping(ctx)
+		if err == nil || !retryable(err) || time.Now().After(deadline) {
+			return err
+		}
+		if attempt == 1 {
+			log.Warn().Err(err).Msg("database not reachable yet; retrying")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func runClosers(closers []func()) {

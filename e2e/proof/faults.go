@@ -25,7 +25,7 @@ func (r *run) inject(ctx context.Context, env *nodes, say func(string, ...any)) 
 			return true
 		}
 	}
-	if !sleep(10 * time.Millisecond) {
+	if !sleep(5 * time.Millisecond) {
 		return done
 	}
 	dropped := 0
@@ -38,7 +38,7 @@ func (r *run) inject(ctx context.Context, env *nodes, say func(string, ...any)) 
 	pgDone := make(chan struct{})
 	go func() {
 		defer close(pgDone)
-		if !sleep(20 * time.Millisecond) {
+		if !sleep(5 * time.Millisecond) {
 			return
 		}
 		began := time.Now()
@@ -48,7 +48,7 @@ func (r *run) inject(ctx context.Context, env *nodes, say func(string, ...any)) 
 		}
 		note("restarted PostgreSQL in %v", time.Since(began).Round(time.Millisecond))
 	}()
-	if sleep(50 * time.Millisecond) {
+	if sleep(20 * time.Millisecond) {
 		began := time.Now()
 		if err := env.kill(context.WithoutCancel(ctx)); err != nil {
 			note("node restart failed: %v", err)

@@ -110,6 +110,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// A run never hangs: a server that never comes back fails it.
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
 	var env *nodes
 	if cfg.URL == "" {
 		var err error
