@@ -154,7 +154,7 @@ func (l *Ledger) ClaimDutch(ctx context.Context, a Actor, id uuid.UUID, qty, max
 		}
 	}
 	op := fmt.Sprintf("claim lot=%s qty=%d max_price=%d", id, qty, maxPrice)
-	events, err := l.do(ctx, a, op, id, &res, func(ctx context.Context, t *txn) error {
+	events, err := l.doChecked(ctx, a, op, id, &res, l.soldOut(id, KindDutch), func(ctx context.Context, t *txn) error {
 		lot, err := t.openForSale(ctx, id, KindDutch, qty)
 		if err != nil {
 			return err

@@ -106,6 +106,18 @@ func (t *txn) openForSale(ctx context.Context, id uuid.UUID, kind string, qty in
 	return lot, requireUnits(lot, qty)
 }
 
+// soldOut is the settled check of purchases: a lot of kind with no units
+// left stays that way.
+func (l *Ledger) soldOut(id uuid.UUID, kind string) func(ctx context.Context) *Error {
+	return func(ctx context.Context) *Error {
+		lot, err := readLot(ctx, l.pool, id)
+		if err != nil || lot.Kind != kind || lot.Remaining() > 0 {
+			return nil // let the transaction decide
+		}
+		return errorf(CodeSoldOut, "lot %s is sold out", lot.ID)
+	}
+}
+
 // BuyDrop buys qty units of a fixed-price drop. It succeeds only if qty is
 // at most the units left, the per-user limit allows it and funds suffice:
 // exactly qty_total units sell when demand reaches it.
@@ -114,7 +126,7 @@ func (l *Ledger) BuyDrop(ctx context.Context, a Actor, id uuid.UUID, qty int64) 
 	if err := validQty(qty); err != nil {
 		return res, nil, err
 	}
-	events, err := l.do(ctx, a, fmt.Sprintf("buy lot=%s qty=%d", id, qty), id, &res, func(ctx context.Context, t *txn) error {
+	events, err := l.doChecked(ctx, a, fmt.Sprintf("buy lot=%s qty=%d", id, qty), id, &res, l.soldOut(id, KindDrop), func(ctx context.Context, t *txn) error {
 		lot, err := t.openForSale(ctx, id, KindDrop, qty)
 		if err != nil {
 			return err

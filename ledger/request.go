@@ -23,9 +23,9 @@ type storedRequest struct {
 	result  string
 }
 
-func loadRequest(ctx context.Context, tx pgx.Tx, a Actor) (storedRequest, bool, error) {
+func loadRequest(ctx context.Context, q querier, a Actor) (storedRequest, bool, error) {
 	var r storedRequest
-	err := tx.QueryRow(ctx, `SELECT op, ok, code, message, result FROM requests WHERE user_id = $1 AND request_id = $2`,
+	err := q.QueryRow(ctx, `SELECT op, ok, code, message, result FROM requests WHERE user_id = $1 AND request_id = $2`,
 		a.User, a.RequestID).Scan(&r.op, &r.ok, &r.code, &r.message, &r.result)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, false, nil
@@ -67,14 +67,41 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 // lot, when not uuid.Nil, is the lot the operation works on: operations on
 // one lot take turns in this process (see lotQueues).
 func (l *Ledger) do(ctx context.Context, a Actor, op string, lot uuid.UUID, result any, fn func(ctx context.Context, t *txn) error) ([]Event, error) {
+	return l.doChecked(ctx, a, op, lot, result, nil, fn)
+}
+
+// doChecked is do with a settled check: settled, run before taking the
+// lot's turn, returns a refusal that no later state can lift (sold out,
+// closed). Such a request is refused — and its refusal recorded — without
+// waiting behind the lot's writers: in a flash sale the thousands refused
+// after the last unit cost a read each, in parallel, not a turn each.
+func (l *Ledger) doChecked(ctx context.Context, a Actor, op string, lot uuid.UUID, result any,
+	settled func(ctx context.Context) *Error, fn func(ctx context.Context, t *txn) error) ([]Event, error) {
 	if err := a.validate(); err != nil {
 		return nil, err
+	}
+	if settled != nil {
+		prior, found, err := loadRequest(ctx, l.pool, a)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			return nil, prior.replay(op, result)
+		}
+		if e := settled(ctx); e != nil {
+			return nil, l.recordRefusal(ctx, a, op, e, result)
+		}
 	}
 	release, err := l.queues.acquire(ctx, lot)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
 	var events []Event
 	var refusal *Error
 	err = l.run(ctx, func(ctx context.Context, tx pgx.Tx) error {
@@ -108,6 +135,10 @@ func (l *Ledger) do(ctx context.Context, a Actor, op string, lot uuid.UUID, resu
 		return nil
 	})
 	if errors.Is(err, errRejected) {
+		// The refusal's record touches no lot: the lot's next writer need
+		// not wait for it.
+		release()
+		released = true
 		return nil, l.recordRefusal(ctx, a, op, refusal, result)
 	}
 	if err != nil {

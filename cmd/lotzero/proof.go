@@ -24,6 +24,7 @@ func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.K, "k", 0, "units for sale (oversell, dutch); default n/10 for oversell, 1 for dutch")
 	fs.StringVar(&cfg.URL, "url", "", "a server in demo mode (http://host:port); empty starts one")
 	fs.BoolVar(&cfg.Faults, "faults", false, "during the race: drop a third of the connections, restart PostgreSQL, SIGKILL and restart the node")
+	fs.BoolVar(&cfg.RawBound, "raw-bound", false, "also time the bare claim statement from as many connections: the database's own limit")
 	historyFile := fs.String("history", "", "write the history, one JSON operation per line, to this file")
 	reportFile := fs.String("report", "", "write the JSON report to this file")
 	if err := parse(fs, args, stderr); err != nil {
@@ -105,6 +106,10 @@ func printReport(w io.Writer, r *proof.Report) {
 	for _, reg := range regions {
 		c := r.Regions[reg]
 		fmt.Fprintf(w, "  %-22s ok %d, rejected %d, info %d\n", reg, c.OK, c.Rejected, c.Info)
+	}
+	if rb := r.RawBound; rb != nil {
+		fmt.Fprintf(w, "  %-22s %d statements on %d connections in %.1f ms: LotZero reaches %.0f%% of it\n",
+			"raw database bound", rb.Statements, rb.Conns, rb.DurationMS, 100*rb.Fraction)
 	}
 	for _, f := range r.Faults {
 		fmt.Fprintf(w, "  fault: %s\n", f)

@@ -33,6 +33,10 @@ type Config struct {
 	URL    string
 	Binary string
 	Faults bool
+	// RawBound also measures the database's own limit: the same claim
+	// statement alone, from as many connections (oversell and double-spend;
+	// needs a server the proof starts itself).
+	RawBound bool
 	// Progress, when set, receives a line as the run advances.
 	Progress func(string)
 }
@@ -51,6 +55,7 @@ type Report struct {
 	Regions    map[string]RegionCounts `json:"regions"`
 	Backends   protocol.ServerInfo     `json:"backends"`
 	Faults     []string                `json:"faults,omitempty"`
+	RawBound   *RawBound               `json:"raw_bound,omitempty"`
 	History    []checker.Op            `json:"-"`
 	Final      checker.Final           `json:"-"`
 }
@@ -98,8 +103,8 @@ func (c *Config) Validate() error {
 	if c.K < 1 || c.K > 1_000_000 {
 		return errors.New("k must be between 1 and 1000000")
 	}
-	if c.Faults && c.URL != "" {
-		return errors.New("faults need a server the proof starts itself (no --url)")
+	if (c.Faults || c.RawBound) && c.URL != "" {
+		return errors.New("faults and the raw bound need a server the proof starts itself (no --url)")
 	}
 	return nil
 }
@@ -116,7 +121,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var env *nodes
 	if cfg.URL == "" {
 		var err error
-		if env, err = startNodes(ctx, cfg.Binary, cfg.Faults); err != nil {
+		if env, err = startNodes(ctx, cfg.Binary, cfg.Faults || cfg.RawBound); err != nil {
 			return nil, err
 		}
 		defer env.stop()
@@ -231,6 +236,16 @@ loop:
 		DurationMS: ms(duration), Latency: latencies(outcomes), Regions: byRegion(outcomes),
 		OCCRetries: occRetries(ctx, cfg.URL) - retriesBefore, Backends: r.server, Faults: faults,
 		History: history, Final: final,
+	}
+	if cfg.RawBound && env != nil {
+		rb, err := rawBound(ctx, env, cfg.N, cfg.K)
+		if err != nil {
+			return nil, fmt.Errorf("raw bound: %w", err)
+		}
+		if rep.DurationMS > 0 {
+			rb.Fraction = rb.DurationMS / rep.DurationMS
+		}
+		rep.RawBound = &rb
 	}
 	rep.Verdict = "Invariant held"
 	if !rep.OK {
