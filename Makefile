@@ -7,11 +7,16 @@ GO ?= go
 run:
 	$(GO) run ./cmd/lotzero
 
-# Everything the tests need, then vet, then every test under the race detector.
+# Everything the tests need, then vet, then every test under the race
+# detector, then the proof gate: 500 real sessions racing for 50 units and
+# one wallet funded once racing for 500 lots; any violation fails.
 test:
 	bash .ci/prepare
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) build -o bin/lotzero ./cmd/lotzero
+	bin/lotzero proof --scenario oversell -n 500 -k 50 --faults
+	bin/lotzero proof --scenario double-spend -n 500 --faults
 
 # The ledger benchmarks whose figures are in the README.
 bench:

@@ -28,6 +28,7 @@ func (h *Hub) Handler(static http.Handler) http.Handler {
 	mux.HandleFunc("GET /api/lots/{id}", h.getLot)
 	mux.HandleFunc("POST /api/lots", h.postLot)
 	mux.HandleFunc("GET /api/audit", h.getAudit)
+	mux.HandleFunc("POST /api/proof", h.postProof)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 	})
@@ -370,4 +371,36 @@ func (h *Hub) getReady(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, map[string]any{"ready": ready, "checks": checks})
+}
+
+// postProof runs a proof scenario against this server and returns its
+// report (demo mode only: the proof logs in as demo users). One at a time.
+func (h *Hub) postProof(w http.ResponseWriter, r *http.Request) {
+	if !h.requireDemo(w) {
+		return
+	}
+	if h.opts.Proof == nil {
+		writeError(w, protocol.Errorf(protocol.ErrNotFound, "this server has no proof runner"))
+		return
+	}
+	var req ProofRequest
+	if e := decodeBody(r, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	if req.N < 1 || req.N > MaxWebProofN || req.K < 0 || req.K > 1_000_000 {
+		writeError(w, protocol.Errorf(protocol.ErrBadRequest, fmt.Sprintf("n must be 1..%d and k 0..1000000", MaxWebProofN)))
+		return
+	}
+	if !h.proofRunning.CompareAndSwap(false, true) {
+		writeError(w, protocol.Errorf(protocol.ErrBusy, "a proof is already running; try again when it ends"))
+		return
+	}
+	defer h.proofRunning.Store(false)
+	rep, err := h.opts.Proof(r.Context(), req)
+	if err != nil {
+		writeError(w, protocol.Errorf(protocol.ErrBadRequest, err.Error()))
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
 }

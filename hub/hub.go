@@ -37,10 +37,11 @@ type Hub struct {
 	walletMu        sync.Map         // user -> *sync.Mutex: one wallet push at a time per user
 	published       chan []ledger.EventKey
 
-	draining atomic.Bool
-	inflight sync.WaitGroup // commands in progress, across sessions
-	bg       sync.WaitGroup // background loops
-	stop     context.CancelFunc
+	draining     atomic.Bool
+	proofRunning atomic.Bool
+	inflight     sync.WaitGroup // commands in progress, across sessions
+	bg           sync.WaitGroup // background loops
+	stop         context.CancelFunc
 }
 
 // processStart anchors nanotime's monotonic readings.

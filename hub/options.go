@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"os"
 	"time"
 
@@ -66,6 +67,9 @@ type Options struct {
 	// published by the node that committed them, as if it died right after
 	// COMMIT, so only the outbox relay can deliver them.
 	SkipPublish bool
+	// Proof, when set, runs a proof scenario against this server for POST
+	// /api/proof (demo mode only) and returns its JSON-encodable report.
+	Proof func(ctx context.Context, req ProofRequest) (any, error)
 	// Logger receives structured logs.
 	Logger zerolog.Logger
 }
@@ -110,3 +114,13 @@ func (o Options) withDefaults() Options {
 	defRate(&o.ReactRate, 8)
 	return o
 }
+
+// ProofRequest is the body of POST /api/proof.
+type ProofRequest struct {
+	Scenario string `json:"scenario"`
+	N        int    `json:"n"`
+	K        int    `json:"k"`
+}
+
+// MaxWebProofN bounds a proof run started from the web console.
+const MaxWebProofN = 2000

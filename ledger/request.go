@@ -81,15 +81,16 @@ func (l *Ledger) doChecked(ctx context.Context, a Actor, op string, lot uuid.UUI
 		return nil, err
 	}
 	if settled != nil {
+		// A read error here only skips the shortcut: the transaction below
+		// retries what is transient.
 		prior, found, err := loadRequest(ctx, l.pool, a)
-		if err != nil {
-			return nil, err
-		}
-		if found {
+		if err == nil && found {
 			return nil, prior.replay(op, result)
 		}
-		if e := settled(ctx); e != nil {
-			return nil, l.recordRefusal(ctx, a, op, e, result)
+		if err == nil {
+			if e := settled(ctx); e != nil {
+				return nil, l.recordRefusal(ctx, a, op, e, result)
+			}
 		}
 	}
 	release, err := l.queues.acquire(ctx, lot)

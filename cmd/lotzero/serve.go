@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lotzero/lotzero/e2e/proof"
 	"github.com/lotzero/lotzero/firehose"
 	"github.com/lotzero/lotzero/hub"
 	"github.com/lotzero/lotzero/static"
@@ -117,15 +118,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("seed demo data: %w", err)
 		}
 	}
+	ln, err := net.Listen("tcp", hf.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", hf.addr, err)
+	}
+	self := "http://" + loopbackAddr(ln.Addr())
+	opts.Proof = func(ctx context.Context, req hub.ProofRequest) (any, error) {
+		return proof.Run(ctx, proof.Config{Scenario: req.Scenario, N: req.N, K: req.K, URL: self})
+	}
 	fh := firehose.NewMemory(0)
 	defer fh.Close()
 	h := hub.New(l, fh, opts)
 	if err := h.Run(context.WithoutCancel(ctx)); err != nil {
 		return err
-	}
-	ln, err := net.Listen("tcp", hf.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", hf.addr, err)
 	}
 	handler := h.Handler(static.Handler())
 	if hf.pprof {
@@ -167,6 +172,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Info().Msg("stopped")
 	return nil
+}
+
+// loopbackAddr is how the server reaches itself (the web console's proof).
+func loopbackAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		if ok {
+			return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+		}
+		return a.String()
+	}
+	return tcp.String()
 }
 
 // publicURL is the address to open in a browser.

@@ -128,7 +128,9 @@ func (p *participant) do(ctx context.Context, req protocol.Request, op checker.O
 		}
 		done.Type, done.Code = checker.Fail, reply.Error.Code
 		p.rec.add(done)
-		if reply.Error.Code == protocol.ErrBusy && busy < 10 && ctx.Err() == nil {
+		// busy: nothing changed; internal: the server says to retry with the
+		// same id. Either way the retry returns the request's real outcome.
+		if (reply.Error.Code == protocol.ErrBusy || reply.Error.Code == protocol.ErrInternal) && busy < 10 && ctx.Err() == nil {
 			busy++
 			time.Sleep(time.Duration(busy*20) * time.Millisecond)
 			continue

@@ -122,9 +122,10 @@ func (c *checker) lastOutcomes() []final {
 }
 
 // provisional outcomes may be followed by a retry under the same id: info
-// (unknown), and busy (the server gave up; nothing changed).
+// (unknown), busy (the server gave up; nothing changed) and internal (the
+// server asks for a retry with the same id).
 func provisional(op Op) bool {
-	return op.Type == Info || op.Type == Fail && op.Code == "busy"
+	return op.Type == Info || op.Type == Fail && (op.Code == "busy" || op.Code == "internal")
 }
 
 func consistent(w Wallet) bool {
@@ -225,7 +226,7 @@ func (c *checker) allSettled() bool {
 // determinate reports whether every operation has a known outcome and none
 // gave up with busy: only then must demand be met exactly.
 func (c *checker) determinate() bool {
-	return c.res.Unknown == 0 && c.res.Rejected["busy"] == 0
+	return c.res.Unknown == 0 && c.res.Rejected["busy"] == 0 && c.res.Rejected["internal"] == 0
 }
 
 // buyers maps each participant to what they paid, and checks a user whose
