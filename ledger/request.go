@@ -71,10 +71,11 @@ func (l *Ledger) do(ctx context.Context, a Actor, op string, lot uuid.UUID, resu
 }
 
 // doChecked is do with a settled check: settled, run before taking the
-// lot's turn, returns a refusal that no later state can lift (sold out,
-// closed). Such a request is refused — and its refusal recorded — without
-// waiting behind the lot's writers: in a flash sale the thousands refused
-// after the last unit cost a read each, in parallel, not a turn each.
+// lot's turn, returns a refusal that no later state can lift (sold out).
+// Such a request is refused without waiting behind the lot's writers and
+// without a record — a retry under the same id meets the same settled state
+// and gets the same answer — so in a flash sale the thousands refused after
+// the last unit cost two reads each, in parallel, and no commit.
 func (l *Ledger) doChecked(ctx context.Context, a Actor, op string, lot uuid.UUID, result any,
 	settled func(ctx context.Context) *Error, fn func(ctx context.Context, t *txn) error) ([]Event, error) {
 	if err := a.validate(); err != nil {
@@ -89,7 +90,7 @@ func (l *Ledger) doChecked(ctx context.Context, a Actor, op string, lot uuid.UUI
 		}
 		if err == nil {
 			if e := settled(ctx); e != nil {
-				return nil, l.recordRefusal(ctx, a, op, e, result)
+				return nil, e
 			}
 		}
 	}
