@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,7 +57,9 @@ type Ledger struct {
 	log     zerolog.Logger
 	stats   counters
 	queues  lotQueues
-	closers []func()
+	// soldOutLots caches lots seen sold out (lot id -> kind): a settled fact.
+	soldOutLots sync.Map
+	closers     []func()
 	// afterCommit, when set by a test, turns a committed attempt into one
 	// whose COMMIT outcome looks unknown (a lost connection), to prove the
 	// retry returns the first outcome instead of applying it twice.
