@@ -202,6 +202,13 @@ func (c *Client) WriteRaw(ctx context.Context, frame []byte) error {
 	return c.conn.Write(ctx, websocket.MessageText, frame)
 }
 
+// Abort drops the connection at once, without a close handshake, as a
+// network failure would.
+func (c *Client) Abort() {
+	_ = c.conn.CloseNow()
+	<-c.done
+}
+
 // Close closes the connection normally.
 func (c *Client) Close() error {
 	err := c.conn.Close(websocket.StatusNormalClosure, "bye")

@@ -3,6 +3,7 @@ package proof
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -25,20 +26,18 @@ func (r *run) inject(ctx context.Context, env *nodes, say func(string, ...any)) 
 			return true
 		}
 	}
-	if !sleep(5 * time.Millisecond) {
-		return done
+	var mu sync.Mutex
+	note = func(format string, args ...any) {
+		s := fmt.Sprintf(format, args...)
+		mu.Lock()
+		done = append(done, s)
+		mu.Unlock()
+		say("fault: %s", s)
 	}
-	dropped := 0
-	for i := 0; i < len(r.parts); i += 3 {
-		r.parts[i].drop()
-		dropped++
-	}
-	note("dropped %d of %d client connections", dropped, len(r.parts))
-
 	pgDone := make(chan struct{})
 	go func() {
 		defer close(pgDone)
-		if !sleep(5 * time.Millisecond) {
+		if !sleep(10 * time.Millisecond) {
 			return
 		}
 		began := time.Now()
@@ -48,7 +47,17 @@ func (r *run) inject(ctx context.Context, env *nodes, say func(string, ...any)) 
 		}
 		note("restarted PostgreSQL in %v", time.Since(began).Round(time.Millisecond))
 	}()
-	if sleep(20 * time.Millisecond) {
+	if !sleep(5 * time.Millisecond) {
+		<-pgDone
+		return done
+	}
+	dropped := 0
+	for i := 0; i < len(r.parts); i += 3 {
+		r.parts[i].drop()
+		dropped++
+	}
+	note("dropped %d of %d client connections", dropped, len(r.parts))
+	if sleep(15 * time.Millisecond) {
 		began := time.Now()
 		if err := env.kill(context.WithoutCancel(ctx)); err != nil {
 			note("node restart failed: %v", err)

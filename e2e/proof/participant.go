@@ -69,8 +69,18 @@ func (p *participant) watchWallet(c *protocol.Client) {
 	}
 }
 
-// drop closes the connection, as a network fault would.
+// drop cuts the connection at once, as a network fault would.
 func (p *participant) drop() {
+	p.mu.Lock()
+	c := p.client
+	p.mu.Unlock()
+	if c != nil {
+		c.Abort()
+	}
+}
+
+// close ends the session normally.
+func (p *participant) close() {
 	p.mu.Lock()
 	c := p.client
 	p.mu.Unlock()
@@ -78,8 +88,6 @@ func (p *participant) drop() {
 		_ = c.Close()
 	}
 }
-
-func (p *participant) close() { p.drop() }
 
 func walletOf(w protocol.Wallet) checker.Wallet {
 	return checker.Wallet{Funded: w.Funded, Held: w.Held, Spent: w.Spent, Earned: w.Earned, Available: w.Available}
