@@ -24,4 +24,4 @@ bench:
 	$(GO) test ./ledger -run '^$$' -bench . -benchtime 3000x -count 3
 
 build:
-	CGO_ENABLED=0 $(GO) build -o bin/lotzero ./cmd/lotzero
+	$(GO) build -o bin/lotzero ./cmd/lotzero
