@@ -10,10 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -23,6 +20,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/lotzero/lotzero/e2e/node"
 	"github.com/lotzero/lotzero/protocol"
 )
 
@@ -76,12 +74,18 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	raiseFileLimit()
 	pid := 0
 	if cfg.URL == "" {
-		srv, err := startServer(ctx, cfg.Binary)
+		dir, err := node.TempDir("lotzero-fanout-")
 		if err != nil {
 			return res, err
 		}
-		defer srv.stop()
-		cfg.URL, pid = srv.url, srv.cmd.Process.Pid
+		defer os.RemoveAll(dir)
+		srv, err := node.Start(ctx, cfg.Binary, "LOTZERO_DATA_DIR="+filepath.Join(dir, "pg"),
+			"LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000")
+		if err != nil {
+			return res, fmt.Errorf("start the benchmark's server: %w", err)
+		}
+		defer srv.Stop()
+		cfg.URL, pid = srv.URL, srv.Pid()
 	}
 	ws := protocol.WSURL(cfg.URL)
 
@@ -326,61 +330,4 @@ func raiseFileLimit() {
 		l.Cur = l.Max
 		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
 	}
-}
-
-type server struct {
-	cmd *exec.Cmd
-	url string
-	dir string
-}
-
-func startServer(ctx context.Context, binary string) (*server, error) {
-	if binary == "" {
-		var err error
-		if binary, err = os.Executable(); err != nil {
-			return nil, err
-		}
-	}
-	dir, err := os.MkdirTemp("", "lotzero-fanout-")
-	if err != nil {
-		return nil, err
-	}
-	_ = os.Chmod(dir, 0o755) // the embedded PostgreSQL's user must enter it when run as root
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.CommandContext(ctx, binary, "serve", "--addr", addr, "--data-dir", filepath.Join(dir, "pg"), "--log-level", "error")
-	cmd.Env = append(os.Environ(), "LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &server{cmd: cmd, url: "http://" + addr, dir: dir}
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		resp, err := http.Get(s.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-	}
-	s.stop()
-	return nil, errors.New("benchmark server not ready in 60s")
-}
-
-func (s *server) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-done
-	}
-	os.RemoveAll(s.dir)
 }

@@ -59,7 +59,7 @@ func (r *run) inject(ctx context.Context, env *nodes, say func(string, ...any)) 
 	note("dropped %d of %d client connections", dropped, len(r.parts))
 	if sleep(15 * time.Millisecond) {
 		began := time.Now()
-		if err := env.kill(context.WithoutCancel(ctx)); err != nil {
+		if err := env.Kill(context.WithoutCancel(ctx)); err != nil {
 			note("node restart failed: %v", err)
 		} else {
 			note("killed the node with SIGKILL and restarted it in %v", time.Since(began).Round(time.Millisecond))

@@ -125,7 +125,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		defer env.stop()
-		cfg.URL = env.url
+		cfg.URL = env.URL
 	}
 	r := &run{cfg: cfg, rec: &recorder{}, ws: protocol.WSURL(cfg.URL), tag: fmt.Sprintf("p%04x", rand.IntN(1<<16))}
 	return r.execute(ctx, env)
