@@ -1,0 +1,303 @@
+package firehose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/rs/zerolog"
+)
+
+// DynamoConfig configures the DynamoDB firehose. Zero values mean the
+// documented defaults.
+type DynamoConfig struct {
+	// Table is the single table (DYNAMODB_TABLE). Required.
+	Table string
+	// Endpoint overrides the service endpoint (DYNAMODB_ENDPOINT), e.g.
+	// DynamoDB Local. Empty means AWS.
+	Endpoint string
+	// Region is the AWS Region; empty means the default chain's, or
+	// us-east-1 with an Endpoint.
+	Region string
+	// Node names this server node (checkpoints, presence).
+	Node string
+	// PresenceTTL is how long a presence entry lives without a heartbeat.
+	// Zero means 30s.
+	PresenceTTL time.Duration
+	// Poll is how long the tailer waits when a shard had no records. Zero
+	// means 200ms.
+	Poll time.Duration
+	// Discover is how often the tailer re-lists the stream's shards. Zero
+	// means 10s.
+	Discover time.Duration
+	Logger   zerolog.Logger
+}
+
+// chatShards spreads one lot's chat and reactions over partitions, so a
+// hot lot is not capped by one partition's write limit.
+const chatShards = 8
+
+// Dynamo is the firehose on one DynamoDB table: every publish is a
+// conditional put (idempotent), and every node tails the table's stream
+// and delivers what it reads to its subscribers.
+type Dynamo struct {
+	cfg     DynamoConfig
+	db      *dynamodb.Client
+	streams *dynamodbstreams.Client
+	log     zerolog.Logger
+
+	mu   sync.Mutex
+	subs map[chan Message]struct{}
+
+	lastApplied atomic.Int64 // unix ns of the newest record's creation time applied
+	lastPoll    atomic.Int64 // unix ns of the last successful GetRecords or discovery
+	positions   sync.Map     // shard id -> last sequence number applied
+
+	presence *dynamoPresence
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// NewDynamo connects to DynamoDB. Call CreateTable (migrate) once, then
+// Start to begin tailing.
+func NewDynamo(ctx context.Context, cfg DynamoConfig) (*Dynamo, error) {
+	if cfg.Table == "" {
+		return nil, errors.New("dynamodb: a table name is required")
+	}
+	if cfg.PresenceTTL <= 0 {
+		cfg.PresenceTTL = 30 * time.Second
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 200 * time.Millisecond
+	}
+	if cfg.Discover <= 0 {
+		cfg.Discover = 10 * time.Second
+	}
+	if cfg.Node == "" {
+		cfg.Node, _ = os.Hostname()
+	}
+	var opts []func(*awsconfig.LoadOptions) error
+	region := cfg.Region
+	if region == "" && cfg.Endpoint != "" && os.Getenv("AWS_REGION") == "" {
+		region = "us-east-1"
+	}
+	if region != "" {
+		opts = append(opts, awsconfig.WithRegion(region))
+	}
+	if cfg.Endpoint != "" && os.Getenv("AWS_ACCESS_KEY_ID") == "" {
+		// A local endpoint takes any credentials; don't make users invent them.
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dynamodb: load AWS config: %w", err)
+	}
+	d := &Dynamo{cfg: cfg, log: cfg.Logger, subs: map[chan Message]struct{}{}}
+	d.db = dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+			// DynamoDB Local's error responses carry no x-amz-crc32.
+			o.DisableValidateResponseChecksum = true
+		}
+	})
+	d.streams = dynamodbstreams.NewFromConfig(awsCfg, func(o *dynamodbstreams.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+	})
+	d.presence = &dynamoPresence{d: d}
+	return d, nil
+}
+
+func (d *Dynamo) Name() string { return "dynamodb" }
+
+// CreateTable creates the table with its stream (NEW_IMAGE) and TTL
+// attribute when it does not exist, and waits until it is active.
+func (d *Dynamo) CreateTable(ctx context.Context) error {
+	_, err := d.db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName: aws.String(d.cfg.Table),
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
+		},
+		BillingMode:         types.BillingModePayPerRequest,
+		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewImage},
+	})
+	var inUse *types.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return fmt.Errorf("dynamodb: create table %s: %w", d.cfg.Table, err)
+	}
+	if err := dynamodb.NewTableExistsWaiter(d.db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(d.cfg.Table)}, time.Minute); err != nil {
+		return fmt.Errorf("dynamodb: wait for table %s: %w", d.cfg.Table, err)
+	}
+	if err == nil || inUse != nil {
+		_, ttlErr := d.db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+			TableName:               aws.String(d.cfg.Table),
+			TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String("ttl"), Enabled: aws.Bool(true)},
+		})
+		if ttlErr != nil {
+			// Already enabled, or unsupported by a local emulator: presence
+			// reads filter expired entries anyway.
+			d.log.Debug().Err(ttlErr).Msg("dynamodb: enable TTL")
+		}
+	}
+	return nil
+}
+
+// Key shapes, documented in firehose/README.md.
+func lotPK(lot string) string         { return "LOT#" + lot }
+func eventSK(seq int64) string        { return fmt.Sprintf("EV#%020d", seq) }
+func socialPK(lot, id string) string  { return fmt.Sprintf("LOT#%s#S%d", lot, shardOf(id)) }
+func presencePK(lot string) string    { return "PRES#" + lot }
+func boardPK(scope string) string     { return "BOARD#" + scope }
+func feedPK(t time.Time) string       { return "FEED#" + t.UTC().Format("2006-01-02T15") }
+func checkpointPK(node string) string { return "NODE#" + node }
+
+func shardOf(id string) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return h.Sum32() % chatShards
+}
+
+func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func n(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+// Publish writes m as a stream-carried item, conditionally, so a repeat is a
+// no-op: ledger events by (lot, seq), social messages by id. Side items
+// (leaderboards, the global activity feed, reaction counts) are written only
+// by the first publish, so retries never count twice.
+func (d *Dynamo) Publish(ctx context.Context, m Message) error {
+	item := map[string]types.AttributeValue{
+		"msg": &types.AttributeValueMemberBOOL{Value: true}, "kind": s(m.Kind), "event": s(m.Event), "lot": s(m.Lot),
+		"at": n(m.At.UnixMilli()), "region": s(m.Region), "data": s(string(m.Data)),
+	}
+	if m.Actor != "" {
+		item["actor"] = s(m.Actor)
+	}
+	if len(m.Wallets) > 0 {
+		item["wallets"] = &types.AttributeValueMemberSS{Value: m.Wallets}
+	}
+	if m.Kind == KindLedger {
+		item["pk"], item["sk"], item["seq"] = s(lotPK(m.Lot)), s(eventSK(m.Seq)), n(m.Seq)
+	} else {
+		if m.ID == "" {
+			return errors.New("dynamodb: a social message needs an id")
+		}
+		seq, err := d.nextSocialSeq(ctx, m.Lot)
+		if err != nil {
+			return err
+		}
+		m.Seq = seq
+		item["pk"], item["sk"], item["seq"], item["id"] = s(socialPK(m.Lot, m.ID)), s(m.Kind+"#"+m.ID), n(seq), s(m.ID)
+	}
+	_, err := d.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(d.cfg.Table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	})
+	var dup *types.ConditionalCheckFailedException
+	if errors.As(err, &dup) {
+		return nil // published before: nothing more to do
+	}
+	if err != nil {
+		return fmt.Errorf("dynamodb: publish %s %s: %w", m.Kind, m.Event, err)
+	}
+	d.sideItems(ctx, m)
+	return nil
+}
+
+// nextSocialSeq numbers a lot's social messages (best effort: a retried
+// publish may leave a gap, which social sequences allow).
+func (d *Dynamo) nextSocialSeq(ctx context.Context, lot string) (int64, error) {
+	out, err := d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(d.cfg.Table),
+		Key:                       map[string]types.AttributeValue{"pk": s(lotPK(lot)), "sk": s("SOCIALSEQ")},
+		UpdateExpression:          aws.String("ADD n :one"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": n(1)},
+		ReturnValues:              types.ReturnValueUpdatedNew,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("dynamodb: social seq: %w", err)
+	}
+	v, _ := out.Attributes["n"].(*types.AttributeValueMemberN)
+	if v == nil {
+		return 0, errors.New("dynamodb: social seq missing")
+	}
+	return strconv.ParseInt(v.Value, 10, 64)
+}
+
+func (d *Dynamo) Subscribe(ctx context.Context) (<-chan Message, error) {
+	ch := make(chan Message, 4096)
+	d.mu.Lock()
+	d.subs[ch] = struct{}{}
+	d.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		d.mu.Lock()
+		delete(d.subs, ch)
+		d.mu.Unlock()
+	}()
+	return ch, nil
+}
+
+// deliver hands a message read from the stream to every subscriber.
+func (d *Dynamo) deliver(ctx context.Context, m Message) {
+	d.mu.Lock()
+	subs := make([]chan Message, 0, len(d.subs))
+	for ch := range d.subs {
+		subs = append(subs, ch)
+	}
+	d.mu.Unlock()
+	for _, ch := range subs {
+		select {
+		case ch <- m:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (d *Dynamo) Presence() Presence { return d.presence }
+
+// Ready fails when the table is unreachable or the tailer is stuck (no
+// successful poll for 30s).
+func (d *Dynamo) Ready(ctx context.Context) error {
+	if last := d.lastPoll.Load(); last > 0 && time.Since(time.Unix(0, last)) > 30*time.Second {
+		return fmt.Errorf("dynamodb: the stream tailer is stuck (last poll %v ago)", time.Since(time.Unix(0, last)).Round(time.Second))
+	}
+	_, err := d.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(d.cfg.Table)})
+	return err
+}
+
+// Lag is the age of the last stream record applied (0 before the first).
+func (d *Dynamo) Lag() time.Duration {
+	last := d.lastApplied.Load()
+	if last == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, last))
+}
+
+func (d *Dynamo) Close() error {
+	if d.cancel != nil {
+		d.cancel()
+		<-d.done
+	}
+	return nil
+}
