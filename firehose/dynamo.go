@@ -55,7 +55,7 @@ const chatShards = 8
 type Dynamo struct {
 	cfg     DynamoConfig
 	db      *dynamodb.Client
-	streams *dynamodbstreams.Client
+	streams streamsAPI
 	log     zerolog.Logger
 
 	mu   sync.Mutex
@@ -68,6 +68,17 @@ type Dynamo struct {
 	presence *dynamoPresence
 	cancel   context.CancelFunc
 	done     chan struct{}
+
+	// Checkpoint storage; tests of the tailer's logic replace them.
+	loadCheckpointFn func(context.Context) map[string]string
+	saveCheckpointFn func(context.Context, map[string]*shard)
+}
+
+// streamsAPI is the part of the DynamoDB Streams client the tailer uses.
+type streamsAPI interface {
+	DescribeStream(context.Context, *dynamodbstreams.DescribeStreamInput, ...func(*dynamodbstreams.Options)) (*dynamodbstreams.DescribeStreamOutput, error)
+	GetShardIterator(context.Context, *dynamodbstreams.GetShardIteratorInput, ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetShardIteratorOutput, error)
+	GetRecords(context.Context, *dynamodbstreams.GetRecordsInput, ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetRecordsOutput, error)
 }
 
 // NewDynamo connects to DynamoDB. Call CreateTable (migrate) once, then
@@ -118,6 +129,7 @@ func NewDynamo(ctx context.Context, cfg DynamoConfig) (*Dynamo, error) {
 		}
 	})
 	d.presence = &dynamoPresence{d: d}
+	d.loadCheckpointFn, d.saveCheckpointFn = d.loadCheckpoint, d.saveCheckpoint
 	return d, nil
 }
 

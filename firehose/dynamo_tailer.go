@@ -23,8 +23,11 @@ type shard struct {
 	parent   string
 	iterator *string
 	last     string // sequence number of the last record applied
-	started  bool
-	done     bool
+	// from is where the shard was first read: LATEST for a root on a cold
+	// start, TRIM_HORIZON for a child. An iterator lost before any record
+	// was applied is re-acquired there.
+	from stypes.ShardIteratorType
+	done bool
 }
 
 // Start begins tailing the table's stream in the background. Every node
@@ -103,7 +106,7 @@ func (d *Dynamo) tail(ctx context.Context, arn string) {
 			d.sleep(ctx, d.cfg.Poll)
 		}
 	}
-	d.saveCheckpoint(context.WithoutCancel(ctx), shards)
+	d.saveCheckpointFn(context.WithoutCancel(ctx), shards)
 }
 
 func (d *Dynamo) sleep(ctx context.Context, t time.Duration) {
@@ -128,7 +131,7 @@ func (d *Dynamo) ready(sh *shard, shards map[string]*shard) bool {
 func (d *Dynamo) discover(ctx context.Context, arn string, shards map[string]*shard, cold bool) error {
 	var checkpoints map[string]string
 	if cold {
-		checkpoints = d.loadCheckpoint(ctx)
+		checkpoints = d.loadCheckpointFn(ctx)
 	}
 	var start *string
 	for {
@@ -150,9 +153,11 @@ func (d *Dynamo) discover(ctx context.Context, arn string, shards map[string]*sh
 			case cold && closed:
 				sh.done = true
 			case cold:
-				sh.iterator, err = d.iterator(ctx, arn, id, stypes.ShardIteratorTypeLatest, "")
+				sh.from = stypes.ShardIteratorTypeLatest
+				sh.iterator, err = d.iterator(ctx, arn, id, sh.from, "")
 			default:
-				sh.iterator, err = d.iterator(ctx, arn, id, stypes.ShardIteratorTypeTrimHorizon, "")
+				sh.from = stypes.ShardIteratorTypeTrimHorizon
+				sh.iterator, err = d.iterator(ctx, arn, id, sh.from, "")
 			}
 			if err != nil {
 				return err
@@ -181,9 +186,12 @@ func (d *Dynamo) iterator(ctx context.Context, arn, shardID string, typ stypes.S
 func (d *Dynamo) poll(ctx context.Context, arn string, sh *shard) (int, error) {
 	if sh.iterator == nil {
 		var err error
-		if sh.last != "" {
+		switch {
+		case sh.last != "":
 			sh.iterator, err = d.iterator(ctx, arn, sh.id, stypes.ShardIteratorTypeAfterSequenceNumber, sh.last)
-		} else {
+		case sh.from != "":
+			sh.iterator, err = d.iterator(ctx, arn, sh.id, sh.from, "")
+		default:
 			sh.iterator, err = d.iterator(ctx, arn, sh.id, stypes.ShardIteratorTypeTrimHorizon, "")
 		}
 		if err != nil {
@@ -198,7 +206,8 @@ func (d *Dynamo) poll(ctx context.Context, arn string, sh *shard) (int, error) {
 		sh.iterator = nil // re-acquired after the last record applied
 		return 0, nil
 	case asErr(err, &trimmed):
-		sh.iterator, sh.last = nil, "" // what we wanted is gone: resume at the oldest kept
+		// What we wanted is gone: resume at the oldest record kept.
+		sh.iterator, sh.last, sh.from = nil, "", stypes.ShardIteratorTypeTrimHorizon
 		return 0, nil
 	case err != nil:
 		return 0, err
