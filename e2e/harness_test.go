@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -92,6 +94,10 @@ func startServer(t testing.TB, dir string, env ...string) *server {
 	t.Helper()
 	if dir == "" {
 		dir = dataDir(t)
+	}
+	if os.Getenv("LOTZERO_E2E_FIREHOSE") == "dynamodb" && !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "DYNAMODB_TABLE=") }) {
+		// The whole suite again on the DynamoDB firehose (make test does both).
+		env = append(env, "DYNAMODB_TABLE="+tableName(), "DYNAMODB_ENDPOINT="+dynamoEndpoint(t))
 	}
 	s := &server{t: t, DataDir: dir, addr: freeAddr(t), env: env}
 	s.start()
@@ -283,4 +289,19 @@ func (s *server) wallet(t testing.TB, token string) protocol.Wallet {
 		t.Fatal(err)
 	}
 	return w.Wallet
+}
+
+// dynamoEndpoint is the DynamoDB Local the test command started.
+func dynamoEndpoint(t testing.TB) string {
+	ep := os.Getenv("LOTZERO_DYNAMODB_ENDPOINT")
+	if ep == "" {
+		t.Fatal("LOTZERO_DYNAMODB_ENDPOINT is not set: run with `make test` (or `bash .ci/with-dynamodb go test ./e2e`), which starts DynamoDB Local")
+	}
+	return ep
+}
+
+var tableSeq atomic.Int64
+
+func tableName() string {
+	return fmt.Sprintf("lz_e2e_%d_%d", os.Getpid(), tableSeq.Add(1))
 }

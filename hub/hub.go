@@ -52,7 +52,7 @@ func New(l *ledger.Ledger, fh firehose.Firehose, opts Options) *Hub {
 	opts = opts.withDefaults()
 	return &Hub{
 		opts: opts, ledger: l, fh: fh, tokens: NewTokens(opts.AuthSecret), log: opts.Logger,
-		metrics: newMetrics(l), rooms: map[string]*room{}, users: map[string]map[*session]struct{}{},
+		metrics: newMetrics(l, fh), rooms: map[string]*room{}, users: map[string]map[*session]struct{}{},
 		sessions: map[*session]struct{}{}, personal: newSeenSet(1 << 16), presenceChanges: newPresenceChanges(),
 		published: make(chan []ledger.EventKey, 1024),
 	}

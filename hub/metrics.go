@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"time"
+
 	"github.com/lotzero/lotzero/ledger"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -18,7 +20,10 @@ type metrics struct {
 	relayed       prometheus.Counter
 }
 
-func newMetrics(l *ledger.Ledger) *metrics {
+// lagger is a firehose that knows how far behind its stream it is.
+type lagger interface{ Lag() time.Duration }
+
+func newMetrics(l *ledger.Ledger, fh any) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -53,5 +58,10 @@ func newMetrics(l *ledger.Ledger) *metrics {
 			func() float64 { return float64(l.Stats().Busy) }),
 		prometheus.NewGoCollector(),
 	)
+	if lg, ok := fh.(lagger); ok {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lotzero_firehose_lag_seconds", Help: "Age of the last stream record the firehose applied on this node."},
+			func() float64 { return lg.Lag().Seconds() }))
+	}
 	return m
 }

@@ -52,6 +52,10 @@ type Options struct {
 	// committed but never published (a crash between COMMIT and publish).
 	// Zero means 2s; events younger than RelayEvery are left to their node.
 	RelayEvery time.Duration
+	// PresenceTTL is how long a presence entry lives without a heartbeat
+	// (the firehose's setting; heartbeats go out every third of it). Zero
+	// means 30s.
+	PresenceTTL time.Duration
 	// PresenceEvery is how often each lot's arrivals and departures are
 	// announced, coalesced into one presence event. Zero means 500ms.
 	PresenceEvery time.Duration
@@ -102,6 +106,7 @@ func (o Options) withDefaults() Options {
 	def(&o.TickEvery, 200*time.Millisecond)
 	def(&o.RelayEvery, 2*time.Second)
 	def(&o.PresenceEvery, 500*time.Millisecond)
+	def(&o.PresenceTTL, 30*time.Second)
 	defInt(&o.QueueBytes, 1<<20)
 	defInt(&o.CommandBurst, 100)
 	defInt(&o.ChatBurst, 5)

@@ -12,7 +12,7 @@ import (
 	"github.com/lotzero/lotzero/protocol"
 )
 
-func (h *Hub) presenceTTL() time.Duration { return 30 * time.Second }
+func (h *Hub) presenceTTL() time.Duration { return h.opts.PresenceTTL }
 
 // presenceJoin records the session in the lot's presence, notes the user
 // as arrived if they were not already there, and returns who is present.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/lotzero/lotzero/firehose"
 	"github.com/lotzero/lotzero/ledger"
 	"github.com/rs/zerolog"
 )
@@ -48,12 +49,26 @@ func openLedgerLogged(ctx context.Context, name string, args []string, stderr io
 }
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	l, err := openLedger(ctx, "migrate", args, stderr, nil)
+	var table, endpoint string
+	l, err := openLedger(ctx, "migrate", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&table, "dynamodb-table", env("DYNAMODB_TABLE", ""), "also create this DynamoDB table (stream NEW_IMAGE, TTL) if missing (env DYNAMODB_TABLE)")
+		fs.StringVar(&endpoint, "dynamodb-endpoint", env("DYNAMODB_ENDPOINT", ""), "DynamoDB endpoint override (env DYNAMODB_ENDPOINT)")
+	})
 	if err != nil {
 		return err
 	}
 	defer l.Close()
 	fmt.Fprintf(stdout, "schema up to date on %s\n", l.Backend())
+	if table != "" {
+		d, err := firehose.NewDynamo(ctx, firehose.DynamoConfig{Table: table, Endpoint: endpoint})
+		if err != nil {
+			return err
+		}
+		if err := d.CreateTable(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "DynamoDB table %s ready\n", table)
+	}
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/lotzero/lotzero/firehose"
 	"github.com/lotzero/lotzero/hub"
 	"github.com/lotzero/lotzero/static"
+	"github.com/rs/zerolog"
 )
 
 // hubFlags are the serve command's own flags.
@@ -36,6 +37,9 @@ type hubFlags struct {
 	helloTimeout   time.Duration
 	skipPublish    bool
 	pprof          bool
+	dynamoTable    string
+	dynamoEndpoint string
+	presenceTTL    time.Duration
 }
 
 func envBool(name string, def bool) bool {
@@ -75,6 +79,9 @@ func (f *hubFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.chatRate, "chat-rate", envFloat("LOTZERO_CHAT_RATE", 2), "chat lines per second allowed per session (env LOTZERO_CHAT_RATE)")
 	fs.DurationVar(&f.helloTimeout, "hello-timeout", envDuration("LOTZERO_HELLO_TIMEOUT", 10*time.Second), "close a connection with 4008 when no hello arrives within this (env LOTZERO_HELLO_TIMEOUT)")
 	fs.BoolVar(&f.skipPublish, "fault-skip-publish", envBool("LOTZERO_FAULT_SKIP_PUBLISH", false), "fault injection for tests: never publish after commit, leaving delivery to the outbox relay (env LOTZERO_FAULT_SKIP_PUBLISH)")
+	fs.StringVar(&f.dynamoTable, "dynamodb-table", env("DYNAMODB_TABLE", ""), "DynamoDB table for the firehose (chat, presence, fan-out between nodes); empty keeps it in process (env DYNAMODB_TABLE)")
+	fs.StringVar(&f.dynamoEndpoint, "dynamodb-endpoint", env("DYNAMODB_ENDPOINT", ""), "DynamoDB endpoint override, e.g. DynamoDB Local (env DYNAMODB_ENDPOINT)")
+	fs.DurationVar(&f.presenceTTL, "presence-ttl", envDuration("LOTZERO_PRESENCE_TTL", 30*time.Second), "how long a session stays present without a heartbeat (env LOTZERO_PRESENCE_TTL)")
 	fs.BoolVar(&f.pprof, "pprof", envBool("LOTZERO_PPROF", false), "serve Go profiles at /debug/pprof/ (env LOTZERO_PPROF)")
 	fs.DurationVar(&f.relayEvery, "relay-every", envDuration("LOTZERO_RELAY_EVERY", 2*time.Second), "how often the outbox relay publishes events a crashed node committed (env LOTZERO_RELAY_EVERY)")
 }
@@ -95,7 +102,7 @@ func (f *hubFlags) options() (hub.Options, error) {
 	return hub.Options{
 		Node: f.node, AuthSecret: f.authSecret, AllowedOrigins: origins, QueueBytes: f.queueBytes,
 		CommandRate: f.commandRate, CommandBurst: f.commandBurst, ChatRate: f.chatRate, RelayEvery: f.relayEvery,
-		HelloTimeout: f.helloTimeout, SkipPublish: f.skipPublish, ReactRate: f.chatRate * 4, ChatBurst: max(5, int(f.chatRate)),
+		HelloTimeout: f.helloTimeout, SkipPublish: f.skipPublish, PresenceTTL: f.presenceTTL, ReactRate: f.chatRate * 4, ChatBurst: max(5, int(f.chatRate)),
 	}, nil
 }
 
@@ -126,7 +133,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	opts.Proof = func(ctx context.Context, req hub.ProofRequest) (any, error) {
 		return proof.Run(ctx, proof.Config{Scenario: req.Scenario, N: req.N, K: req.K, URL: self})
 	}
-	fh := firehose.NewMemory(0)
+	fh, err := openFirehose(ctx, hf, log)
+	if err != nil {
+		return err
+	}
 	defer fh.Close()
 	h := hub.New(l, fh, opts)
 	if err := h.Run(context.WithoutCancel(ctx)); err != nil {
@@ -218,4 +228,25 @@ func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil
+}
+
+// openFirehose is the in-process firehose, or DynamoDB when a table is
+// configured: its table is created if missing (as `lotzero migrate` does)
+// and its stream tailed.
+func openFirehose(ctx context.Context, hf hubFlags, log zerolog.Logger) (firehose.Firehose, error) {
+	if hf.dynamoTable == "" {
+		return firehose.NewMemory(hf.presenceTTL), nil
+	}
+	d, err := firehose.NewDynamo(ctx, firehose.DynamoConfig{Table: hf.dynamoTable, Endpoint: hf.dynamoEndpoint,
+		Node: hf.node, PresenceTTL: hf.presenceTTL, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.CreateTable(ctx); err != nil {
+		return nil, err
+	}
+	if err := d.Start(context.WithoutCancel(ctx)); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
