@@ -8,20 +8,23 @@ run:
 	$(GO) run ./cmd/lotzero
 
 # Everything the tests need, then vet, then every test under the race
-# detector, then the proof gate: 500 real sessions racing for 50 units and
+# detector (with DynamoDB Local running), the end-to-end suite again on the
+# DynamoDB firehose, then the proof gate: 500 real sessions racing for 50 units and
 # one wallet funded once racing for 500 lots; any violation fails.
 test:
 	bash .ci/prepare
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
+	bash .ci/with-dynamodb $(GO) test -race -count=1 -timeout 20m ./...
+	LOTZERO_E2E_FIREHOSE=dynamodb bash .ci/with-dynamodb $(GO) test -race -count=1 -timeout 20m ./e2e
 	$(GO) build -o bin/lotzero ./cmd/lotzero
 	bin/lotzero proof --scenario oversell -n 500 -k 50 --faults
 	bin/lotzero proof --scenario double-spend -n 500 --faults
 
-# The ledger benchmarks whose figures are in the README.
+# The ledger and cross-node benchmarks whose figures are in the README.
 bench:
 	bash .ci/prepare
 	$(GO) test ./ledger -run '^$$' -bench . -benchtime 3000x -count 3
+	bash .ci/with-dynamodb $(GO) test ./e2e -run '^$$' -bench CrossNode -benchtime 1000x
 
 build:
 	$(GO) build -o bin/lotzero ./cmd/lotzero

@@ -15,7 +15,7 @@ import (
 
 // twoNodes starts two lotzero processes sharing one PostgreSQL and one
 // DynamoDB Local table, as a deployment with two nodes would.
-func twoNodes(t *testing.T) (*server, *server) {
+func twoNodes(t testing.TB, extra ...string) (*server, *server) {
 	t.Helper()
 	ep := dynamoEndpoint(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -35,6 +35,7 @@ func twoNodes(t *testing.T) (*server, *server) {
 	table := tableName()
 	env := []string{"DATABASE_URL=" + pg.ConnString("lotzero"), "DYNAMODB_TABLE=" + table, "DYNAMODB_ENDPOINT=" + ep,
 		"LOTZERO_PRESENCE_TTL=3s"}
+	env = append(env, extra...)
 	a := startServer(t, "", append(env, "LOTZERO_NODE=node-a")...)
 	b := startServer(t, "", append(env, "LOTZERO_NODE=node-b")...)
 	return a, b

@@ -30,7 +30,8 @@ func smallBufferClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
 }
 
-// drain counts chat events on a client in the background.
+// drain counts chat events on a client in the background, so it never
+// backs up.
 func drain(c *protocol.Client) *atomic.Int64 {
 	var n atomic.Int64
 	go func() {
