@@ -117,6 +117,10 @@ func TestTwoNodesShareEverything(t *testing.T) {
 		t.Fatalf("moved client saw %v, missed bids at %v", got, missed)
 	}
 
+	if !strings.Contains(get(t, b.URL+"/metrics"), "lotzero_firehose_lag_seconds") {
+		t.Fatal("/metrics lacks the stream tailer's lag")
+	}
+
 	// When node A dies, its users leave presence within the heartbeat TTL.
 	a.kill()
 	deadline := time.Now().Add(15 * time.Second)
