@@ -169,42 +169,70 @@ async function lotView(view, id) {
   const refresh = async () => { lot = (await api(`/api/lots/${id}`)).lot; draw(); };
   const act = (p) => p.then((r) => { refresh(); return r; }).catch(say);
 
+  // The panel is built once per lot kind; later changes update its text in
+  // place, so what a shopper is typing is never wiped by a live event.
+  let built = false;
+  let prefill = '';
+  const set = (sel, text) => { const n = panel.querySelector(sel); if (n && n.textContent !== text) n.textContent = text; };
   function draw() {
-    const isHost = S.user === lot.host;
-    const status = el('p', { class: 'muted', id: 'status' }, `${lot.status} · hosted by ${lot.host}`);
+    if (!built) { build(); built = true; }
+    set('#status', `${lot.status} · hosted by ${lot.host}`);
+    const out = lot.qty_claimed >= lot.qty_total;
     if (lot.kind === 'english') {
-      const amount = el('input', { id: 'amount', inputmode: 'decimal', value: (lot.min_next_bid / 100).toFixed(2), 'aria-label': 'Your bid in dollars' });
+      set('#high', money(lot.high_bid || lot.start_price));
+      set('#leader', lot.high_bidder ? `High bidder ${lot.high_bidder} from ${lot.high_region}${lot.has_reserve ? (lot.reserve_met ? ' · reserve met' : ' · reserve not met') : ''}` : 'No bids yet — opening price shown');
+      const amount = panel.querySelector('#amount');
+      const next = (lot.min_next_bid / 100).toFixed(2);
+      if (document.activeElement !== amount && (amount.value === prefill || amount.value === '')) amount.value = next;
+      prefill = next;
+      panel.querySelector('#bid').disabled = lot.status !== 'open';
+    } else if (lot.kind === 'dutch') {
+      set('#price', money(lot.price));
+      set('#units', out ? 'Sold out' : `${lot.qty_total - lot.qty_claimed} of ${lot.qty_total} left · floor ${money(lot.floor_price)}`);
+      panel.querySelector('#claim').disabled = lot.status !== 'open' || out;
+      const steps = [];
+      for (let i = 1, p = lot.price - lot.step; i <= 5 && p >= lot.floor_price; i++, p -= lot.step) steps.push(el('li', {}, `${money(p)}${lot.next_tick_at ? ` at ${new Date(Date.parse(lot.next_tick_at) + (i - 1) * lot.interval_ms).toLocaleTimeString()}` : ''}`));
+      panel.querySelector('#steps').replaceChildren(...steps);
+    } else {
+      set('#units', out ? 'Sold out' : `${lot.qty_total - lot.qty_claimed} of ${lot.qty_total} left${lot.per_user_limit ? ` · limit ${lot.per_user_limit} per person` : ''}`);
+      const buy = panel.querySelector('#buy');
+      buy.disabled = out || lot.status !== 'open';
+      buy.textContent = out ? 'Sold out' : 'Buy';
+    }
+  }
+
+  function build() {
+    const isHost = S.user === lot.host;
+    const status = el('p', { class: 'muted', id: 'status' });
+    if (lot.kind === 'english') {
+      const amount = el('input', { id: 'amount', inputmode: 'decimal', 'aria-label': 'Your bid in dollars' });
       const max = el('input', { id: 'max', inputmode: 'decimal', placeholder: 'optional', 'aria-label': 'Proxy maximum in dollars' });
       panel.replaceChildren(status,
-        el('div', { class: 'big', id: 'high' }, money(lot.high_bid || lot.start_price)),
-        el('p', { id: 'leader' }, lot.high_bidder ? `High bidder ${lot.high_bidder} from ${lot.high_region}` : 'No bids yet — opening price shown',
-          lot.reserve_met ? el('span', { class: 'tag' }, 'reserve met') : lot.has_reserve ? el('span', { class: 'tag' }, 'reserve not met') : null),
+        el('div', { class: 'big', id: 'high' }),
+        el('p', { id: 'leader' }),
         el('p', {}, 'Ends in ', el('strong', { id: 'countdown', 'aria-live': 'off' }, left(lot.ends_at))),
-        el('form', { class: 'row', onsubmit: (e) => { e.preventDefault(); const f = { lot: id, amount: cents(amount.value) }; if (max.value) f.max = cents(max.value); act(request('bid', f).then((r) => notice(r.high ? `You lead at ${money(r.amount)}.` : `A proxy bid answered yours at once; raise your maximum.`, r.high))); } },
+        el('form', { class: 'row', onsubmit: (e) => { e.preventDefault(); const f = { lot: id, amount: cents(amount.value) }; if (max.value) f.max = cents(max.value); act(request('bid', f).then((r) => notice(r.high ? `You lead at ${money(r.amount)}.` : 'A proxy bid answered yours at once; raise your maximum.', r.high))); } },
           el('label', {}, 'Your bid', amount), el('label', {}, 'Proxy maximum', max), el('button', { id: 'bid' }, 'Place bid')),
         el('p', { id: 'held' }, `Held in your wallet: ${money(S.wallet?.held || 0)} · available ${money(S.wallet?.available || 0)}`),
         el('h2', {}, 'Bids'), bids);
     } else if (lot.kind === 'dutch') {
-      const steps = [];
-      for (let i = 1, p = lot.price - lot.step; i <= 5 && p >= lot.floor_price; i++, p -= lot.step) steps.push(el('li', {}, `${money(p)}${lot.next_tick_at ? ` at ${new Date(Date.parse(lot.next_tick_at) + (i - 1) * lot.interval_ms).toLocaleTimeString()}` : ''}`));
       panel.replaceChildren(status,
-        el('div', { class: 'big', id: 'price', 'aria-live': 'polite' }, money(lot.price)),
-        el('p', { id: 'units' }, lot.qty_claimed >= lot.qty_total ? 'Sold out' : `${lot.qty_total - lot.qty_claimed} of ${lot.qty_total} left · floor ${money(lot.floor_price)}`),
-        el('button', { id: 'claim', disabled: lot.status !== 'open' || lot.qty_claimed >= lot.qty_total, onclick: () => act(request('claim', { lot: id, qty: 1 }).then((r) => notice(`Claimed at ${money(r.price)}!`, true))) }, 'Claim now'),
+        el('div', { class: 'big', id: 'price', 'aria-live': 'polite' }),
+        el('p', { id: 'units' }),
+        el('button', { id: 'claim', onclick: () => act(request('claim', { lot: id, qty: 1 }).then((r) => notice(`Claimed at ${money(r.price)}!`, true))) }, 'Claim now'),
         isHost ? el('div', { class: 'row', 'aria-label': 'Host controls' },
           el('button', { class: 'secondary', id: 'open', onclick: () => act(request('open', { lot: id })) }, 'Open'),
           el('button', { class: 'secondary', id: 'tick', onclick: () => act(request('tick', { lot: id, step: lot.step_index })) }, 'Tick down'),
           el('button', { class: 'secondary', id: 'close', onclick: () => act(request('close', { lot: id })) }, 'Close')) : null,
-        el('h2', {}, 'Coming steps'), el('ol', { class: 'feed' }, steps),
+        el('h2', {}, 'Coming steps'), el('ol', { class: 'feed', id: 'steps' }),
         el('h2', {}, 'Activity'), feed);
     } else {
       const qty = el('input', { id: 'qty', type: 'number', min: 1, value: 1, 'aria-label': 'Quantity' });
-      const out = lot.qty_claimed >= lot.qty_total;
       panel.replaceChildren(status,
         el('div', { class: 'big' }, money(lot.price)),
-        el('p', { id: 'units' }, out ? 'Sold out' : `${lot.qty_total - lot.qty_claimed} of ${lot.qty_total} left${lot.per_user_limit ? ` · limit ${lot.per_user_limit} per person` : ''}`),
+        el('p', { id: 'units' }),
         el('form', { class: 'row', onsubmit: (e) => { e.preventDefault(); act(request('buy', { lot: id, qty: parseInt(qty.value, 10) }).then((r) => notice(`Bought ${r.qty} at ${money(r.price)}.`, true))); } },
-          el('label', {}, 'Quantity', qty), el('button', { id: 'buy', disabled: out || lot.status !== 'open' }, out ? 'Sold out' : 'Buy')),
+          el('label', {}, 'Quantity', qty), el('button', { id: 'buy' }, 'Buy')),
         el('h2', {}, 'Activity'), feed);
     }
   }
