@@ -165,7 +165,10 @@ async function lotView(view, id) {
   const people = el('ul', { class: 'feed', 'aria-label': 'Present' });
   const panel = el('div');
   const present = new Map();
-  const drawPeople = () => people.replaceChildren(...[...present].map(([u, r]) => el('li', {}, u, el('span', { class: 'tag' }, r))));
+  const drawPeople = () => {
+    people.replaceChildren(...[...present].map(([u, r]) => el('li', {}, u, el('span', { class: 'tag' }, r))));
+    const h = view.querySelector('#here'); if (h) h.textContent = `Here now (${present.size})`;
+  };
   const refresh = async () => { lot = (await api(`/api/lots/${id}`)).lot; draw(); };
   const act = (p) => p.then((r) => { refresh(); return r; }).catch(say);
 
@@ -240,7 +243,7 @@ async function lotView(view, id) {
   const text = el('input', { id: 'chat-text', maxlength: 500, 'aria-label': 'Chat message' });
   view.replaceChildren(el('h1', {}, lot.title), el('div', { class: 'room' }, panel,
     el('aside', { 'aria-label': 'Room' },
-      el('h2', {}, 'Here now'), people,
+      el('h2', { id: 'here' }, 'Here now'), people,
       el('div', { class: 'react', 'aria-label': 'Reactions' }, EMOJIS.map((e) => el('button', { 'aria-label': `React ${e}`, onclick: () => request('react', { lot: id, emoji: e }).catch(say) }, e))),
       el('h2', {}, 'Chat'), chat,
       el('form', { class: 'row', onsubmit: (e) => { e.preventDefault(); if (text.value.trim()) request('chat', { lot: id, text: text.value }).then(() => { text.value = ''; }).catch(say); } },
