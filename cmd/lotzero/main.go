@@ -46,25 +46,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] != "" && args[0][0] != '-') {
 		cmd, args = args[0], args[1:]
 	}
-	var err error
-	switch cmd {
-	case "serve":
-		err = runServe(ctx, args, stdout, stderr)
-	case "token":
-		err = runToken(ctx, args, stdout, stderr)
-	case "proof":
-		err = runProof(ctx, args, stdout, stderr)
-	case "fanout":
-		err = runFanout(ctx, args, stdout, stderr)
-	case "demo":
-		err = runDemo(ctx, args, stdout, stderr)
-	case "migrate":
-		err = runMigrate(ctx, args, stdout, stderr)
-	case "seed":
-		err = runSeed(ctx, args, stdout, stderr)
-	case "audit":
-		err = runAudit(ctx, args, stdout, stderr)
-	case "help", "-h", "--help":
+	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"serve": runServe, "token": runToken, "proof": runProof, "fanout": runFanout,
+		"demo": runDemo, "migrate": runMigrate, "seed": runSeed, "audit": runAudit,
+	}
+	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, usage)
 		fmt.Fprintln(stdout, "\nFlags of lotzero serve (the default command):")
 		fs := flag.NewFlagSet("lotzero serve", flag.ContinueOnError)
@@ -73,10 +59,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		(&hubFlags{}).register(fs)
 		fs.PrintDefaults()
 		return 0
-	default:
+	}
+	runCmd, ok := commands[cmd]
+	if !ok {
 		fmt.Fprintf(stderr, "lotzero: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
+	err := runCmd(ctx, args, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
