@@ -264,6 +264,14 @@ func (d *Dynamo) Subscribe(ctx context.Context) (<-chan Message, error) {
 		d.mu.Lock()
 		delete(d.subs, ch)
 		d.mu.Unlock()
+		// Drain what the tailer may still be handing over.
+		for {
+			select {
+			case <-ch:
+			case <-time.After(10 * time.Second):
+				return
+			}
+		}
 	}()
 	return ch, nil
 }

@@ -214,6 +214,9 @@ func (d *Dynamo) poll(ctx context.Context, arn string, sh *shard) (int, error) {
 	}
 	d.lastPoll.Store(time.Now().UnixNano())
 	for _, r := range out.Records {
+		if ctx.Err() != nil {
+			break // undelivered: the checkpoint must stay before this record
+		}
 		seq := aws.ToString(r.Dynamodb.SequenceNumber)
 		if sh.last != "" && !seqAfter(seq, sh.last) {
 			continue // seen already
@@ -225,6 +228,9 @@ func (d *Dynamo) poll(ctx context.Context, arn string, sh *shard) (int, error) {
 		if m, ok := messageOf(r.Dynamodb.NewImage); ok {
 			d.deliver(ctx, m)
 		}
+	}
+	if ctx.Err() != nil {
+		return len(out.Records), ctx.Err()
 	}
 	sh.iterator = out.NextShardIterator
 	if sh.iterator == nil {

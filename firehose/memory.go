@@ -92,14 +92,12 @@ func (m *Memory) Publish(ctx context.Context, msg Message) error {
 		subs = append(subs, ch)
 	}
 	m.mu.Unlock()
-	// Deliver outside the lock; a subscriber that is behind applies
-	// backpressure to publishers rather than losing messages.
+	// Deliver outside the lock, to every subscriber whatever the publisher's
+	// context: the message is marked seen, so a fan-out cut short would lose
+	// it for good. A subscriber that is behind applies backpressure; one that
+	// went away is drained by its Subscribe goroutine.
 	for _, ch := range subs {
-		select {
-		case ch <- msg:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		ch <- msg
 	}
 	return nil
 }
@@ -118,11 +116,12 @@ func (m *Memory) Subscribe(ctx context.Context) (<-chan Message, error) {
 		m.mu.Lock()
 		delete(m.subs, ch)
 		m.mu.Unlock()
-		// Drain so a publisher blocked on this channel is released.
+		// Keep draining: a publisher may still hold this channel from
+		// before the removal. Nothing sends to it after a short while.
 		for {
 			select {
 			case <-ch:
-			default:
+			case <-time.After(10 * time.Second):
 				return
 			}
 		}

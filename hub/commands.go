@@ -134,6 +134,12 @@ func (s *session) run(ctx context.Context, req protocol.Request) (any, *protocol
 // between the replay and live delivery.
 func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID) (any, *protocol.Error) {
 	h, id, since := s.h, req.Lot, req.Since
+	if _, err := h.ledger.Lot(ctx, lot); err != nil {
+		return nil, h.protocolError(err) // unknown lot: no presence, no room
+	}
+	// Presence round trips (DynamoDB reads on a shared firehose) happen
+	// before the room's lock: under it, delivery to the room waits.
+	present := h.presenceJoin(ctx, s, id)
 	r := h.lockLive(id, lot)
 	defer r.mu.Unlock()
 	l, err := h.ledger.Lot(ctx, lot)
@@ -143,10 +149,11 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 	}
 	if len(r.members) == 0 {
 		r.last = max(r.last, l.Seq)
-	} else if l.Seq > r.last {
-		h.fillGap(ctx, r, l.Seq)
+	} else if l.Seq > r.last && !h.fillGap(ctx, r, l.Seq) {
+		// The room could not be brought up to the snapshot: joining now
+		// could hand this session events its snapshot already holds.
+		return nil, protocol.Errorf(protocol.ErrBusy, "could not catch up with the lot; join again")
 	}
-	present := h.presenceJoin(ctx, s, id)
 	res := map[string]any{"lot": snapshot(l, len(firehose.Users(present))), "seq": l.Seq, "presence": presenceList(present), "replayed": 0}
 	var replay []ledger.Event
 	if since != nil {

@@ -38,6 +38,7 @@ type Hub struct {
 	published       chan []ledger.EventKey
 
 	draining     atomic.Bool
+	drainMu      sync.RWMutex // orders the drain flag against new in-flight commands
 	proofRunning atomic.Bool
 	inflight     sync.WaitGroup // commands in progress, across sessions
 	bg           sync.WaitGroup // background loops
@@ -105,7 +106,9 @@ func (h *Hub) every(ctx context.Context, d time.Duration, f func(context.Context
 // finish (and publish what they committed), sessions are closed with 1001,
 // the outbox is relayed one last time and background work stops.
 func (h *Hub) Shutdown(ctx context.Context) error {
+	h.drainMu.Lock()
 	h.draining.Store(true)
+	h.drainMu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		h.inflight.Wait()

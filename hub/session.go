@@ -137,17 +137,23 @@ func (s *session) readLoop() {
 		if err != nil {
 			return
 		}
-		if s.h.draining.Load() {
-			s.reply(errorReply(requestID(frame), protocol.Errorf(protocol.ErrBusy, "the server is shutting down; reconnect")))
-			continue
-		}
 		select {
 		case s.inflight <- struct{}{}:
 		case <-s.ctx.Done():
 			return
 		}
+		// The drain check and the in-flight count move together under the
+		// hub's drain lock, so Shutdown never waits while a command slips in.
+		s.h.drainMu.RLock()
+		if s.h.draining.Load() {
+			s.h.drainMu.RUnlock()
+			<-s.inflight
+			s.reply(errorReply(requestID(frame), protocol.Errorf(protocol.ErrBusy, "the server is shutting down; reconnect")))
+			continue
+		}
 		s.cmds.Add(1)
 		s.h.inflight.Add(1)
+		s.h.drainMu.RUnlock()
 		go func() {
 			defer func() {
 				<-s.inflight

@@ -228,6 +228,7 @@ loop:
 	}
 	if obs != nil {
 		obs.await(final.Lots[0].Seq, 15*time.Second)
+		final.Observed = []string{obs.lot}
 	}
 	history := r.rec.history()
 	res := checker.Check(history, final)

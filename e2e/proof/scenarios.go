@@ -133,11 +133,15 @@ func (r *run) play(ctx context.Context, i int, p *participant) []outcome {
 			checker.Op{F: "buy", Lot: r.lots[i], Qty: 1})
 		return []outcome{o}
 	case "dutch":
+		ticked := make(chan struct{})
 		if i == 0 {
 			// The host ticks at the same instant as the claims.
-			go r.hostTick(ctx)
+			go func() { r.hostTick(ctx); close(ticked) }()
+		} else {
+			close(ticked)
 		}
 		_, o := p.do(ctx, protocol.Request{Type: "claim", ID: r.tag + "-claim", Lot: r.lots[0], Qty: 1}, checker.Op{F: "claim", Lot: r.lots[0], Qty: 1})
+		<-ticked
 		return []outcome{o}
 	case "english":
 		return r.bidUntilClosed(ctx, i, p)

@@ -432,10 +432,17 @@ func (c *checker) eventsComplete() {
 		}
 		seen[op.Lot][op.Seq] = true
 	}
+	observed := map[string]bool{}
+	for _, id := range c.f.Observed {
+		observed[id] = true
+	}
 	for _, l := range c.f.Lots {
 		s := seen[l.ID]
 		if s == nil {
-			continue // nobody observed this lot
+			if observed[l.ID] && l.Seq > 0 {
+				c.fail("lot %s: its observer saw none of its %d events", l.ID, l.Seq)
+			}
+			continue
 		}
 		for q := int64(1); q <= l.Seq; q++ {
 			if !s[q] {

@@ -201,3 +201,15 @@ func TestCheckerBusyThenRetried(t *testing.T) {
 	ops = append(ops[:4:4], append([]Op{busy, {Process: 1, Type: Invoke, F: "buy", User: "b", ID: "1"}}, ops[4:]...)...)
 	mustPass(t, ops, f)
 }
+
+func TestCheckerCatchesSilentObserver(t *testing.T) {
+	ops, f := englishRun()
+	f.Observed = []string{"L"}
+	var noEvents []Op
+	for _, op := range ops {
+		if op.F != "event" {
+			noEvents = append(noEvents, op)
+		}
+	}
+	mustCatch(t, noEvents, f, "saw none")
+}

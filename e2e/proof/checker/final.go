@@ -15,6 +15,8 @@ type Final struct {
 	Wallets map[string]Pair    `json:"wallets"`
 	Audit   Audit              `json:"audit"`
 	Prices  map[string][]int64 `json:"prices,omitempty"` // dutch: every price the lot could have had
+	// Observed lists the lots an observer followed: each must show its events.
+	Observed []string `json:"observed,omitempty"`
 }
 
 // Lot is a lot as GET /api/lots/{id} shows it.
