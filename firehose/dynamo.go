@@ -58,8 +58,7 @@ type Dynamo struct {
 	streams streamsAPI
 	log     zerolog.Logger
 
-	mu   sync.Mutex
-	subs map[chan Message]struct{}
+	subs subscribers
 
 	lastApplied atomic.Int64 // unix ns of the newest record's creation time applied
 	lastPoll    atomic.Int64 // unix ns of the last successful GetRecords or discovery
@@ -115,7 +114,7 @@ func NewDynamo(ctx context.Context, cfg DynamoConfig) (*Dynamo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dynamodb: load AWS config: %w", err)
 	}
-	d := &Dynamo{cfg: cfg, log: cfg.Logger, subs: map[chan Message]struct{}{}}
+	d := &Dynamo{cfg: cfg, log: cfg.Logger}
 	d.db = dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
@@ -255,43 +254,11 @@ func (d *Dynamo) nextSocialSeq(ctx context.Context, lot string) (int64, error) {
 }
 
 func (d *Dynamo) Subscribe(ctx context.Context) (<-chan Message, error) {
-	ch := make(chan Message, 4096)
-	d.mu.Lock()
-	d.subs[ch] = struct{}{}
-	d.mu.Unlock()
-	go func() {
-		<-ctx.Done()
-		d.mu.Lock()
-		delete(d.subs, ch)
-		d.mu.Unlock()
-		// Drain what the tailer may still be handing over.
-		for {
-			select {
-			case <-ch:
-			case <-time.After(10 * time.Second):
-				return
-			}
-		}
-	}()
-	return ch, nil
+	return d.subs.add(ctx), nil
 }
 
 // deliver hands a message read from the stream to every subscriber.
-func (d *Dynamo) deliver(ctx context.Context, m Message) {
-	d.mu.Lock()
-	subs := make([]chan Message, 0, len(d.subs))
-	for ch := range d.subs {
-		subs = append(subs, ch)
-	}
-	d.mu.Unlock()
-	for _, ch := range subs {
-		select {
-		case ch <- m:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
+func (d *Dynamo) deliver(ctx context.Context, m Message) { d.subs.send(ctx, m) }
 
 func (d *Dynamo) Presence() Presence { return d.presence }
 

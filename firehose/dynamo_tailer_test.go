@@ -97,7 +97,7 @@ func TestTailerFollowsClosedShardIntoChildAndExpiredIterators(t *testing.T) {
 	f := &fakeStream{shards: []string{"root"}, parent: map[string]string{}, records: map[string][]stypes.Record{}, closed: map[string]bool{}}
 	f.add("root", 1) // before the tailer starts: not delivered (cold start at LATEST)
 	d := &Dynamo{cfg: DynamoConfig{Poll: 10 * time.Millisecond, Discover: 50 * time.Millisecond, Node: "t"},
-		streams: f, subs: map[chan Message]struct{}{}, done: make(chan struct{})}
+		streams: f, done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	sub, _ := d.Subscribe(ctx)
 	d.cancel = cancel

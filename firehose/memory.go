@@ -12,7 +12,7 @@ import (
 // keeps a bounded window of seen ledger keys per lot for idempotency.
 type Memory struct {
 	mu        sync.Mutex
-	subs      map[chan Message]struct{}
+	subs      subscribers
 	seen      map[string]map[int64]struct{} // lot -> ledger seqs seen
 	seenIDs   map[string]time.Time          // social message ids -> when
 	socialSeq map[string]int64
@@ -31,7 +31,6 @@ func NewMemory(presenceTTL time.Duration) *Memory {
 		presenceTTL = 30 * time.Second
 	}
 	return &Memory{
-		subs:      map[chan Message]struct{}{},
 		seen:      map[string]map[int64]struct{}{},
 		seenIDs:   map[string]time.Time{},
 		socialSeq: map[string]int64{},
@@ -87,46 +86,21 @@ func (m *Memory) Publish(ctx context.Context, msg Message) error {
 		m.socialSeq[msg.Lot]++
 		msg.Seq = m.socialSeq[msg.Lot]
 	}
-	subs := make([]chan Message, 0, len(m.subs))
-	for ch := range m.subs {
-		subs = append(subs, ch)
-	}
 	m.mu.Unlock()
-	// Deliver outside the lock, to every subscriber whatever the publisher's
-	// context: the message is marked seen, so a fan-out cut short would lose
-	// it for good. A subscriber that is behind applies backpressure; one that
-	// went away is drained by its Subscribe goroutine.
-	for _, ch := range subs {
-		ch <- msg
-	}
+	// Delivered to every subscriber whatever the publisher's context: the
+	// message is marked seen, so a fan-out cut short would lose it for good.
+	m.subs.send(context.Background(), msg)
 	return nil
 }
 
 func (m *Memory) Subscribe(ctx context.Context) (<-chan Message, error) {
-	ch := make(chan Message, 4096)
 	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
 		return nil, ErrClosed
 	}
-	m.subs[ch] = struct{}{}
-	m.mu.Unlock()
-	go func() {
-		<-ctx.Done()
-		m.mu.Lock()
-		delete(m.subs, ch)
-		m.mu.Unlock()
-		// Keep draining: a publisher may still hold this channel from
-		// before the removal. Nothing sends to it after a short while.
-		for {
-			select {
-			case <-ch:
-			case <-time.After(10 * time.Second):
-				return
-			}
-		}
-	}()
-	return ch, nil
+	return m.subs.add(ctx), nil
 }
 
 func (m *Memory) Presence() Presence { return m.presence }
