@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lotzero/lotzero/e2e/fanout"
+	"github.com/lotzero/lotzero/internal/fanoutbench"
 )
 
 // TestFanoutBenchmarkRuns runs the README's fan-out benchmark small, so the
@@ -14,7 +14,7 @@ func TestFanoutBenchmarkRuns(t *testing.T) {
 	s := startServer(t, "", "LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := fanout.Run(ctx, fanout.Config{URL: s.URL, Clients: 50, Users: 5, Bids: 3, Interval: 50 * time.Millisecond})
+	res, err := fanoutbench.Run(ctx, fanoutbench.Config{URL: s.URL, Clients: 50, Users: 5, Bids: 3, Interval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lotzero/lotzero/ledger"
+	"github.com/lotzero/lotzero/internal/pgembed"
 	"github.com/lotzero/lotzero/protocol"
 )
 
@@ -20,7 +20,7 @@ func twoNodes(t testing.TB, extra ...string) (*server, *server) {
 	ep := dynamoEndpoint(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pg, err := ledger.StartEmbedded(ctx, ledger.EmbeddedOptions{DataDir: filepath.Join(filepath.Dir(dataDir(t)), "shared-pg"), NoSync: true})
+	pg, err := pgembed.Start(ctx, pgembed.Options{DataDir: filepath.Join(filepath.Dir(dataDir(t)), "shared-pg"), NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lotzero/lotzero/e2e/proof"
+	"github.com/lotzero/lotzero/proof"
 	"github.com/lotzero/lotzero/protocol"
 )
 

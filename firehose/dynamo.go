@@ -87,7 +87,7 @@ func NewDynamo(ctx context.Context, cfg DynamoConfig) (*Dynamo, error) {
 		return nil, errors.New("dynamodb: a table name is required")
 	}
 	if cfg.PresenceTTL <= 0 {
-		cfg.PresenceTTL = 30 * time.Second
+		cfg.PresenceTTL = DefaultPresenceTTL
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 200 * time.Millisecond

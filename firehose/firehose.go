@@ -11,6 +11,10 @@ import (
 	"time"
 )
 
+// DefaultPresenceTTL is how long a presence entry lives without a
+// heartbeat when the configuration leaves it zero.
+const DefaultPresenceTTL = 30 * time.Second
+
 // Message kinds.
 const (
 	KindLedger   = "ledger"   // a committed ledger event, relayed from the outbox

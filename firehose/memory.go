@@ -25,10 +25,10 @@ type Memory struct {
 const seenWindow = 4096
 
 // NewMemory returns an empty in-process firehose. presenceTTL is how long a
-// presence entry lives without a heartbeat; zero means 30s.
+// presence entry lives without a heartbeat; zero means DefaultPresenceTTL.
 func NewMemory(presenceTTL time.Duration) *Memory {
 	if presenceTTL <= 0 {
-		presenceTTL = 30 * time.Second
+		presenceTTL = DefaultPresenceTTL
 	}
 	return &Memory{
 		seen:      map[string]map[int64]struct{}{},

@@ -383,13 +383,9 @@ func (h *Hub) postProof(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocol.Errorf(protocol.ErrNotFound, "this server has no proof runner"))
 		return
 	}
-	var req ProofRequest
-	if e := decodeBody(r, &req); e != nil {
+	var body json.RawMessage
+	if e := decodeBody(r, &body); e != nil {
 		writeError(w, e)
-		return
-	}
-	if req.N < 1 || req.N > MaxWebProofN || req.K < 0 || req.K > 1_000_000 {
-		writeError(w, protocol.Errorf(protocol.ErrBadRequest, fmt.Sprintf("n must be 1..%d and k 0..1000000", MaxWebProofN)))
 		return
 	}
 	if !h.proofRunning.CompareAndSwap(false, true) {
@@ -397,8 +393,13 @@ func (h *Hub) postProof(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.proofRunning.Store(false)
-	rep, err := h.opts.Proof(r.Context(), req)
-	if err != nil {
+	rep, err := h.opts.Proof.RunProof(r.Context(), body)
+	var perr *protocol.Error
+	switch {
+	case errors.As(err, &perr):
+		writeError(w, perr)
+		return
+	case err != nil:
 		writeError(w, protocol.Errorf(protocol.ErrBadRequest, err.Error()))
 		return
 	}

@@ -2,9 +2,11 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"time"
 
+	"github.com/lotzero/lotzero/firehose"
 	"github.com/rs/zerolog"
 )
 
@@ -37,7 +39,8 @@ type Options struct {
 	CommandRate  float64
 	CommandBurst int
 	// ChatRate/ChatBurst and ReactRate/ReactBurst limit chat lines and
-	// reactions per session. Zero means 2/5 and 8/16.
+	// reactions per session. Zero means 2 lines/s; a burst of the larger of
+	// 5 and ChatRate; four times ChatRate reactions/s; a burst of 16.
 	ChatRate   float64
 	ChatBurst  int
 	ReactRate  float64
@@ -54,7 +57,7 @@ type Options struct {
 	RelayEvery time.Duration
 	// PresenceTTL is how long a presence entry lives without a heartbeat
 	// (the firehose's setting; heartbeats go out every third of it). Zero
-	// means 30s.
+	// means firehose.DefaultPresenceTTL (30s).
 	PresenceTTL time.Duration
 	// PresenceEvery is how often each lot's arrivals and departures are
 	// announced, coalesced into one presence event. Zero means 500ms.
@@ -71,11 +74,19 @@ type Options struct {
 	// published by the node that committed them, as if it died right after
 	// COMMIT, so only the outbox relay can deliver them.
 	SkipPublish bool
-	// Proof, when set, runs a proof scenario against this server for POST
-	// /api/proof (demo mode only) and returns its JSON-encodable report.
-	Proof func(ctx context.Context, req ProofRequest) (any, error)
+	// Proof, when set, serves POST /api/proof (demo mode only).
+	Proof ProofRunner
 	// Logger receives structured logs.
 	Logger zerolog.Logger
+}
+
+// Defaults returns the value every zero field of Options stands for, for
+// callers that show them (lotzero's flags). Node stays empty: it means the
+// host name, read when the hub starts.
+func Defaults() Options {
+	o := Options{}.withDefaults()
+	o.Node = ""
+	return o
 }
 
 func (o Options) withDefaults() Options {
@@ -106,26 +117,24 @@ func (o Options) withDefaults() Options {
 	def(&o.TickEvery, 200*time.Millisecond)
 	def(&o.RelayEvery, 2*time.Second)
 	def(&o.PresenceEvery, 500*time.Millisecond)
-	def(&o.PresenceTTL, 30*time.Second)
+	def(&o.PresenceTTL, firehose.DefaultPresenceTTL)
 	defInt(&o.QueueBytes, 1<<20)
 	defInt(&o.CommandBurst, 100)
-	defInt(&o.ChatBurst, 5)
-	defInt(&o.ReactBurst, 16)
 	defInt(&o.RateStrikes, 20)
 	defInt(&o.MaxReplay, 1000)
 	defInt(&o.MaxInFlight, 16)
 	defRate(&o.CommandRate, 50)
 	defRate(&o.ChatRate, 2)
-	defRate(&o.ReactRate, 8)
+	// Reactions and the chat burst follow the chat rate unless set.
+	defInt(&o.ChatBurst, max(5, int(o.ChatRate)))
+	defRate(&o.ReactRate, 4*o.ChatRate)
+	defInt(&o.ReactBurst, 16)
 	return o
 }
 
-// ProofRequest is the body of POST /api/proof.
-type ProofRequest struct {
-	Scenario string `json:"scenario"`
-	N        int    `json:"n"`
-	K        int    `json:"k"`
+// ProofRunner runs the proof (package proof) for POST /api/proof. The hub
+// knows nothing of a proof's request or report: it hands over the request
+// body and answers with the report; a *protocol.Error answers with its code.
+type ProofRunner interface {
+	RunProof(ctx context.Context, request json.RawMessage) (report any, err error)
 }
-
-// MaxWebProofN bounds a proof run started from the web console.
-const MaxWebProofN = 2000

@@ -2,9 +2,8 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,45 +20,33 @@ const (
 )
 
 // Config selects and configures a backend: DSQL when DSQL.Endpoint is set,
-// else PostgreSQL when DatabaseURL is set, else the embedded PostgreSQL.
+// else the PostgreSQL at DatabaseURL. Starting a PostgreSQL of its own is
+// not the ledger's business: cmd/lotzero does that (internal/pgembed) and
+// hands the ledger its URL with Embedded set.
 type Config struct {
 	DatabaseURL string
 	DSQL        DSQLConfig
-	// DataDir is the embedded PostgreSQL's data directory. Empty means
-	// DefaultDataDir().
-	DataDir string
-	// MaxConns bounds the pool. Zero means 16.
+	// Embedded marks DatabaseURL as the server lotzero started itself, so
+	// the ledger reports BackendEmbedded.
+	Embedded bool
+	// MaxConns bounds the pool. Zero means DefaultMaxConns.
 	MaxConns int32
 }
 
-// DefaultDataDir is where the embedded PostgreSQL keeps its data: under the
-// user's data home, or /var/lib/lotzero when running as root (PostgreSQL
-// runs as an unprivileged user then, and cannot enter /root).
-func DefaultDataDir() string {
-	if os.Geteuid() == 0 {
-		return "/var/lib/lotzero/postgres"
-	}
-	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
-		return filepath.Join(d, "lotzero", "postgres")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "share", "lotzero", "postgres")
-	}
-	return filepath.Join(os.TempDir(), "lotzero", "postgres")
-}
+// DefaultMaxConns is the connection pool's size when Config.MaxConns is zero.
+const DefaultMaxConns = 16
 
-// Open starts or connects to the configured backend and returns a ledger
-// on it, logging to opts.Logger. Close stops everything Open started. Open
-// does not migrate.
+// Open connects to the configured backend and returns a ledger on it,
+// logging to opts.Logger. It waits for a database that is still starting.
+// Open does not migrate.
 func Open(ctx context.Context, cfg Config, opts Options) (*Ledger, error) {
 	if cfg.MaxConns == 0 {
-		cfg.MaxConns = 16
+		cfg.MaxConns = DefaultMaxConns
 	}
 	log := opts.Logger
 	var (
 		poolCfg *pgxpool.Config
 		backend Backend
-		closers []func()
 		err     error
 	)
 	switch {
@@ -68,36 +55,17 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Ledger, error) {
 		poolCfg, err = dsqlPoolConfig(ctx, cfg.DSQL, cfg.MaxConns)
 	case cfg.DatabaseURL != "":
 		backend = BackendPostgres
+		if cfg.Embedded {
+			backend = BackendEmbedded
+		}
 		poolCfg, err = pgxpool.ParseConfig(cfg.DatabaseURL)
 		if err == nil {
 			poolCfg.MaxConns = cfg.MaxConns
 		}
 	default:
-		backend = BackendEmbedded
-		dir := cfg.DataDir
-		if dir == "" {
-			dir = DefaultDataDir()
-		}
-		pg, startErr := StartEmbedded(ctx, EmbeddedOptions{DataDir: dir, Logger: log})
-		if startErr != nil {
-			return nil, fmt.Errorf("start embedded postgres: %w", startErr)
-		}
-		closers = append(closers, func() {
-			stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := pg.Stop(stopCtx); err != nil {
-				log.Error().Err(err).Msg("stop embedded postgres")
-			}
-		})
-		if err = pg.EnsureDatabase(ctx, "lotzero"); err == nil {
-			poolCfg, err = pgxpool.ParseConfig(pg.ConnString("lotzero"))
-			if err == nil {
-				poolCfg.MaxConns = cfg.MaxConns
-			}
-		}
+		return nil, errors.New("ledger: no backend configured (neither a DSQL endpoint nor a database URL)")
 	}
 	if err != nil {
-		runClosers(closers)
 		return nil, fmt.Errorf("ledger backend %s: %w", backend, err)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
@@ -108,11 +76,9 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Ledger, error) {
 		}
 	}
 	if err != nil {
-		runClosers(closers)
 		return nil, fmt.Errorf("connect to %s: %w", backend, err)
 	}
 	l := New(pool, backend, opts)
-	l.closers = closers
 	log.Info().Str("backend", string(backend)).Msg("ledger connected")
 	return l, nil
 }
@@ -138,11 +104,5 @@ func pingUntilUp(ctx context.Context, pool *pgxpool.Pool, log zerolog.Logger) er
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
-	}
-}
-
-func runClosers(closers []func()) {
-	for i := len(closers) - 1; i >= 0; i-- {
-		closers[i]()
 	}
 }

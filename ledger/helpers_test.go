@@ -13,11 +13,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/lotzero/lotzero/internal/pgembed"
 )
 
 // testPG is the package's one real PostgreSQL, started by TestMain with the
 // same embedded launcher the server uses; each test gets its own database.
-var testPG *EmbeddedPostgres
+var testPG *pgembed.Server
 
 func TestMain(m *testing.M) {
 	os.Exit(runWithPostgres(m))
@@ -40,7 +41,7 @@ func runWithPostgres(m *testing.M) int {
 	// Tests trade durability for speed (fsync off); LOTZERO_TEST_FSYNC=1
 	// measures the benchmarks with the server's real durability settings.
 	noSync := os.Getenv("LOTZERO_TEST_FSYNC") == ""
-	pg, err := StartEmbedded(ctx, EmbeddedOptions{DataDir: filepath.Join(root, "pg"), NoSync: noSync})
+	pg, err := pgembed.Start(ctx, pgembed.Options{DataDir: filepath.Join(root, "pg"), NoSync: noSync})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ledger tests need a real PostgreSQL and could not start one:", err)
@@ -184,21 +185,6 @@ func mustOK(t testing.TB, err error) {
 
 func englishSpec() LotSpec {
 	return LotSpec{Kind: KindEnglish, Title: "camera", StartPrice: 1_000, DurationS: 600}
-}
-
-// enterableTempDir is a temporary directory the unprivileged postgres user
-// can enter when the tests run as root (t.TempDir's parents are 0700).
-func enterableTempDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "lotzero-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
 }
 
 // peer opens a second Ledger on the same database, as a second server node

@@ -59,7 +59,6 @@ type Ledger struct {
 	queues  lotQueues
 	// soldOutLots caches lots seen sold out (lot id -> kind): a settled fact.
 	soldOutLots sync.Map
-	closers     []func()
 	// afterCommit, when set by a test, turns a committed attempt into one
 	// whose COMMIT outcome looks unknown (a lost connection), to prove the
 	// retry returns the first outcome instead of applying it twice.
@@ -115,11 +114,5 @@ func (l *Ledger) DemoBalance() int64 { return l.opts.DemoBalance }
 // Ping checks the database answers.
 func (l *Ledger) Ping(ctx context.Context) error { return l.pool.Ping(ctx) }
 
-// Close closes the pool and stops anything Open started, in reverse order.
-func (l *Ledger) Close() {
-	l.pool.Close()
-	for i := len(l.closers) - 1; i >= 0; i-- {
-		l.closers[i]()
-	}
-	l.closers = nil
-}
+// Close closes the connection pool.
+func (l *Ledger) Close() { l.pool.Close() }

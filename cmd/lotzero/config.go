@@ -6,14 +6,91 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 
+	"github.com/lotzero/lotzero/internal/pgembed"
 	"github.com/lotzero/lotzero/ledger"
 	"github.com/rs/zerolog"
 )
 
+// flagSet is a command's flags, each optionally bound to an environment
+// variable: a flag not given on the command line takes its variable's value,
+// parsed by the flag itself, so a deployment configures lotzero by
+// environment alone and a malformed value is an error at start, never a
+// silent default. Defaults are not written here: they come from the options
+// of the package that owns them (hub.Defaults, ledger.DefaultMaxConns, ...).
+type flagSet struct {
+	*flag.FlagSet
+	env map[string]string // flag name -> environment variable
+}
+
+func newFlagSet(name string) *flagSet {
+	return &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), env: map[string]string{}}
+}
+
+// bind ties the already defined flag name to the environment variable and
+// names it in the flag's help.
+func (fs *flagSet) bind(name, variable string) {
+	f := fs.Lookup(name)
+	if f == nil {
+		panic("lotzero: bind of undefined flag " + name)
+	}
+	f.Usage += " (env " + variable + ")"
+	fs.env[name] = variable
+}
+
+// boolFlag defines a boolean flag that also accepts yes/no and on/off, the
+// spellings operators write in environment files.
+func (fs *flagSet) boolFlag(p *bool, name string, def bool, usage string) {
+	*p = def
+	fs.Var((*boolValue)(p), name, usage)
+}
+
+// parse parses args, then fills every flag not set on the command line from
+// its environment variable. Usage goes to stderr on -h.
+func (fs *flagSet) parse(args []string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for name, variable := range fs.env {
+		v, ok := os.LookupEnv(variable)
+		if !ok || given[name] {
+			continue
+		}
+		if err := fs.Set(name, v); err != nil {
+			return fmt.Errorf("environment variable %s=%q: %w", variable, v, err)
+		}
+	}
+	return nil
+}
+
+// boolValue is a flag.Value for booleans written as 1/0, true/false, yes/no
+// or on/off.
+type boolValue bool
+
+func (b *boolValue) String() string { return strconv.FormatBool(bool(*b)) }
+
+func (b *boolValue) IsBoolFlag() bool { return true }
+
+func (b *boolValue) Set(s string) error {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "t", "true", "yes", "on":
+		*b = true
+	case "0", "f", "false", "no", "off":
+		*b = false
+	default:
+		return fmt.Errorf("%q is not a boolean (true/false, yes/no, on/off, 1/0)", s)
+	}
+	return nil
+}
+
 // ledgerFlags are the flags every command that opens the ledger shares.
-// Each defaults to its environment variable, so a deployment configures
-// lotzero by environment alone.
 type ledgerFlags struct {
 	databaseURL  string
 	dsqlEndpoint string
@@ -24,30 +101,21 @@ type ledgerFlags struct {
 	logLevel     string
 }
 
-func env(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return def
-}
-
-func envInt(name string, def int) int {
-	if v, ok := os.LookupEnv(name); ok {
-		if n, err := strconv.Atoi(v); err == nil {
-			return n
-		}
-	}
-	return def
-}
-
-func (f *ledgerFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.databaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL connection URL; empty runs the embedded PostgreSQL (env DATABASE_URL)")
-	fs.StringVar(&f.dsqlEndpoint, "dsql-endpoint", env("DSQL_CLUSTER_ENDPOINT", ""), "Aurora DSQL cluster endpoint; takes precedence over --database-url (env DSQL_CLUSTER_ENDPOINT)")
-	fs.StringVar(&f.dsqlUser, "dsql-user", env("DSQL_USER", "admin"), "Aurora DSQL database role (env DSQL_USER)")
-	fs.StringVar(&f.awsRegion, "aws-region", env("AWS_REGION", ""), "AWS Region of the DSQL cluster; default: read from the endpoint (env AWS_REGION)")
-	fs.StringVar(&f.dataDir, "data-dir", env("LOTZERO_DATA_DIR", ""), "embedded PostgreSQL data directory; default "+ledger.DefaultDataDir()+" (env LOTZERO_DATA_DIR)")
-	fs.IntVar(&f.maxConns, "db-max-conns", envInt("LOTZERO_DB_MAX_CONNS", 16), "database connection pool size (env LOTZERO_DB_MAX_CONNS)")
-	fs.StringVar(&f.logLevel, "log-level", env("LOTZERO_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOTZERO_LOG_LEVEL)")
+func (f *ledgerFlags) register(fs *flagSet) {
+	fs.StringVar(&f.databaseURL, "database-url", "", "PostgreSQL connection URL; empty runs the embedded PostgreSQL")
+	fs.bind("database-url", "DATABASE_URL")
+	fs.StringVar(&f.dsqlEndpoint, "dsql-endpoint", "", "Aurora DSQL cluster endpoint; takes precedence over --database-url")
+	fs.bind("dsql-endpoint", "DSQL_CLUSTER_ENDPOINT")
+	fs.StringVar(&f.dsqlUser, "dsql-user", "admin", "Aurora DSQL database role")
+	fs.bind("dsql-user", "DSQL_USER")
+	fs.StringVar(&f.awsRegion, "aws-region", "", "AWS Region of the DSQL cluster; default: read from the endpoint")
+	fs.bind("aws-region", "AWS_REGION")
+	fs.StringVar(&f.dataDir, "data-dir", pgembed.DefaultDataDir(), "embedded PostgreSQL data directory")
+	fs.bind("data-dir", "LOTZERO_DATA_DIR")
+	fs.IntVar(&f.maxConns, "db-max-conns", ledger.DefaultMaxConns, "database connection pool size")
+	fs.bind("db-max-conns", "LOTZERO_DB_MAX_CONNS")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.bind("log-level", "LOTZERO_LOG_LEVEL")
 }
 
 func (f *ledgerFlags) config() (ledger.Config, error) {
@@ -57,21 +125,8 @@ func (f *ledgerFlags) config() (ledger.Config, error) {
 	return ledger.Config{
 		DatabaseURL: f.databaseURL,
 		DSQL:        ledger.DSQLConfig{Endpoint: f.dsqlEndpoint, Region: f.awsRegion, User: f.dsqlUser},
-		DataDir:     f.dataDir,
 		MaxConns:    int32(f.maxConns),
 	}, nil
-}
-
-// parse parses a command's flags, printing usage to stderr on -h.
-func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	return nil
 }
 
 func (f *ledgerFlags) logger(stderr io.Writer) (zerolog.Logger, error) {

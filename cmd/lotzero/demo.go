@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"sync"
@@ -17,7 +16,7 @@ import (
 // the audit. It is what `go run ./cmd/lotzero` does until the server lands.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var buyers int
-	l, err := openLedger(ctx, "demo", args, stderr, func(fs *flag.FlagSet) {
+	l, err := openLedger(ctx, "demo", args, stderr, func(fs *flagSet) {
 		fs.IntVar(&buyers, "buyers", 200, "concurrent buyers in the demonstration rush")
 	})
 	if err != nil {

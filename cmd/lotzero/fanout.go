@@ -2,28 +2,27 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"time"
 
-	"github.com/lotzero/lotzero/e2e/fanout"
+	"github.com/lotzero/lotzero/internal/fanoutbench"
 )
 
 // runFanout is `lotzero fanout`: the fan-out benchmark of the README.
 func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lotzero fanout", flag.ContinueOnError)
-	var cfg fanout.Config
+	fs := newFlagSet("lotzero fanout")
+	var cfg fanoutbench.Config
 	fs.StringVar(&cfg.URL, "url", "", "a running server (http://host:port); empty starts one with this binary")
 	fs.IntVar(&cfg.Clients, "clients", 5000, "WebSocket clients joined to one lot")
 	fs.IntVar(&cfg.Users, "users", 500, "distinct users the clients log in as")
 	fs.IntVar(&cfg.Bids, "bids", 20, "bid events measured")
 	fs.DurationVar(&cfg.Interval, "interval", 250*time.Millisecond, "pause between measured bids")
-	if err := parse(fs, args, stderr); err != nil {
+	if err := fs.parse(args, stderr); err != nil {
 		return err
 	}
 	cfg.Progress = func(s string) { fmt.Fprintln(stderr, "fanout:", s) }
-	res, err := fanout.Run(ctx, cfg)
+	res, err := fanoutbench.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}

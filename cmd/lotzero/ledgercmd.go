@@ -3,56 +3,88 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/lotzero/lotzero/firehose"
+	"github.com/lotzero/lotzero/internal/pgembed"
 	"github.com/lotzero/lotzero/ledger"
 	"github.com/rs/zerolog"
 )
 
-// openLedger parses the shared flags, opens the ledger and migrates it.
-func openLedger(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*ledger.Ledger, error) {
-	l, _, err := openLedgerLogged(ctx, name, args, stderr, extra)
-	return l, err
+// store is the opened ledger and, when no database was configured, the
+// PostgreSQL lotzero started for it; Close stops both, in that order.
+type store struct {
+	*ledger.Ledger
+	pg  *pgembed.Server
+	log zerolog.Logger
 }
 
-// openLedgerLogged is openLedger that also returns the configured logger.
-func openLedgerLogged(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*ledger.Ledger, zerolog.Logger, error) {
-	fs := flag.NewFlagSet("lotzero "+name, flag.ContinueOnError)
+func (s *store) Close() {
+	if s.Ledger != nil {
+		s.Ledger.Close()
+	}
+	if s.pg == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.pg.Stop(ctx); err != nil {
+		s.log.Error().Err(err).Msg("stop embedded postgres")
+	}
+}
+
+// openLedger parses the shared flags, opens the ledger (starting the
+// embedded PostgreSQL when neither DSQL nor a database URL is configured)
+// and migrates it.
+func openLedger(ctx context.Context, name string, args []string, stderr io.Writer, extra func(*flagSet)) (*store, error) {
+	fs := newFlagSet("lotzero " + name)
 	var lf ledgerFlags
 	lf.register(fs)
 	if extra != nil {
 		extra(fs)
 	}
-	var log zerolog.Logger
-	if err := parse(fs, args, stderr); err != nil {
-		return nil, log, err
+	if err := fs.parse(args, stderr); err != nil {
+		return nil, err
 	}
 	cfg, err := lf.config()
 	if err != nil {
-		return nil, log, err
+		return nil, err
 	}
-	if log, err = lf.logger(stderr); err != nil {
-		return nil, log, err
-	}
-	l, err := ledger.Open(ctx, cfg, ledger.Options{Logger: log})
+	log, err := lf.logger(stderr)
 	if err != nil {
-		return nil, log, err
+		return nil, err
 	}
-	if err := l.Migrate(ctx); err != nil {
-		l.Close()
-		return nil, log, err
+	s := &store{log: log}
+	if cfg.DSQL.Endpoint == "" && cfg.DatabaseURL == "" {
+		if s.pg, err = pgembed.Start(ctx, pgembed.Options{DataDir: lf.dataDir, Logger: log}); err != nil {
+			return nil, fmt.Errorf("start embedded postgres: %w", err)
+		}
+		if err := s.pg.EnsureDatabase(ctx, "lotzero"); err != nil {
+			s.Close()
+			return nil, err
+		}
+		cfg.DatabaseURL, cfg.Embedded = s.pg.ConnString("lotzero"), true
 	}
-	return l, log, nil
+	if s.Ledger, err = ledger.Open(ctx, cfg, ledger.Options{Logger: log}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var table, endpoint string
-	l, err := openLedger(ctx, "migrate", args, stderr, func(fs *flag.FlagSet) {
-		fs.StringVar(&table, "dynamodb-table", env("DYNAMODB_TABLE", ""), "also create this DynamoDB table (stream NEW_IMAGE, TTL) if missing (env DYNAMODB_TABLE)")
-		fs.StringVar(&endpoint, "dynamodb-endpoint", env("DYNAMODB_ENDPOINT", ""), "DynamoDB endpoint override (env DYNAMODB_ENDPOINT)")
+	l, err := openLedger(ctx, "migrate", args, stderr, func(fs *flagSet) {
+		fs.StringVar(&table, "dynamodb-table", "", "also create this DynamoDB table (stream NEW_IMAGE, TTL) if missing")
+		fs.bind("dynamodb-table", "DYNAMODB_TABLE")
+		fs.StringVar(&endpoint, "dynamodb-endpoint", "", "DynamoDB endpoint override")
+		fs.bind("dynamodb-endpoint", "DYNAMODB_ENDPOINT")
 	})
 	if err != nil {
 		return err

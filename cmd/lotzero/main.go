@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, usage)
 		fmt.Fprintln(stdout, "\nFlags of lotzero serve (the default command):")
-		fs := flag.NewFlagSet("lotzero serve", flag.ContinueOnError)
+		fs := newFlagSet("lotzero serve")
 		fs.SetOutput(stdout)
 		(&ledgerFlags{}).register(fs)
 		(&hubFlags{}).register(fs)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lotzero/lotzero/hub"
+	"github.com/lotzero/lotzero/ledger"
 )
 
 // TestCommandsOnEmbeddedPostgres runs the commands as a user would, on the
@@ -47,8 +49,64 @@ func TestCommandsOnEmbeddedPostgres(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &report); code != 0 || err != nil || !report.OK || len(report.Violations) != 0 {
 		t.Fatalf("audit: %d %s %v", code, out, err)
 	}
+	// Each command started and stopped its own PostgreSQL on the same data:
+	// the seed above survived the restarts, and nothing is left running.
 	if code, out := exec("seed"); code != 0 || !strings.Contains(out, "0 lots opened now") {
 		t.Fatalf("second seed must be a no-op: %d %s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "postmaster.pid")); !os.IsNotExist(err) {
+		t.Fatalf("postgres still running after the command ended: %v", err)
+	}
+}
+
+// TestMalformedEnvironmentIsAnError: a variable that does not parse stops
+// the command before it starts anything, naming the variable; it never
+// falls back to the default silently. The command line wins over the
+// environment.
+func TestMalformedEnvironmentIsAnError(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ cmd, variable, value string }{
+		{"migrate", "LOTZERO_DB_MAX_CONNS", "abc"},
+		{"serve", "LOTZERO_SEED", "maybe"},
+		{"serve", "LOTZERO_QUEUE_BYTES", "1MiB"},
+		{"serve", "LOTZERO_COMMAND_RATE", "fast"},
+		{"serve", "LOTZERO_PRESENCE_TTL", "30"},
+	} {
+		t.Run(tc.variable, func(t *testing.T) {
+			t.Setenv(tc.variable, tc.value)
+			var out, errOut bytes.Buffer
+			code := run(ctx, []string{tc.cmd, "--data-dir", filepath.Join(t.TempDir(), "never-created")}, &out, &errOut)
+			if code != 1 || !strings.Contains(errOut.String(), tc.variable) {
+				t.Fatalf("%s=%s: exit %d, stderr %q; want exit 1 naming the variable", tc.variable, tc.value, code, errOut.String())
+			}
+		})
+	}
+	t.Setenv("LOTZERO_AUTH_SECRET", "from-env")
+	var out, errOut bytes.Buffer
+	if code := run(ctx, []string{"token", "--user", "alice", "--auth-secret", "from-flag"}, &out, &errOut); code != 0 {
+		t.Fatalf("token: %d %s", code, errOut.String())
+	}
+	if _, err := hub.NewTokens("from-flag").Verify(strings.TrimSpace(out.String())); err != nil {
+		t.Fatalf("the flag must win over the environment: %v", err)
+	}
+}
+
+// TestFlagDefaultsComeFromTheOptions: the defaults lotzero shows are the
+// ones the packages apply, not a second copy.
+func TestFlagDefaultsComeFromTheOptions(t *testing.T) {
+	fs := newFlagSet("lotzero serve")
+	(&ledgerFlags{}).register(fs)
+	(&hubFlags{}).register(fs)
+	d := hub.Defaults()
+	for name, want := range map[string]string{
+		"queue-bytes": fmt.Sprint(d.QueueBytes), "command-rate": fmt.Sprint(d.CommandRate),
+		"command-burst": fmt.Sprint(d.CommandBurst), "chat-rate": fmt.Sprint(d.ChatRate),
+		"presence-ttl": d.PresenceTTL.String(), "relay-every": d.RelayEvery.String(),
+		"hello-timeout": d.HelloTimeout.String(), "db-max-conns": fmt.Sprint(ledger.DefaultMaxConns),
+	} {
+		if got := fs.Lookup(name).DefValue; got != want {
+			t.Errorf("--%s defaults to %s, the options to %s", name, got, want)
+		}
 	}
 }
 

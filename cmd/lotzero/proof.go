@@ -3,21 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"sort"
 	"strings"
 
-	"github.com/lotzero/lotzero/e2e/proof"
-	"github.com/lotzero/lotzero/e2e/proof/checker"
+	"github.com/lotzero/lotzero/proof"
+	"github.com/lotzero/lotzero/proof/checker"
 	"github.com/mattn/go-isatty"
 )
 
 // runProof is `lotzero proof`: one proof run, a table, an exit status.
 func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lotzero proof", flag.ContinueOnError)
+	fs := newFlagSet("lotzero proof")
 	var cfg proof.Config
 	fs.StringVar(&cfg.Scenario, "scenario", "oversell", "race: "+strings.Join(proof.Scenarios, ", "))
 	fs.IntVar(&cfg.N, "n", 500, "participants: real WebSocket sessions")
@@ -27,7 +26,7 @@ func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.RawBound, "raw-bound", false, "also time the bare claim statement from as many connections: the database's own limit")
 	historyFile := fs.String("history", "", "write the history, one JSON operation per line, to this file")
 	reportFile := fs.String("report", "", "write the JSON report to this file")
-	if err := parse(fs, args, stderr); err != nil {
+	if err := fs.parse(args, stderr); err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -15,9 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lotzero/lotzero/e2e/proof"
 	"github.com/lotzero/lotzero/firehose"
 	"github.com/lotzero/lotzero/hub"
+	"github.com/lotzero/lotzero/proof"
 	"github.com/lotzero/lotzero/static"
 	"github.com/rs/zerolog"
 )
@@ -42,48 +41,40 @@ type hubFlags struct {
 	presenceTTL    time.Duration
 }
 
-func envBool(name string, def bool) bool {
-	switch strings.ToLower(os.Getenv(name)) {
-	case "1", "true", "yes", "on":
-		return true
-	case "0", "false", "no", "off":
-		return false
-	}
-	return def
-}
-
-func envFloat(name string, def float64) float64 {
-	var f float64
-	if _, err := fmt.Sscan(os.Getenv(name), &f); err == nil {
-		return f
-	}
-	return def
-}
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
-		return d
-	}
-	return def
-}
-
-func (f *hubFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.addr, "addr", env("LOTZERO_ADDR", ":8080"), "HTTP and WebSocket listen address host:port (env LOTZERO_ADDR)")
-	fs.StringVar(&f.authSecret, "auth-secret", env("LOTZERO_AUTH_SECRET", ""), "token signing secret; empty is demo mode with demo login on (env LOTZERO_AUTH_SECRET)")
-	fs.StringVar(&f.allowedOrigins, "allowed-origins", env("LOTZERO_ALLOWED_ORIGINS", ""), "comma-separated extra Origin hosts (patterns like *.example.com) allowed to open the WebSocket (env LOTZERO_ALLOWED_ORIGINS)")
-	fs.StringVar(&f.node, "node", env("LOTZERO_NODE", ""), "this node's name; default the host name (env LOTZERO_NODE)")
-	fs.BoolVar(&f.seed, "seed", envBool("LOTZERO_SEED", true), "create the demo data on start, idempotently (env LOTZERO_SEED)")
-	fs.IntVar(&f.queueBytes, "queue-bytes", envInt("LOTZERO_QUEUE_BYTES", 1<<20), "per-session outbound queue bound in bytes; over it the session is closed with 4009 (env LOTZERO_QUEUE_BYTES)")
-	fs.Float64Var(&f.commandRate, "command-rate", envFloat("LOTZERO_COMMAND_RATE", 50), "requests per second allowed per session (env LOTZERO_COMMAND_RATE)")
-	fs.IntVar(&f.commandBurst, "command-burst", envInt("LOTZERO_COMMAND_BURST", 100), "request burst allowed per session (env LOTZERO_COMMAND_BURST)")
-	fs.Float64Var(&f.chatRate, "chat-rate", envFloat("LOTZERO_CHAT_RATE", 2), "chat lines per second allowed per session (env LOTZERO_CHAT_RATE)")
-	fs.DurationVar(&f.helloTimeout, "hello-timeout", envDuration("LOTZERO_HELLO_TIMEOUT", 10*time.Second), "close a connection with 4008 when no hello arrives within this (env LOTZERO_HELLO_TIMEOUT)")
-	fs.BoolVar(&f.skipPublish, "fault-skip-publish", envBool("LOTZERO_FAULT_SKIP_PUBLISH", false), "fault injection for tests: never publish after commit, leaving delivery to the outbox relay (env LOTZERO_FAULT_SKIP_PUBLISH)")
-	fs.StringVar(&f.dynamoTable, "dynamodb-table", env("DYNAMODB_TABLE", ""), "DynamoDB table for the firehose (chat, presence, fan-out between nodes); empty keeps it in process (env DYNAMODB_TABLE)")
-	fs.StringVar(&f.dynamoEndpoint, "dynamodb-endpoint", env("DYNAMODB_ENDPOINT", ""), "DynamoDB endpoint override, e.g. DynamoDB Local (env DYNAMODB_ENDPOINT)")
-	fs.DurationVar(&f.presenceTTL, "presence-ttl", envDuration("LOTZERO_PRESENCE_TTL", 30*time.Second), "how long a session stays present without a heartbeat (env LOTZERO_PRESENCE_TTL)")
-	fs.BoolVar(&f.pprof, "pprof", envBool("LOTZERO_PPROF", false), "serve Go profiles at /debug/pprof/ (env LOTZERO_PPROF)")
-	fs.DurationVar(&f.relayEvery, "relay-every", envDuration("LOTZERO_RELAY_EVERY", 2*time.Second), "how often the outbox relay publishes events a crashed node committed (env LOTZERO_RELAY_EVERY)")
+func (f *hubFlags) register(fs *flagSet) {
+	d := hub.Defaults()
+	fs.StringVar(&f.addr, "addr", ":8080", "HTTP and WebSocket listen address host:port")
+	fs.bind("addr", "LOTZERO_ADDR")
+	fs.StringVar(&f.authSecret, "auth-secret", "", "token signing secret; empty is demo mode with demo login on")
+	fs.bind("auth-secret", "LOTZERO_AUTH_SECRET")
+	fs.StringVar(&f.allowedOrigins, "allowed-origins", "", "comma-separated extra Origin hosts (patterns like *.example.com) allowed to open the WebSocket")
+	fs.bind("allowed-origins", "LOTZERO_ALLOWED_ORIGINS")
+	fs.StringVar(&f.node, "node", "", "this node's name; default the host name")
+	fs.bind("node", "LOTZERO_NODE")
+	fs.boolFlag(&f.seed, "seed", true, "create the demo data on start, idempotently")
+	fs.bind("seed", "LOTZERO_SEED")
+	fs.IntVar(&f.queueBytes, "queue-bytes", d.QueueBytes, "per-session outbound queue bound in bytes; over it the session is closed with 4009")
+	fs.bind("queue-bytes", "LOTZERO_QUEUE_BYTES")
+	fs.Float64Var(&f.commandRate, "command-rate", d.CommandRate, "requests per second allowed per session")
+	fs.bind("command-rate", "LOTZERO_COMMAND_RATE")
+	fs.IntVar(&f.commandBurst, "command-burst", d.CommandBurst, "request burst allowed per session")
+	fs.bind("command-burst", "LOTZERO_COMMAND_BURST")
+	fs.Float64Var(&f.chatRate, "chat-rate", d.ChatRate, "chat lines per second allowed per session (reactions: four times it)")
+	fs.bind("chat-rate", "LOTZERO_CHAT_RATE")
+	fs.DurationVar(&f.helloTimeout, "hello-timeout", d.HelloTimeout, "close a connection with 4008 when no hello arrives within this")
+	fs.bind("hello-timeout", "LOTZERO_HELLO_TIMEOUT")
+	fs.boolFlag(&f.skipPublish, "fault-skip-publish", false, "fault injection for tests: never publish after commit, leaving delivery to the outbox relay")
+	fs.bind("fault-skip-publish", "LOTZERO_FAULT_SKIP_PUBLISH")
+	fs.StringVar(&f.dynamoTable, "dynamodb-table", "", "DynamoDB table for the firehose (chat, presence, fan-out between nodes); empty keeps it in process")
+	fs.bind("dynamodb-table", "DYNAMODB_TABLE")
+	fs.StringVar(&f.dynamoEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint override, e.g. DynamoDB Local")
+	fs.bind("dynamodb-endpoint", "DYNAMODB_ENDPOINT")
+	fs.DurationVar(&f.presenceTTL, "presence-ttl", d.PresenceTTL, "how long a session stays present without a heartbeat")
+	fs.bind("presence-ttl", "LOTZERO_PRESENCE_TTL")
+	fs.boolFlag(&f.pprof, "pprof", false, "serve Go profiles at /debug/pprof/")
+	fs.bind("pprof", "LOTZERO_PPROF")
+	fs.DurationVar(&f.relayEvery, "relay-every", d.RelayEvery, "how often the outbox relay publishes events a crashed node committed")
+	fs.bind("relay-every", "LOTZERO_RELAY_EVERY")
 }
 
 func (f *hubFlags) options() (hub.Options, error) {
@@ -102,7 +93,7 @@ func (f *hubFlags) options() (hub.Options, error) {
 	return hub.Options{
 		Node: f.node, AuthSecret: f.authSecret, AllowedOrigins: origins, QueueBytes: f.queueBytes,
 		CommandRate: f.commandRate, CommandBurst: f.commandBurst, ChatRate: f.chatRate, RelayEvery: f.relayEvery,
-		HelloTimeout: f.helloTimeout, SkipPublish: f.skipPublish, PresenceTTL: f.presenceTTL, ReactRate: f.chatRate * 4, ChatBurst: max(5, int(f.chatRate)),
+		HelloTimeout: f.helloTimeout, SkipPublish: f.skipPublish, PresenceTTL: f.presenceTTL,
 	}, nil
 }
 
@@ -110,10 +101,11 @@ func (f *hubFlags) options() (hub.Options, error) {
 // second signal exits at once.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var hf hubFlags
-	l, log, err := openLedgerLogged(ctx, "serve", args, stderr, hf.register)
+	l, err := openLedger(ctx, "serve", args, stderr, hf.register)
 	if err != nil {
 		return err
 	}
+	log := l.log
 	defer l.Close()
 	opts, err := hf.options()
 	if err != nil {
@@ -129,16 +121,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", hf.addr, err)
 	}
-	self := "http://" + loopbackAddr(ln.Addr())
-	opts.Proof = func(ctx context.Context, req hub.ProofRequest) (any, error) {
-		return proof.Run(ctx, proof.Config{Scenario: req.Scenario, N: req.N, K: req.K, URL: self})
-	}
+	opts.Proof = proof.Console{URL: "http://" + loopbackAddr(ln.Addr())}
 	fh, err := openFirehose(ctx, hf, log)
 	if err != nil {
 		return err
 	}
 	defer fh.Close()
-	h := hub.New(l, fh, opts)
+	h := hub.New(l.Ledger, fh, opts)
 	if err := h.Run(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
@@ -211,12 +200,13 @@ func publicURL(a net.Addr) string {
 
 // runToken mints a token with the configured secret.
 func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lotzero token", flag.ContinueOnError)
+	fs := newFlagSet("lotzero token")
 	user := fs.String("user", "", "the token's user, [a-z0-9_-]{1,32}")
 	roles := fs.String("role", hub.RoleBidder, "comma-separated roles: bidder, host, bot")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
-	secret := fs.String("auth-secret", env("LOTZERO_AUTH_SECRET", ""), "signing secret; must match the server's (env LOTZERO_AUTH_SECRET)")
-	if err := parse(fs, args, stderr); err != nil {
+	secret := fs.String("auth-secret", "", "signing secret; must match the server's")
+	fs.bind("auth-secret", "LOTZERO_AUTH_SECRET")
+	if err := fs.parse(args, stderr); err != nil {
 		return err
 	}
 	if *secret == "" {

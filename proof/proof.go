@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lotzero/lotzero/e2e/proof/checker"
+	"github.com/lotzero/lotzero/proof/checker"
 	"github.com/lotzero/lotzero/protocol"
 )
 

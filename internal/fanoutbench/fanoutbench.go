@@ -1,8 +1,8 @@
-// Package fanout measures how fast one lot's events reach thousands of
+// Package fanoutbench measures how fast one lot's events reach thousands of
 // WebSocket clients: real clients against a real lotzero process, the time
 // from each bid's commit to its arrival at every client, and the server's
 // resident memory per connection.
-package fanout
+package fanoutbench
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/lotzero/lotzero/e2e/node"
+	"github.com/lotzero/lotzero/internal/node"
 	"github.com/lotzero/lotzero/protocol"
 )
 

@@ -1,4 +1,4 @@
-package ledger
+package pgembed
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 )
 
 // testProc exposes the running child to tests without widening the API.
-func (e *EmbeddedPostgres) testProc() *pgProcess {
+func (e *Server) testProc() *pgProcess {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.proc
@@ -47,18 +47,18 @@ func embeddedTestDir(t *testing.T) string {
 	return filepath.Join(dir, "pg")
 }
 
-func startEmbeddedForTest(t *testing.T, dataDir string) *EmbeddedPostgres {
+func startEmbeddedForTest(t *testing.T, dataDir string) *Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	e, err := StartEmbedded(ctx, EmbeddedOptions{
+	e, err := Start(ctx, Options{
 		DataDir:        dataDir,
 		NoSync:         true,
 		MaxConnections: 50,
 		Logger:         embeddedTestLogger(t),
 	})
 	if err != nil {
-		t.Fatalf("StartEmbedded(%s): %v", dataDir, err)
+		t.Fatalf("Start(%s): %v", dataDir, err)
 	}
 	t.Cleanup(func() {
 		if err := e.Stop(context.Background()); err != nil {
@@ -68,7 +68,7 @@ func startEmbeddedForTest(t *testing.T, dataDir string) *EmbeddedPostgres {
 	return e
 }
 
-func embConnect(t *testing.T, e *EmbeddedPostgres, db string) *pgx.Conn {
+func embConnect(t *testing.T, e *Server, db string) *pgx.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -275,7 +275,7 @@ func TestEmbeddedRestart(t *testing.T) {
 }
 
 // A SIGKILLed postmaster leaves postmaster.pid (and briefly its backends)
-// behind; the next StartEmbedded must recover and keep committed data.
+// behind; the next Start must recover and keep committed data.
 func TestEmbeddedRecoversAfterSIGKILL(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -398,9 +398,9 @@ func TestEmbeddedStalePidFile(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		e, err := StartEmbedded(ctx, EmbeddedOptions{DataDir: dir, NoSync: true, Logger: embeddedTestLogger(t)})
+		e, err := Start(ctx, Options{DataDir: dir, NoSync: true, Logger: embeddedTestLogger(t)})
 		if err != nil {
-			t.Fatalf("%s: StartEmbedded: %v", tc.name, err)
+			t.Fatalf("%s: Start: %v", tc.name, err)
 		}
 		conn := embConnect(t, e, "postgres")
 		if got := embQuery(t, conn, "SELECT id::text FROM t"); got != "1" {
@@ -453,7 +453,7 @@ func TestEmbeddedNotInstalled(t *testing.T) {
 	t.Parallel()
 	empty := t.TempDir()
 	dataDir := filepath.Join(t.TempDir(), "pg")
-	_, err := StartEmbedded(context.Background(), EmbeddedOptions{
+	_, err := Start(context.Background(), Options{
 		DataDir: dataDir,
 		BinDir:  empty,
 		Logger:  embeddedTestLogger(t),
@@ -476,12 +476,12 @@ func TestEmbeddedInvalidDataDir(t *testing.T) {
 	ctx := context.Background()
 	log := embeddedTestLogger(t)
 
-	if _, err := StartEmbedded(ctx, EmbeddedOptions{Logger: log}); err == nil {
+	if _, err := Start(ctx, Options{Logger: log}); err == nil {
 		t.Fatal("empty DataDir should fail")
 	}
 
 	long := filepath.Join(embeddedTestDir(t), strings.Repeat("x", 100))
-	_, err := StartEmbedded(ctx, EmbeddedOptions{DataDir: long, NoSync: true, Logger: log})
+	_, err := Start(ctx, Options{DataDir: long, NoSync: true, Logger: log})
 	if err == nil || !strings.Contains(err.Error(), "too long for a Unix socket path") {
 		t.Fatalf("long DataDir: err = %v, want socket path length error", err)
 	}
@@ -491,7 +491,7 @@ func TestEmbeddedInvalidDataDir(t *testing.T) {
 	if err := os.Mkdir(locked, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	e, err := StartEmbedded(ctx, EmbeddedOptions{DataDir: filepath.Join(locked, "pg"), NoSync: true, Logger: log})
+	e, err := Start(ctx, Options{DataDir: filepath.Join(locked, "pg"), NoSync: true, Logger: log})
 	if os.Geteuid() == 0 {
 		// As root the server runs as "postgres", which cannot enter a 0700 root dir.
 		if err == nil || !strings.Contains(err.Error(), "not traversable") || !strings.Contains(err.Error(), locked) {
@@ -515,8 +515,18 @@ func TestEmbeddedInvalidDataDir(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(foreign, "important.txt"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = StartEmbedded(ctx, EmbeddedOptions{DataDir: foreign, NoSync: true, Logger: log})
+	_, err = Start(ctx, Options{DataDir: foreign, NoSync: true, Logger: log})
 	if err == nil || !strings.Contains(err.Error(), "important.txt") {
 		t.Fatalf("foreign dir: err = %v, want refusal naming important.txt", err)
+	}
+}
+
+func TestDefaultDataDir(t *testing.T) {
+	d := DefaultDataDir()
+	if os.Geteuid() == 0 && d != "/var/lib/lotzero/postgres" {
+		t.Fatalf("as root the data dir must be enterable by the postgres user: %s", d)
+	}
+	if !filepath.IsAbs(d) {
+		t.Fatalf("data dir %q is not absolute", d)
 	}
 }

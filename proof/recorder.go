@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lotzero/lotzero/e2e/proof/checker"
+	"github.com/lotzero/lotzero/proof/checker"
 )
 
 // recorder collects the history, safe for every participant at once.

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/lotzero/lotzero/e2e/node"
-	"github.com/lotzero/lotzero/ledger"
+	"github.com/lotzero/lotzero/internal/node"
+	"github.com/lotzero/lotzero/internal/pgembed"
 )
 
 // nodes is the server the proof starts itself: one lotzero process and,
@@ -17,7 +17,7 @@ import (
 type nodes struct {
 	*node.Node
 	dir string
-	pg  *ledger.EmbeddedPostgres
+	pg  *pgembed.Server
 }
 
 func startNodes(ctx context.Context, binary string, ownDatabase bool) (*nodes, error) {
@@ -28,7 +28,7 @@ func startNodes(ctx context.Context, binary string, ownDatabase bool) (*nodes, e
 	n := &nodes{dir: dir}
 	env := []string{"LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000", "LOTZERO_SEED=true", "LOTZERO_RELAY_EVERY=500ms"}
 	if ownDatabase {
-		n.pg, err = ledger.StartEmbedded(ctx, ledger.EmbeddedOptions{DataDir: filepath.Join(dir, "pg")})
+		n.pg, err = pgembed.Start(ctx, pgembed.Options{DataDir: filepath.Join(dir, "pg")})
 		if err == nil {
 			err = n.pg.EnsureDatabase(ctx, "lotzero")
 		}
