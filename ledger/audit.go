@@ -10,11 +10,11 @@ import (
 
 // The invariants Audit checks, named as in ledger/README.md.
 const (
-	InvHighBid     = "high-bid"        // 1: bids rise strictly; exactly one high bidder holds funds
-	InvNoOversell  = "no-oversell"     // 2: qty_claimed <= qty_total, and equals the purchases
-	InvNoDoubleSpd = "no-double-spend" // 3: held + spent <= funded + earned, columns equal entries
-	InvHolds       = "holds"           // holds are released or captured exactly once
-	InvConserved   = "conserved"       // 4: every movement balances across the ledger
+	InvHighBid       = "high-bid"        // 1: bids rise strictly; exactly one high bidder holds funds
+	InvNoOversell    = "no-oversell"     // 2: qty_claimed <= qty_total, and equals the purchases
+	InvNoDoubleSpend = "no-double-spend" // 3: held + spent <= funded + earned, columns equal entries
+	InvHolds         = "holds"           // holds are released or captured exactly once
+	InvConserved     = "conserved"       // 4: every movement balances across the ledger
 )
 
 // Violation is one broken invariant, with what was expected and what the
@@ -106,16 +106,16 @@ GROUP BY w.user_id, w.funded, w.held, w.spent, w.earned`)
 		}
 		subj := "wallet " + w.User
 		if w.Held < 0 || w.Spent < 0 || w.Funded < 0 || w.Earned < 0 {
-			a.fail(InvNoDoubleSpd, subj, "no negative column", fmt.Sprintf("%+v", w))
+			a.fail(InvNoDoubleSpend, subj, "no negative column", fmt.Sprintf("%+v", w))
 		}
 		if w.Held+w.Spent > w.Funded+w.Earned {
-			a.fail(InvNoDoubleSpd, subj, "held + spent <= funded + earned",
+			a.fail(InvNoDoubleSpend, subj, "held + spent <= funded + earned",
 				fmt.Sprintf("held %d + spent %d > funded %d + earned %d", w.Held, w.Spent, w.Funded, w.Earned))
 		}
-		a.check(InvNoDoubleSpd, subj, f, w.Funded, "funded (sum of deposit entries)")
-		a.check(InvNoDoubleSpd, subj, h, w.Held, "held (hold − release − capture entries)")
-		a.check(InvNoDoubleSpd, subj, s, w.Spent, "spent (capture + spend entries)")
-		a.check(InvNoDoubleSpd, subj, e, w.Earned, "earned (credit entries)")
+		a.check(InvNoDoubleSpend, subj, f, w.Funded, "funded (sum of deposit entries)")
+		a.check(InvNoDoubleSpend, subj, h, w.Held, "held (hold − release − capture entries)")
+		a.check(InvNoDoubleSpend, subj, s, w.Spent, "spent (capture + spend entries)")
+		a.check(InvNoDoubleSpend, subj, e, w.Earned, "earned (credit entries)")
 	}
 	if err := rows.Err(); err != nil {
 		return err

@@ -16,9 +16,9 @@ func TestAuditCatchesEachCorruption(t *testing.T) {
 		invariant string
 		subject   string
 	}{
-		{"held drifts from entries", `UPDATE wallets SET held = held + 1 WHERE user_id = 'alice'`, InvNoDoubleSpd, "wallet alice"},
-		{"double spend", `UPDATE wallets SET spent = funded + earned + 1 WHERE user_id = 'bob'`, InvNoDoubleSpd, "wallet bob"},
-		{"lost deposit entry", `DELETE FROM entries WHERE user_id = 'carol' AND kind = 'deposit'`, InvNoDoubleSpd, "wallet carol"},
+		{"held drifts from entries", `UPDATE wallets SET held = held + 1 WHERE user_id = 'alice'`, InvNoDoubleSpend, "wallet alice"},
+		{"double spend", `UPDATE wallets SET spent = funded + earned + 1 WHERE user_id = 'bob'`, InvNoDoubleSpend, "wallet bob"},
+		{"lost deposit entry", `DELETE FROM entries WHERE user_id = 'carol' AND kind = 'deposit'`, InvNoDoubleSpend, "wallet carol"},
 		{"oversell", `UPDATE lots SET qty_claimed = qty_total + 1 WHERE kind = 'drop'`, InvNoOversell, "drop"},
 		{"sale without purchase", `UPDATE lots SET qty_claimed = qty_claimed + 1 WHERE kind = 'drop'`, InvNoOversell, "drop"},
 		{"bid that does not rise", `INSERT INTO bids (id, lot_id, seq, user_id, amount, proxy, region, at_ms)
@@ -28,7 +28,7 @@ func TestAuditCatchesEachCorruption(t *testing.T) {
 		{"lost hold", `UPDATE holds SET status = 'released'`, InvHolds, "hold"},
 		{"high bidder swapped", `UPDATE lots SET high_bidder = 'carol' WHERE kind = 'english'`, InvHighBid, "english"},
 		{"money from nowhere", `INSERT INTO entries (id, user_id, kind, amount, lot_id, hold_id, request_id, region, at_ms)
-			VALUES (gen_random_uuid(), 'carol', 'credit', 500, NULL, NULL, 'forged', 'x', 0)`, InvNoDoubleSpd, "wallet carol"},
+			VALUES (gen_random_uuid(), 'carol', 'credit', 500, NULL, NULL, 'forged', 'x', 0)`, InvNoDoubleSpend, "wallet carol"},
 		{"credit without a sale", `UPDATE wallets SET earned = earned + 500 WHERE user_id = 'carol';
 			INSERT INTO entries (id, user_id, kind, amount, lot_id, hold_id, request_id, region, at_ms)
 			VALUES (gen_random_uuid(), 'carol', 'credit', 500, NULL, NULL, 'forged', 'x', 0)`, InvConserved, "ledger"},

@@ -1,3 +1,10 @@
+// Package ledger is LotZero's strongly consistent money core: wallets, lots
+// and their three mechanics (English, Dutch, drop), bids, holds, purchases,
+// settlement, the append-only entries and the outbox of lot events. Every
+// money operation is one optimistic (OCC) transaction, retried on conflict,
+// with SQL that runs unchanged on PostgreSQL and Aurora DSQL. The invariants
+// are stated once in README.md and checked by Audit. The ledger connects to
+// a database it is given; starting one is cmd/lotzero's job.
 package ledger
 
 import (
