@@ -3,8 +3,11 @@ GO ?= go
 
 .PHONY: run test bench build vet
 
-# Run LotZero on its embedded defaults (no configuration needed).
+# Run LotZero on its embedded defaults (no configuration needed): first the
+# PostgreSQL server binaries it starts itself (installed when missing), then
+# the server.
 run:
+	bash .ci/prepare postgres
 	$(GO) run ./cmd/lotzero
 
 # Everything the tests need, then vet, then every test under the race

@@ -2,7 +2,9 @@
 // relays committed ledger events to every server node and carries chat,
 // reactions and presence. It has two implementations behind one small
 // interface — in process (Memory, the default) and DynamoDB with Streams —
-// and nothing else in the server changes between them.
+// that deliver the same messages. Only the DynamoDB one also keeps derived
+// views (leaderboards, a global activity feed, reaction counts), and nothing
+// reads them yet.
 package firehose
 
 import (

@@ -109,8 +109,9 @@ func New(pool *pgxpool.Pool, backend Backend, opts Options) *Ledger {
 // Backend names the database serving this ledger.
 func (l *Ledger) Backend() Backend { return l.backend }
 
-// Pool exposes the connection pool for read-only tools (benchmarks, the
-// proof's raw-bound measurement) and tests that corrupt rows on purpose.
+// Pool exposes the connection pool to the ledger's own tests and benchmarks
+// (which corrupt rows on purpose to prove the audit fails); product code
+// goes through the ledger's methods.
 func (l *Ledger) Pool() *pgxpool.Pool { return l.pool }
 
 func (l *Ledger) now() time.Time { return l.opts.Clock() }

@@ -13,7 +13,7 @@ import (
 
 // runDemo shows the ledger working on its configured backend: the demo data,
 // then a rush of every demo user at one small drop from five Regions, then
-// the audit. It is what `go run ./cmd/lotzero` does until the server lands.
+// the audit: the ledger alone, without the server.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var buyers int
 	l, err := openLedger(ctx, "demo", args, stderr, func(fs *flagSet) {

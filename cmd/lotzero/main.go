@@ -1,6 +1,8 @@
 // Command lotzero is the LotZero server and its operator tools. It only
-// wires packages together: the business logic lives in ledger/ (and, as it
-// lands, hub/ and firehose/).
+// wires packages together — the money in ledger/, the rooms in hub/, the
+// social stream in firehose/, the proof in proof/ — and owns the
+// configuration: flags, each bound to an environment variable, with the
+// defaults of the package that applies them.
 package main
 
 import (
