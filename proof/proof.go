@@ -234,7 +234,7 @@ loop:
 	res := checker.Check(history, final)
 	rep := &Report{
 		Scenario: cfg.Scenario, N: cfg.N, K: cfg.K, OK: res.OK, Check: res,
-		DurationMS: ms(duration), Latency: latencies(outcomes), Regions: byRegion(outcomes),
+		DurationMS: millis(duration), Latency: latencies(outcomes), Regions: byRegion(outcomes),
 		OCCRetries: occRetries(ctx, cfg.URL) - retriesBefore, Backends: r.server, Faults: faults,
 		History: history, Final: final,
 	}
@@ -255,7 +255,7 @@ loop:
 	return rep, nil
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func latencies(os []outcome) Latency {
 	if len(os) == 0 {
@@ -266,7 +266,7 @@ func latencies(os []outcome) Latency {
 		ds[i] = o.latency
 	}
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	return Latency{P50: ms(ds[len(ds)/2]), P99: ms(ds[min(len(ds)-1, len(ds)*99/100)]), Max: ms(ds[len(ds)-1])}
+	return Latency{P50: millis(ds[len(ds)/2]), P99: millis(ds[min(len(ds)-1, len(ds)*99/100)]), Max: millis(ds[len(ds)-1])}
 }
 
 func byRegion(os []outcome) map[string]RegionCounts {

@@ -62,7 +62,7 @@ func rawBound(ctx context.Context, env *nodes, n, k int) (RawBound, error) {
 		_, err := pool.Exec(ctx, `UPDATE raw_lot SET claimed = claimed + 1 WHERE id = 1 AND claimed < total`)
 		return err
 	})
-	rb.DurationMS = ms(time.Since(began))
+	rb.DurationMS = millis(time.Since(began))
 	if err != nil {
 		return rb, err
 	}
