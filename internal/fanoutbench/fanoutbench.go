@@ -1,7 +1,10 @@
-// Package fanoutbench measures how fast one lot's events reach thousands of
-// WebSocket clients: real clients against a real lotzero process, the time
-// from each bid's commit to its arrival at every client, and the server's
-// resident memory per connection.
+// Package fanoutbench measures the live moment the way a crowd makes it:
+// thousands of WebSocket sessions dial and join one lot at the same
+// instant, unpaced, then a bidder bids and every session must receive every
+// bid — exactly once, in seq order — and the time from each bid's sending
+// to its arrival at each session is measured, with the server's resident
+// memory per session. Clients are real sockets against a real lotzero
+// process on its default settings; they share the machine with it.
 package fanoutbench
 
 import (
@@ -16,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,15 +30,17 @@ import (
 
 // Config is one benchmark run.
 type Config struct {
-	// URL of a running server (http://host:port). Empty starts a server
-	// from Binary in a temporary data directory, which also lets the run
-	// read the server's resident memory.
+	// URL of a running server (http://host:port). Empty starts one from
+	// Binary (empty: this executable) in a temporary data directory, on its
+	// default settings, which also lets the run read its resident memory.
 	URL    string
 	Binary string
-	// Clients joined to the lot; Users is how many distinct users they log
-	// in as. Bids is how many events are measured, Interval apart.
-	Clients  int
+	// Sessions join the lot at once; they log in as Users distinct users
+	// (zero: one user per session), so Users < Sessions gives users with
+	// many sessions each.
+	Sessions int
 	Users    int
+	// Bids is how many bids are measured, Interval apart.
 	Bids     int
 	Interval time.Duration
 	// Progress receives a line per phase (may be nil).
@@ -43,15 +49,25 @@ type Config struct {
 
 // Result is what a run measured.
 type Result struct {
-	Clients       int
-	Samples       int           // arrivals measured (clients × bids)
-	Missing       int           // arrivals that never came
-	P50, P99, Max time.Duration // commit → arrival at a client
-	ConnectTime   time.Duration // to dial, authenticate and join every client
-	RSSPerConn    float64       // bytes of server RSS per connection (0 when unknown)
-	RSSBase       int64
-	RSSLoaded     int64
+	Sessions     int
+	Users        int
+	Joined       int            // sessions whose join succeeded
+	JoinFailures map[string]int // by error (code or transport error)
+	JoinTime     time.Duration  // first dial to the last join reply
+	Samples      int            // bid arrivals measured (sessions × bids when nothing is lost)
+	Missing      int            // bid arrivals that never came
+	Duplicates   int            // ledger events a session received twice
+	OutOfOrder   int            // ledger events a session received past a gap or out of seq order
+	P50, P99     time.Duration  // bid sent → received by a session
+	Max          time.Duration
+	RSSBase      int64   // server RSS before the sessions connect (0 when unknown)
+	RSSLoaded    int64   // after every session joined
+	RSSPerConn   float64 // bytes per session
 }
+
+// ErrLoss is returned (with the Result) when a join failed or any session
+// missed, doubled or reordered an event: the run measured a broken system.
+var ErrLoss = errors.New("not every session joined and received every event exactly once in order")
 
 func (c *Config) say(format string, args ...any) {
 	if c.Progress != nil {
@@ -59,18 +75,20 @@ func (c *Config) say(format string, args ...any) {
 	}
 }
 
+var regions = []string{"us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1", "sa-east-1"}
+
 // Run performs one benchmark.
 func Run(ctx context.Context, cfg Config) (Result, error) {
-	res := Result{Clients: cfg.Clients}
-	if cfg.Clients < 1 || cfg.Bids < 1 {
-		return res, errors.New("clients and bids must be at least 1")
+	if cfg.Sessions < 1 || cfg.Bids < 1 {
+		return Result{}, errors.New("sessions and bids must be at least 1")
 	}
-	if cfg.Users < 1 {
-		cfg.Users = 1
+	if cfg.Users < 1 || cfg.Users > cfg.Sessions {
+		cfg.Users = cfg.Sessions
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = 250 * time.Millisecond
 	}
+	res := Result{Sessions: cfg.Sessions, Users: cfg.Users, JoinFailures: map[string]int{}}
 	raiseFileLimit()
 	pid := 0
 	if cfg.URL == "" {
@@ -79,8 +97,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 		defer os.RemoveAll(dir)
-		srv, err := node.Start(ctx, cfg.Binary, "LOTZERO_DATA_DIR="+filepath.Join(dir, "pg"),
-			"LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000")
+		srv, err := node.Start(ctx, cfg.Binary, "LOTZERO_DATA_DIR="+filepath.Join(dir, "pg"))
 		if err != nil {
 			return res, fmt.Errorf("start the benchmark's server: %w", err)
 		}
@@ -101,66 +118,65 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, fmt.Errorf("create lot: %w", err)
 	}
 	lot := created.Lot.ID
-	regions := []string{"us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1", "sa-east-1"}
-	tokens := make([]string, cfg.Users)
-	for i := range tokens {
-		s, err := protocol.Login(ctx, cfg.URL, fmt.Sprintf("fan%d", i), regions[i%len(regions)])
-		if err != nil {
-			return res, fmt.Errorf("login: %w", err)
-		}
-		tokens[i] = s.Token
+	cfg.say("logging in %d users", cfg.Users)
+	tokens, err := login(ctx, cfg.URL, cfg.Users)
+	if err != nil {
+		return res, err
 	}
 	time.Sleep(time.Second)
 	res.RSSBase = rss(pid)
 
-	// Connect every client, 64 at a time; each records bid arrivals.
-	arrivals := make(chan arrival, 1<<16)
-	clients := make([]*websocket.Conn, cfg.Clients)
-	began := time.Now()
-	sem := make(chan struct{}, 64)
+	// Every session dials, says hello and joins at the same instant.
+	cfg.say("%d sessions joining at once", cfg.Sessions)
+	col := newCollector()
+	clients := make([]*client, cfg.Sessions)
+	var failMu sync.Mutex
 	var wg sync.WaitGroup
-	var dialErr error
-	var mu sync.Mutex
+	start := make(chan struct{})
 	for i := range clients {
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			c, err := rawJoin(ctx, ws, tokens[i%len(tokens)], regions[i%len(regions)], lot)
+			<-start
+			c, err := join(ctx, ws, tokens[i%len(tokens)], regions[i%len(regions)], lot)
 			if err != nil {
-				mu.Lock()
-				dialErr = err
-				mu.Unlock()
+				failMu.Lock()
+				res.JoinFailures[failure(err)]++
+				failMu.Unlock()
 				return
 			}
 			clients[i] = c
-			go record(c, arrivals)
 		}()
-		if (i+1)%1000 == 0 {
-			cfg.say("connected %d of %d", i+1, cfg.Clients)
-		}
 	}
+	began := time.Now()
+	close(start)
 	wg.Wait()
+	res.JoinTime = time.Since(began)
 	defer func() {
 		for _, c := range clients {
 			if c != nil {
-				_ = c.CloseNow()
+				_ = c.conn.CloseNow()
 			}
 		}
 	}()
-	if dialErr != nil {
-		return res, fmt.Errorf("connect clients: %w", dialErr)
+	for _, c := range clients {
+		if c != nil {
+			res.Joined++
+			go c.read(col)
+		}
 	}
-	res.ConnectTime = time.Since(began)
-	time.Sleep(2 * time.Second) // let presence announcements and joins settle
+	cfg.say("%d of %d joined in %v", res.Joined, cfg.Sessions, res.JoinTime.Round(time.Millisecond))
+	time.Sleep(2 * time.Second) // presence announcements settle
 	res.RSSLoaded = rss(pid)
-	if res.RSSBase > 0 && res.RSSLoaded > res.RSSBase {
-		res.RSSPerConn = float64(res.RSSLoaded-res.RSSBase) / float64(cfg.Clients)
+	if res.RSSBase > 0 && res.RSSLoaded > res.RSSBase && res.Joined > 0 {
+		res.RSSPerConn = float64(res.RSSLoaded-res.RSSBase) / float64(res.Joined)
 	}
-	cfg.say("%d clients joined in %v; bidding", cfg.Clients, res.ConnectTime.Round(time.Millisecond))
 
-	bidder, err := dialAndJoin(ctx, ws, tokens[0], "us-east-1", lot)
+	bidderSession, err := protocol.Login(ctx, cfg.URL, "fanbidder", "us-east-1")
+	if err != nil {
+		return res, fmt.Errorf("login bidder: %w", err)
+	}
+	bidder, err := protocol.Dial(ctx, ws, bidderSession.Token, "us-east-1", &protocol.DialOptions{Buffer: 64})
 	if err != nil {
 		return res, fmt.Errorf("bidder: %w", err)
 	}
@@ -169,75 +185,103 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		for range bidder.Messages() {
 		}
 	}()
-	var lats []time.Duration
+	sent := map[int64]time.Time{}
 	amount := int64(100)
 	for b := 0; b < cfg.Bids; b++ {
+		at := time.Now()
+		reply, err := bidder.Do(ctx, protocol.Request{Type: "bid", Lot: lot, Amount: amount})
 		var r protocol.BidResult
-		if err := doBid(ctx, bidder, lot, amount, &r); err != nil {
-			return res, err
+		if err == nil {
+			err = reply.Decode(&r)
 		}
+		if err != nil {
+			return res, fmt.Errorf("bid: %w", err)
+		}
+		sent[r.Seq] = at
 		amount += 1000
-		got := collect(arrivals, r.Seq, cfg.Clients, 10*time.Second)
-		res.Missing += cfg.Clients - len(got)
-		lats = append(lats, got...)
+		col.await(r.Seq, res.Joined, 10*time.Second)
 		time.Sleep(cfg.Interval)
 	}
+
+	lats := col.latencies(sent)
 	res.Samples = len(lats)
+	res.Missing = res.Joined*cfg.Bids - res.Samples
+	for _, c := range clients {
+		if c != nil {
+			res.Duplicates += int(c.dups.Load())
+			res.OutOfOrder += int(c.gaps.Load())
+		}
+	}
 	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
 	if len(lats) > 0 {
 		res.P50 = lats[len(lats)/2]
 		res.P99 = lats[min(len(lats)-1, len(lats)*99/100)]
 		res.Max = lats[len(lats)-1]
 	}
+	if res.Joined != cfg.Sessions || res.Missing != 0 || res.Duplicates != 0 || res.OutOfOrder != 0 {
+		return res, ErrLoss
+	}
 	return res, nil
 }
 
-type arrival struct {
-	seq     int64
-	latency time.Duration
+// login creates the users' sessions (demo mode), a few at a time: set-up,
+// not part of what is measured.
+func login(ctx context.Context, url string, users int) ([]string, error) {
+	tokens := make([]string, users)
+	errs := make(chan error, users)
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for i := range tokens {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			s, err := protocol.Login(ctx, url, fmt.Sprintf("fan%d", i), regions[i%len(regions)])
+			if err != nil {
+				errs <- fmt.Errorf("login fan%d: %w", i, err)
+				return
+			}
+			tokens[i] = s.Token
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return tokens, <-errs
 }
 
-// record sends the latency of every bid event the client receives. The
-// client is deliberately lean (a raw connection, one small decode per
-// frame): it shares the machine's cores with the server it measures.
-func record(c *websocket.Conn, out chan<- arrival) {
-	var ev struct {
-		Type string `json:"type"`
-		Kind string `json:"kind"`
-		Seq  int64  `json:"seq"`
-		At   string `json:"at"`
+// failure names a failed join for the report.
+func failure(err error) string {
+	var perr *protocol.Error
+	if errors.As(err, &perr) {
+		return perr.Code
 	}
-	for {
-		_, frame, err := c.Read(context.Background())
-		if err != nil {
-			return
-		}
-		now := time.Now()
-		if !bytes.Contains(frame, []byte(`"kind":"bid"`)) {
-			continue
-		}
-		ev.Type, ev.Kind = "", ""
-		if json.Unmarshal(frame, &ev) != nil || ev.Type != "event" || ev.Kind != "bid" {
-			continue
-		}
-		at, err := time.Parse(time.RFC3339Nano, ev.At)
-		if err != nil {
-			continue
-		}
-		out <- arrival{seq: ev.Seq, latency: now.Sub(at)}
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		return fmt.Sprintf("closed %d", ce.Code)
 	}
+	return err.Error()
 }
 
-// rawJoin connects a lean client: hello, welcome, join, join reply.
-func rawJoin(ctx context.Context, ws, token, region, lot string) (*websocket.Conn, error) {
+// client is one lean session: a raw connection and one small decode per
+// frame, since it shares the machine's cores with the server it measures.
+type client struct {
+	conn *websocket.Conn
+	seq  int64 // the join reply's seq, then the last ledger event received
+	dups atomic.Int64
+	gaps atomic.Int64
+}
+
+// join dials, says hello, joins and waits for the join reply.
+func join(ctx context.Context, ws, token, region, lot string) (*client, error) {
 	c, _, err := websocket.Dial(ctx, ws, nil)
 	if err != nil {
 		return nil, err
 	}
 	c.SetReadLimit(1 << 20)
 	hello, _ := json.Marshal(protocol.Hello{Type: "hello", Token: token, Region: region})
-	join, _ := json.Marshal(protocol.Request{Type: "join", ID: "join", Lot: lot})
-	for _, f := range [][]byte{hello, join} {
+	joinReq, _ := json.Marshal(protocol.Request{Type: "join", ID: "join", Lot: lot})
+	for _, f := range [][]byte{hello, joinReq} {
 		if err := c.Write(ctx, websocket.MessageText, f); err != nil {
 			c.CloseNow()
 			return nil, err
@@ -255,53 +299,101 @@ func rawJoin(ctx context.Context, ws, token, region, lot string) (*websocket.Con
 				c.CloseNow()
 				return nil, r.Error
 			}
-			return c, nil
+			var jr protocol.JoinResult
+			if err := json.Unmarshal(r.Result, &jr); err != nil {
+				c.CloseNow()
+				return nil, err
+			}
+			return &client{conn: c, seq: jr.Seq}, nil
 		}
 	}
 }
 
-// collect gathers the arrivals of event seq from n clients.
-func collect(in <-chan arrival, seq int64, n int, wait time.Duration) []time.Duration {
-	out := make([]time.Duration, 0, n)
+// read follows the session's ledger events: each must be the next seq
+// after the join's snapshot. Bid arrivals go to the collector.
+func (c *client) read(col *collector) {
+	var ev struct {
+		Type string `json:"type"`
+		Kind string `json:"kind"`
+		Seq  int64  `json:"seq"`
+	}
+	for {
+		_, frame, err := c.conn.Read(context.Background())
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		if !bytes.HasPrefix(frame, []byte(`{"type":"event"`)) || !bytes.Contains(frame, []byte(`"seq":`)) {
+			continue
+		}
+		ev.Type, ev.Kind, ev.Seq = "", "", 0
+		if json.Unmarshal(frame, &ev) != nil || ev.Type != "event" || ev.Seq == 0 {
+			continue
+		}
+		switch {
+		case ev.Seq <= c.seq:
+			c.dups.Add(1)
+			continue
+		case ev.Seq != c.seq+1:
+			c.gaps.Add(1)
+		}
+		c.seq = ev.Seq
+		if ev.Kind == "bid" {
+			col.add(ev.Seq, now)
+		}
+	}
+}
+
+// collector gathers arrival times by seq.
+type collector struct {
+	mu       sync.Mutex
+	arrivals map[int64][]time.Time
+	changed  chan struct{}
+}
+
+func newCollector() *collector {
+	return &collector{arrivals: map[int64][]time.Time{}, changed: make(chan struct{}, 1)}
+}
+
+func (c *collector) add(seq int64, at time.Time) {
+	c.mu.Lock()
+	c.arrivals[seq] = append(c.arrivals[seq], at)
+	c.mu.Unlock()
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// await returns once n arrivals of seq are in, or after wait.
+func (c *collector) await(seq int64, n int, wait time.Duration) {
 	deadline := time.After(wait)
-	for len(out) < n {
+	for {
+		c.mu.Lock()
+		got := len(c.arrivals[seq])
+		c.mu.Unlock()
+		if got >= n {
+			return
+		}
 		select {
-		case a := <-in:
-			if a.seq == seq {
-				out = append(out, a.latency)
-			}
+		case <-c.changed:
 		case <-deadline:
-			return out
+			return
+		}
+	}
+}
+
+// latencies are the arrivals of the sent bids, each from its sending.
+func (c *collector) latencies(sent map[int64]time.Time) []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []time.Duration
+	for seq, at := range sent {
+		for _, t := range c.arrivals[seq] {
+			out = append(out, t.Sub(at))
 		}
 	}
 	return out
-}
-
-func doBid(ctx context.Context, c *protocol.Client, lot string, amount int64, r *protocol.BidResult) error {
-	reply, err := c.Do(ctx, protocol.Request{Type: "bid", Lot: lot, Amount: amount})
-	if err != nil {
-		return fmt.Errorf("bid: %w", err)
-	}
-	if err := reply.Decode(r); err != nil {
-		return fmt.Errorf("bid: %w", err)
-	}
-	return nil
-}
-
-func dialAndJoin(ctx context.Context, ws, token, region, lot string) (*protocol.Client, error) {
-	c, err := protocol.Dial(ctx, ws, token, region, &protocol.DialOptions{Buffer: 64})
-	if err != nil {
-		return nil, err
-	}
-	reply, err := c.Do(ctx, protocol.Request{Type: "join", Lot: lot})
-	if err == nil {
-		err = reply.Decode(nil)
-	}
-	if err != nil {
-		_ = c.Close()
-		return nil, fmt.Errorf("join: %w", err)
-	}
-	return c, nil
 }
 
 // rss is a process's resident set size in bytes (0 when unknown).
@@ -323,7 +415,7 @@ func rss(pid int) int64 {
 }
 
 // raiseFileLimit lifts the soft open-files limit to the hard one: every
-// client is a socket.
+// session is a socket.
 func raiseFileLimit() {
 	var l syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
