@@ -180,7 +180,7 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 	// snapshot first; handle must not reply again.
 	s.reply(reply)
 	for _, ev := range replay {
-		s.send(encodeLedgerEvent(ev))
+		s.send(eventFrame(ev))
 	}
 	r.members[s] = struct{}{}
 	s.mu.Lock()
