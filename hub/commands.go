@@ -108,11 +108,11 @@ func (s *session) run(ctx context.Context, req protocol.Request) (any, *protocol
 	case "open":
 		var r ledger.LotResult
 		r, events, err = h.ledger.OpenLot(ctx, a, lot)
-		result = map[string]any{"seq": r.Seq}
+		result = protocol.SeqResult{Seq: r.Seq}
 	case "close":
 		var r ledger.LotResult
 		r, events, err = h.ledger.CloseLot(ctx, a, lot)
-		result = map[string]any{"seq": r.Seq}
+		result = protocol.SeqResult{Seq: r.Seq}
 	default:
 		return nil, protocol.Errorf(protocol.ErrBadRequest, "unknown type "+req.Type)
 	}

@@ -141,5 +141,11 @@ type TickResult struct {
 	Seq   int64 `json:"seq"`
 }
 
+// SeqResult is the result of open and close: the seq of the lot's last
+// event.
+type SeqResult struct {
+	Seq int64 `json:"seq"`
+}
+
 // Time renders a time as the contract's RFC 3339 UTC with milliseconds.
 func Time(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
