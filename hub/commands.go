@@ -154,21 +154,21 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 		// could hand this session events its snapshot already holds.
 		return nil, protocol.Errorf(protocol.ErrBusy, "could not catch up with the lot; join again")
 	}
-	res := map[string]any{"lot": snapshot(l, len(firehose.Users(present))), "seq": l.Seq, "presence": presenceList(present), "replayed": 0}
+	res := protocol.JoinResult{Lot: snapshot(l, len(firehose.Users(present))), Seq: l.Seq, Presence: presenceList(present)}
 	var replay []ledger.Event
 	if since != nil {
 		behind := l.Seq - *since
 		switch {
 		case behind <= 0:
 		case behind > int64(h.opts.MaxReplay):
-			res["resync"] = true
+			res.Resync = true
 		default:
 			evs, err := h.ledger.EventsSince(ctx, lot, *since, int(behind))
 			if err != nil || int64(len(evs)) != behind {
-				res["resync"] = true
+				res.Resync = true
 			} else {
 				replay = evs
-				res["replayed"] = len(evs)
+				res.Replayed = len(evs)
 			}
 		}
 	}
