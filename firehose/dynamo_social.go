@@ -2,7 +2,6 @@ package firehose
 
 import (
 	"context"
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -14,20 +13,17 @@ import (
 // sideItems keeps the derived views current as messages arrive: the
 // per-lot and overall leaderboards, the global activity feed and reaction
 // counts. They run once per message (after its first, successful publish)
-// and are best effort: a failure is logged, never returned.
+// and are best effort: a failure is logged, never returned. What they count
+// comes from m.Tally; the payload is stored, never decoded.
 func (d *Dynamo) sideItems(ctx context.Context, m Message) {
 	var err error
 	switch {
 	case m.Kind == KindLedger:
 		err = d.ledgerSideItems(ctx, m)
-	case m.Kind == KindReaction:
-		var r struct {
-			Emoji string `json:"emoji"`
-		}
-		_ = json.Unmarshal(m.Data, &r)
+	case m.Kind == KindReaction && m.Tally != nil && m.Tally.Emoji != "":
 		_, err = d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                 aws.String(d.cfg.Table),
-			Key:                       map[string]types.AttributeValue{"pk": s(lotPK(m.Lot)), "sk": s("REACT#" + r.Emoji)},
+			Key:                       map[string]types.AttributeValue{"pk": s(lotPK(m.Lot)), "sk": s("REACT#" + m.Tally.Emoji)},
 			UpdateExpression:          aws.String("ADD n :one"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":one": n(1)},
 		})
@@ -46,40 +42,34 @@ func (d *Dynamo) ledgerSideItems(ctx context.Context, m Message) error {
 	}}); err != nil {
 		return err
 	}
-	var d2 struct {
-		Bidder string `json:"bidder"`
-		Buyer  string `json:"buyer"`
-		Amount int64  `json:"amount"`
-		Price  int64  `json:"price"`
-		Qty    int64  `json:"qty"`
-	}
-	_ = json.Unmarshal(m.Data, &d2)
-	switch m.Event {
-	case "bid":
+	t := m.Tally
+	switch {
+	case t == nil:
+	case t.Bid > 0:
 		// Top bidders: each bidder's highest bid, per lot and overall.
 		for _, scope := range []string{m.Lot, "ALL"} {
 			_, err := d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 				TableName:                 aws.String(d.cfg.Table),
-				Key:                       map[string]types.AttributeValue{"pk": s(boardPK(scope)), "sk": s("BID#" + d2.Bidder)},
+				Key:                       map[string]types.AttributeValue{"pk": s(boardPK(scope)), "sk": s("BID#" + t.User)},
 				UpdateExpression:          aws.String("SET best = :a, #u = :u"),
 				ConditionExpression:       aws.String("attribute_not_exists(best) OR best < :a"),
 				ExpressionAttributeNames:  map[string]string{"#u": "user"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":a": n(d2.Amount), ":u": s(d2.Bidder)},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":a": n(t.Bid), ":u": s(t.User)},
 			})
 			var lower *types.ConditionalCheckFailedException
 			if err != nil && !asErr(err, &lower) {
 				return err
 			}
 		}
-	case "claimed", "sold":
+	case t.Units > 0:
 		// Top buyers: units and money spent, per lot and overall.
 		for _, scope := range []string{m.Lot, "ALL"} {
 			if _, err := d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 				TableName:                 aws.String(d.cfg.Table),
-				Key:                       map[string]types.AttributeValue{"pk": s(boardPK(scope)), "sk": s("BUY#" + d2.Buyer)},
+				Key:                       map[string]types.AttributeValue{"pk": s(boardPK(scope)), "sk": s("BUY#" + t.User)},
 				UpdateExpression:          aws.String("ADD units :q, spent :t SET #u = :u"),
 				ExpressionAttributeNames:  map[string]string{"#u": "user"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":q": n(d2.Qty), ":t": n(d2.Qty * d2.Price), ":u": s(d2.Buyer)},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":q": n(t.Units), ":t": n(t.Spent), ":u": s(t.User)},
 			}); err != nil {
 				return err
 			}

@@ -30,6 +30,10 @@ const (
 // Ledger messages are keyed by (Lot, Seq) and publishing one twice is a
 // no-op. Social messages are keyed by ID; the firehose assigns their Seq,
 // a per-lot social sequence separate from the ledger's.
+//
+// Data is the event's payload, opaque here: the firehose stores and relays
+// the bytes and never decodes them. What its own derived views need from a
+// message the publisher states in Tally.
 type Message struct {
 	Kind    string          `json:"kind"`
 	ID      string          `json:"id,omitempty"`
@@ -41,6 +45,19 @@ type Message struct {
 	Actor   string          `json:"actor,omitempty"`
 	Data    json.RawMessage `json:"data"`
 	Wallets []string        `json:"wallets,omitempty"` // users whose wallets the ledger event changed
+	Tally   *Tally          `json:"tally,omitempty"`
+}
+
+// Tally is what a message adds to the derived views (leaderboards and
+// reaction counts), stated by the publisher. Nil means it adds nothing.
+// It is read where the message is published, by the firehose that
+// publishes it; subscribers on other nodes need not receive it.
+type Tally struct {
+	User  string `json:"user"`            // the bidder, buyer or reacting user
+	Bid   int64  `json:"bid,omitempty"`   // a bid's amount: the bidders board keeps each user's highest
+	Units int64  `json:"units,omitempty"` // units bought: the buyers board adds them up
+	Spent int64  `json:"spent,omitempty"` // money spent on those units: the buyers board adds it up
+	Emoji string `json:"emoji,omitempty"` // a reaction's emoji: the lot's count for it rises by one
 }
 
 // Firehose publishes messages and delivers every message to every

@@ -108,11 +108,11 @@ func (s *session) run(ctx context.Context, req protocol.Request) (any, *protocol
 	case "open":
 		var r ledger.LotResult
 		r, events, err = h.ledger.OpenLot(ctx, a, lot)
-		result = map[string]any{"seq": r.Seq}
+		result = protocol.SeqResult{Seq: r.Seq}
 	case "close":
 		var r ledger.LotResult
 		r, events, err = h.ledger.CloseLot(ctx, a, lot)
-		result = map[string]any{"seq": r.Seq}
+		result = protocol.SeqResult{Seq: r.Seq}
 	default:
 		return nil, protocol.Errorf(protocol.ErrBadRequest, "unknown type "+req.Type)
 	}
@@ -154,21 +154,21 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 		// could hand this session events its snapshot already holds.
 		return nil, protocol.Errorf(protocol.ErrBusy, "could not catch up with the lot; join again")
 	}
-	res := map[string]any{"lot": snapshot(l, len(firehose.Users(present))), "seq": l.Seq, "presence": presenceList(present), "replayed": 0}
+	res := protocol.JoinResult{Lot: snapshot(l, len(firehose.Users(present))), Seq: l.Seq, Presence: presenceList(present)}
 	var replay []ledger.Event
 	if since != nil {
 		behind := l.Seq - *since
 		switch {
 		case behind <= 0:
 		case behind > int64(h.opts.MaxReplay):
-			res["resync"] = true
+			res.Resync = true
 		default:
 			evs, err := h.ledger.EventsSince(ctx, lot, *since, int(behind))
 			if err != nil || int64(len(evs)) != behind {
-				res["resync"] = true
+				res.Resync = true
 			} else {
 				replay = evs
-				res["replayed"] = len(evs)
+				res.Replayed = len(evs)
 			}
 		}
 	}
@@ -180,7 +180,7 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 	// snapshot first; handle must not reply again.
 	s.reply(reply)
 	for _, ev := range replay {
-		s.send(encodeLedgerEvent(ev))
+		s.send(eventFrame(ev))
 	}
 	r.members[s] = struct{}{}
 	s.mu.Lock()

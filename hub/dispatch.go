@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"sync"
 
-	"github.com/google/uuid"
 	"github.com/lotzero/lotzero/firehose"
 	"github.com/lotzero/lotzero/ledger"
 	"github.com/lotzero/lotzero/protocol"
@@ -31,12 +30,11 @@ func (h *Hub) dispatch(ctx context.Context, msgs <-chan firehose.Message) {
 }
 
 func (h *Hub) onLedgerEvent(ctx context.Context, m firehose.Message) {
-	lot, err := uuid.Parse(m.Lot)
-	if err != nil {
+	ev, ok := eventOf(m)
+	if !ok {
 		return
 	}
-	ev := ledger.Event{Lot: lot, Seq: m.Seq, Kind: m.Event, At: m.At, Region: m.Region, Actor: m.Actor, Data: m.Data, Wallets: m.Wallets}
-	if h.personal.add(ledger.EventKey{Lot: lot, Seq: m.Seq}) {
+	if h.personal.add(ledger.EventKey{Lot: ev.Lot, Seq: ev.Seq}) {
 		h.pushPersonal(ev)
 	}
 	if r := h.existingRoom(m.Lot); r != nil {
@@ -53,9 +51,7 @@ func (h *Hub) onSocial(m firehose.Message) {
 	if r == nil {
 		return
 	}
-	frame, _ := json.Marshal(protocol.Event{
-		Type: "event", Lot: m.Lot, SocialSeq: m.Seq, Kind: m.Event, At: protocol.Time(m.At), Region: m.Region, Data: m.Data,
-	})
+	frame := socialFrame(m)
 	r.mu.Lock()
 	h.broadcast(r, frame)
 	r.mu.Unlock()
@@ -65,12 +61,8 @@ func (h *Hub) onSocial(m firehose.Message) {
 // event concerns, on every session they have on this node.
 func (h *Hub) pushPersonal(ev ledger.Event) {
 	if ev.Kind == ledger.EventBid {
-		var d struct {
-			Outbid       string `json:"outbid"`
-			Amount       int64  `json:"amount"`
-			BidderRegion string `json:"bidder_region"`
-		}
-		if json.Unmarshal(ev.Data, &d) == nil && d.Outbid != "" {
+		data, err := ev.DecodeData()
+		if d, ok := data.(ledger.BidData); err == nil && ok && d.Outbid != "" {
 			if ss := h.userSessions(d.Outbid); len(ss) > 0 {
 				frame, _ := json.Marshal(protocol.Outbid{Type: "outbid", Lot: ev.Lot.String(), Amount: d.Amount, ByRegion: d.BidderRegion})
 				for _, s := range ss {

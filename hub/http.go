@@ -253,7 +253,7 @@ func (h *Hub) getLots(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.protocolError(err))
 		return
 	}
-	out := make([]map[string]any, 0, len(lots))
+	out := make([]protocol.Lot, 0, len(lots))
 	for _, l := range lots {
 		out = append(out, snapshot(l, h.watchers(r.Context(), l.ID.String())))
 	}

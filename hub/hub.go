@@ -230,7 +230,7 @@ func (h *Hub) protocolError(err error) *protocol.Error {
 		if le.Code == ledger.CodeInternal {
 			h.log.Error().Err(err).Msg("ledger internal error")
 		}
-		return protocol.Errorf(string(le.Code), le.Message)
+		return protocol.Errorf(wireCode(le.Code), le.Message)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return protocol.Errorf(protocol.ErrBusy, "the request was interrupted; nothing changed unless a retry with the same id says so")

@@ -100,9 +100,9 @@ func (h *Hub) flushPresence(ctx context.Context) {
 		sortPresence(joined)
 		sortPresence(left)
 		now, _ := h.fh.Presence().List(ctx, lot)
-		data, _ := json.Marshal(map[string]any{"joined": joined, "left": left, "count": len(firehose.Users(now))})
+		data, _ := json.Marshal(protocol.PresenceData{Joined: joined, Left: left, Count: len(firehose.Users(now))})
 		err := h.fh.Publish(ctx, firehose.Message{
-			Kind: firehose.KindPresence, ID: uuid.NewString(), Lot: lot, Event: "presence", At: time.Now(),
+			Kind: firehose.KindPresence, ID: uuid.NewString(), Lot: lot, Event: protocol.EventPresence, At: time.Now(),
 			Region: systemRegion, Data: data,
 		})
 		if err != nil {
@@ -208,22 +208,18 @@ func (s *session) social(ctx context.Context, req protocol.Request) (any, *proto
 	if !joined {
 		return nil, protocol.Errorf(protocol.ErrBadRequest, "join the lot before you "+req.Type)
 	}
-	kind, data := firehose.KindChat, map[string]any{"user": s.ident.User, "region": s.region}
+	m := firehose.Message{
+		Kind: firehose.KindChat, ID: s.ident.User + ":" + req.ID, Lot: req.Lot, Event: protocol.EventChat, At: time.Now(),
+		Region: s.region, Actor: s.ident.User,
+	}
 	if req.Type == "chat" {
-		data["text"] = req.Text
+		m.Data, _ = json.Marshal(protocol.ChatData{User: s.ident.User, Region: s.region, Text: req.Text})
 	} else {
-		kind = firehose.KindReaction
-		data["emoji"] = req.Emoji
+		m.Kind, m.Event = firehose.KindReaction, protocol.EventReaction
+		m.Data, _ = json.Marshal(protocol.ReactionData{User: s.ident.User, Region: s.region, Emoji: req.Emoji})
+		m.Tally = &firehose.Tally{User: s.ident.User, Emoji: req.Emoji}
 	}
-	raw, _ := json.Marshal(data)
-	event := "chat"
-	if kind == firehose.KindReaction {
-		event = "reaction"
-	}
-	err := s.h.fh.Publish(ctx, firehose.Message{
-		Kind: kind, ID: s.ident.User + ":" + req.ID, Lot: req.Lot, Event: event, At: time.Now(),
-		Region: s.region, Actor: s.ident.User, Data: raw,
-	})
+	err := s.h.fh.Publish(ctx, m)
 	if err != nil {
 		return nil, s.h.protocolError(err)
 	}

@@ -4,19 +4,11 @@ import (
 	"context"
 	"time"
 
-	"github.com/lotzero/lotzero/firehose"
 	"github.com/lotzero/lotzero/ledger"
 )
 
 // systemRegion tags what the ticker, closer and relay do.
 const systemRegion = "system"
-
-func ledgerMessage(ev ledger.Event) firehose.Message {
-	return firehose.Message{
-		Kind: firehose.KindLedger, Lot: ev.Lot.String(), Seq: ev.Seq, Event: ev.Kind, At: ev.At,
-		Region: regionOrSystem(ev.Region), Actor: ev.Actor, Data: ev.Data, Wallets: ev.Wallets,
-	}
-}
 
 // publish sends events a transaction just committed to the firehose, then
 // queues them to be marked published. A failure is only logged: the events

@@ -2,13 +2,11 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/lotzero/lotzero/ledger"
-	"github.com/lotzero/lotzero/protocol"
 )
 
 // room is one lot's sessions on this node. It delivers the lot's ledger
@@ -83,7 +81,7 @@ func (h *Hub) deliver(ctx context.Context, r *room, events []ledger.Event) {
 			// stall; a client sees the gap in seq and rejoins with since.
 			h.log.Warn().Str("lot", r.id).Int64("from", r.last).Int64("to", ev.Seq).Msg("event gap not filled")
 		}
-		h.broadcast(r, encodeLedgerEvent(ev))
+		h.broadcast(r, eventFrame(ev))
 		h.metrics.fanout.Observe(time.Since(ev.At).Seconds())
 		r.last = ev.Seq
 	}
@@ -100,7 +98,7 @@ func (h *Hub) fillGap(ctx context.Context, r *room, upTo int64) bool {
 		if ev.Seq != r.last+1 {
 			return false
 		}
-		h.broadcast(r, encodeLedgerEvent(ev))
+		h.broadcast(r, eventFrame(ev))
 		r.last = ev.Seq
 	}
 	return r.last == upTo
@@ -111,19 +109,4 @@ func (h *Hub) broadcast(r *room, frame []byte) {
 	for s := range r.members {
 		s.send(frame)
 	}
-}
-
-func encodeLedgerEvent(ev ledger.Event) []byte {
-	b, _ := json.Marshal(protocol.Event{
-		Type: "event", Lot: ev.Lot.String(), Seq: ev.Seq, Kind: ev.Kind,
-		At: protocol.Time(ev.At), Region: regionOrSystem(ev.Region), Data: ev.Data,
-	})
-	return b
-}
-
-func regionOrSystem(r string) string {
-	if r == "" {
-		return systemRegion
-	}
-	return r
 }

@@ -8,64 +8,62 @@ import (
 )
 
 // snapshot is a lot as the contract shows it: common fields, then the
-// fields of its mechanic. The reserve and the high bidder's maximum stay
-// hidden.
-func snapshot(l *ledger.Lot, watchers int) map[string]any {
-	m := map[string]any{
-		"id": l.ID.String(), "kind": l.Kind, "title": l.Title, "host": l.Host,
-		"status": l.Status, "seq": l.Seq, "watchers": watchers,
-	}
-	if l.OpenedAtMS > 0 {
-		m["opened_at"] = msTime(l.OpenedAtMS)
-	}
-	if l.ClosedAtMS > 0 {
-		m["closed_at"] = msTime(l.ClosedAtMS)
+// fields of its mechanic (protocol.Lot's MarshalJSON writes only those).
+// The reserve and the high bidder's maximum stay hidden.
+func snapshot(l *ledger.Lot, watchers int) protocol.Lot {
+	out := protocol.Lot{
+		ID: l.ID.String(), Kind: l.Kind, Title: l.Title, Host: l.Host,
+		Status: l.Status, Seq: l.Seq, Watchers: int64(watchers),
+		OpenedAt: timeOrEmpty(l.OpenedAtMS), ClosedAt: timeOrEmpty(l.ClosedAtMS),
 	}
 	switch l.Kind {
 	case ledger.KindEnglish:
-		m["start_price"] = l.StartPrice
-		m["high_bid"] = l.HighBid
-		m["high_bidder"] = nullable(l.HighBidder)
-		m["high_region"] = nullable(l.HighRegion)
-		m["min_next_bid"] = l.MinNextBid()
-		m["ends_at"] = nullableTime(l.EndsAtMS)
-		m["extension_s"] = l.ExtensionS
-		m["duration_s"] = l.DurationS
-		m["hard_end_at"] = nullableTime(l.HardEndAtMS)
-		m["reserve_met"] = l.ReserveMet()
-		m["has_reserve"] = l.Reserve > 0
-		m["bid_count"] = l.BidCount
-		m["winner"] = nullable(l.Winner)
+		out.StartPrice = l.StartPrice
+		out.HighBid = l.HighBid
+		out.HighBidder = nullable(l.HighBidder)
+		out.HighRegion = l.HighRegion
+		out.MinNextBid = l.MinNextBid()
+		out.EndsAt = timeOrEmpty(l.EndsAtMS)
+		out.ExtensionS = l.ExtensionS
+		out.DurationS = l.DurationS
+		out.HardEndAt = timeOrEmpty(l.HardEndAtMS)
+		out.ReserveMet = l.ReserveMet()
+		out.HasReserve = l.Reserve > 0
+		out.BidCount = l.BidCount
+		out.Winner = nullable(l.Winner)
 	case ledger.KindDutch:
-		m["price"] = l.Price
-		m["start_price"] = l.StartPrice
-		m["step"] = l.Step
-		m["step_index"] = l.StepIndex
-		m["floor_price"] = l.FloorPrice
-		m["interval_ms"] = l.IntervalMS
-		m["next_tick_at"] = nullableTime(l.NextTickAtMS)
-		m["floor_action"] = l.FloorAction
-		m["qty_total"] = l.QtyTotal
-		m["qty_claimed"] = l.QtyClaimed
+		out.Price = l.Price
+		out.StartPrice = l.StartPrice
+		out.Step = l.Step
+		out.StepIndex = l.StepIndex
+		out.FloorPrice = l.FloorPrice
+		out.IntervalMS = l.IntervalMS
+		out.NextTickAt = timeOrEmpty(l.NextTickAtMS)
+		out.FloorAction = l.FloorAction
+		out.QtyTotal = l.QtyTotal
+		out.QtyClaimed = l.QtyClaimed
 	case ledger.KindDrop:
-		m["price"] = l.Price
-		m["qty_total"] = l.QtyTotal
-		m["qty_claimed"] = l.QtyClaimed
-		m["per_user_limit"] = l.PerUserLimit
+		out.Price = l.Price
+		out.QtyTotal = l.QtyTotal
+		out.QtyClaimed = l.QtyClaimed
+		out.PerUserLimit = l.PerUserLimit
 	}
-	return m
+	return out
 }
 
-func nullable(s string) any {
+// nullable is nil (JSON null) for "".
+func nullable(s string) *string {
 	if s == "" {
 		return nil
 	}
-	return s
+	return &s
 }
 
-func nullableTime(ms int64) any {
+// timeOrEmpty renders a Unix-millisecond time, or "" for 0 (unset), which
+// protocol.Lot writes as null or omits.
+func timeOrEmpty(ms int64) string {
 	if ms == 0 {
-		return nil
+		return ""
 	}
 	return msTime(ms)
 }

@@ -48,11 +48,11 @@ func (t *txn) advance(ctx context.Context, lot *Lot, fromStep int64) (bool, erro
 	if lot.Price == lot.FloorPrice && lot.FloorAction == FloorHold {
 		lot.NextTickAtMS = 0
 	}
-	data := map[string]any{"price": lot.Price, "step": lot.StepIndex, "floor_price": lot.FloorPrice}
+	data := PriceTickData{Price: lot.Price, Step: lot.StepIndex, FloorPrice: lot.FloorPrice}
 	if lot.NextTickAtMS > 0 {
-		data["next_tick_at"] = msTime(lot.NextTickAtMS)
+		data.NextTickAt = msTime(lot.NextTickAtMS)
 	}
-	return true, t.emit(lot, EventPriceTick, data)
+	return true, t.emit(lot, data)
 }
 
 // AdvanceDutch is the ticker's advance of a lot from fromStep, the step it

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 	"testing"
 	"time"
@@ -200,18 +199,15 @@ func TestDutchTickVersusClaimRace(t *testing.T) {
 		if e.Seq != int64(i+1) {
 			t.Fatalf("event seq gap: %d at %d", e.Seq, i)
 		}
-		var d struct {
-			Price int64 `json:"price"`
-			Qty   int64 `json:"qty"`
-		}
-		mustOK(t, json.Unmarshal(e.Data, &d))
-		switch e.Kind {
-		case EventPriceTick:
+		data, err := e.DecodeData()
+		mustOK(t, err)
+		switch d := data.(type) {
+		case PriceTickData:
 			if d.Price >= price {
 				t.Fatalf("price rose: %d -> %d", price, d.Price)
 			}
 			price = d.Price
-		case EventClaimed:
+		case ClaimedData:
 			if d.Price != price {
 				t.Fatalf("claim at seq %d paid %d while the step's price was %d", e.Seq, d.Price, price)
 			}

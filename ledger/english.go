@@ -197,15 +197,12 @@ func reserveJump(price, limit, reserve int64) int64 {
 func (t *txn) recordBid(lot *Lot, user, region string, amount int64, proxy bool, outbid string) error {
 	lot.HighBid, lot.HighBidder, lot.HighRegion = amount, user, region
 	lot.BidCount++
-	data := map[string]any{
-		"bidder": user, "amount": amount, "proxy": proxy, "bidder_region": region,
-		"high_bid": amount, "high_bidder": user, "min_next_bid": lot.MinNextBid(),
-		"bid_count": lot.BidCount, "reserve_met": lot.ReserveMet(),
+	data := BidData{
+		Bidder: user, BidderRegion: region, Amount: amount, Proxy: proxy,
+		HighBid: amount, HighBidder: user, MinNextBid: lot.MinNextBid(),
+		BidCount: lot.BidCount, ReserveMet: lot.ReserveMet(), Outbid: outbid,
 	}
-	if outbid != "" {
-		data["outbid"] = outbid
-	}
-	if err := t.emit(lot, EventBid, data); err != nil {
+	if err := t.emit(lot, data); err != nil {
 		return err
 	}
 	if user == t.actor.User {
@@ -230,5 +227,5 @@ func (t *txn) softClose(lot *Lot) error {
 		return nil
 	}
 	lot.EndsAtMS = end
-	return t.emit(lot, EventExtended, map[string]any{"ends_at": msTime(end), "extension_s": lot.ExtensionS})
+	return t.emit(lot, ExtendedData{EndsAt: msTime(end), ExtensionS: lot.ExtensionS})
 }

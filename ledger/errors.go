@@ -5,8 +5,9 @@ import (
 	"fmt"
 )
 
-// Code is a stable, machine-readable error code. The values are exactly the
-// error codes of the wire protocol, so the hub can pass them through.
+// Code is a stable, machine-readable error code. The values match the wire
+// protocol's error codes; the hub maps each explicitly (hub/codes.go), and
+// its test fails for a code added here without a wire code.
 type Code string
 
 // The codes the ledger returns. Callers branch on these, never on messages.

@@ -369,24 +369,24 @@ func (l *Ledger) CreateLot(ctx context.Context, a Actor, spec LotSpec) (LotResul
 func (t *txn) open(lot *Lot) error {
 	lot.Status = StatusOpen
 	lot.OpenedAtMS = t.nowMS()
-	data := map[string]any{"status": StatusOpen}
+	data := OpenedData{Status: StatusOpen}
 	switch lot.Kind {
 	case KindEnglish:
 		lot.EndsAtMS = lot.OpenedAtMS + lot.DurationS*1000
 		if lot.HardEndS > 0 {
 			lot.HardEndAtMS = lot.OpenedAtMS + lot.HardEndS*1000
 		}
-		data["ends_at"] = msTime(lot.EndsAtMS)
-		data["start_price"] = lot.StartPrice
+		data.EndsAt = msTime(lot.EndsAtMS)
+		data.StartPrice = lot.StartPrice
 	case KindDutch:
 		lot.NextTickAtMS = lot.OpenedAtMS + lot.IntervalMS
-		data["price"] = lot.Price
-		data["next_tick_at"] = msTime(lot.NextTickAtMS)
+		data.Price = lot.Price
+		data.NextTickAt = msTime(lot.NextTickAtMS)
 	case KindDrop:
-		data["price"] = lot.Price
-		data["qty_total"] = lot.QtyTotal
+		data.Price = lot.Price
+		data.QtyTotal = lot.QtyTotal
 	}
-	return t.emit(lot, EventOpened, data)
+	return t.emit(lot, data)
 }
 
 // OpenLot opens a scheduled lot; only its host may. Opening an open lot is

@@ -44,16 +44,21 @@ func (t *txn) sell(ctx context.Context, lot *Lot, qty, price, total int64, kind 
 	lot.QtyClaimed += qty
 	lot.Proceeds += total
 	t.move(user, EntrySpend, total, &lot.ID, nil)
-	if err := t.emit(lot, kind, map[string]any{
-		"buyer": user, "qty": qty, "price": price, "buyer_region": t.actor.Region,
-		"qty_claimed": lot.QtyClaimed, "remaining": lot.Remaining(),
-	}); err != nil {
+	sale := Sale{
+		Buyer: user, BuyerRegion: t.actor.Region, Qty: qty, Price: price,
+		QtyClaimed: lot.QtyClaimed, Remaining: lot.Remaining(),
+	}
+	var data EventData = SoldData(sale)
+	if kind == EventClaimed {
+		data = ClaimedData(sale)
+	}
+	if err := t.emit(lot, data); err != nil {
 		return err
 	}
 	t.write(`INSERT INTO purchases (id, lot_id, user_id, qty, unit_price, total, seq, region, at_ms)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, uuid.New(), lot.ID, user, qty, price, total, lot.Seq, t.actor.Region, t.nowMS())
 	if lot.Remaining() == 0 {
-		if err := t.emit(lot, EventSoldOut, map[string]any{"qty_total": lot.QtyTotal}); err != nil {
+		if err := t.emit(lot, SoldOutData{QtyTotal: lot.QtyTotal}); err != nil {
 			return err
 		}
 		return t.closeAndSettle(ctx, lot, "sold_out")

@@ -36,27 +36,20 @@ func (t *txn) closeAndSettle(ctx context.Context, lot *Lot, reason string) error
 	if lot.Proceeds > 0 {
 		t.move(lot.Host, EntryCredit, lot.Proceeds, &lot.ID, nil)
 	}
-	if err := t.emit(lot, EventClosed, map[string]any{"reason": reason}); err != nil {
+	if err := t.emit(lot, ClosedData{Reason: reason}); err != nil {
 		return err
 	}
-	settled := map[string]any{"proceeds": lot.Proceeds, "qty_sold": lot.QtyClaimed}
+	settled := SettledData{Proceeds: lot.Proceeds, QtySold: lot.QtyClaimed}
 	if lot.Kind == KindEnglish {
-		settled["winner"] = nilIfEmpty(lot.Winner)
-		settled["price"] = lot.Price
-		settled["reserve_met"] = lot.ReserveMet()
+		settled.EnglishSettlement = &EnglishSettlement{Price: lot.Price, ReserveMet: lot.ReserveMet()}
 		if lot.Winner != "" {
+			winner := lot.Winner
+			settled.Winner = &winner
 			lot.QtyClaimed = 1
-			settled["qty_sold"] = 1
+			settled.QtySold = 1
 		}
 	}
-	return t.emit(lot, EventSettled, settled)
-}
-
-func nilIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
+	return t.emit(lot, settled)
 }
 
 // CloseLot ends a lot now and settles it; only its host may.

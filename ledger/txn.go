@@ -121,9 +121,12 @@ func (t *txn) move(user, kind string, amount int64, lot, hold *uuid.UUID) {
 	t.touched[user] = true
 }
 
-// emit appends the next event of lot, bumping its seq, and queues its outbox
-// row. The lot row itself is written by saveLot with the new seq.
-func (t *txn) emit(lot *Lot, kind string, data any) error {
+// emit appends the next event of lot, bumping its seq; its kind is the
+// payload's. The payload is encoded here, once: the outbox, the firehose
+// and every session get these bytes. The lot row itself is written by
+// saveLot with the new seq.
+func (t *txn) emit(lot *Lot, data EventData) error {
+	kind := data.EventKind()
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("encode %s event: %w", kind, err)

@@ -2,7 +2,6 @@ package proof
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -130,7 +129,7 @@ func (p *participant) do(ctx context.Context, req protocol.Request, op checker.O
 		done := op
 		if reply.OK {
 			done.Type = checker.OK
-			fillResult(&done, reply)
+			fillResult(&done, req.Type, reply)
 			p.rec.add(done)
 			return reply, outcome{region: p.region, latency: time.Since(began)}
 		}
@@ -147,21 +146,33 @@ func (p *participant) do(ctx context.Context, req protocol.Request, op checker.O
 	}
 }
 
-func fillResult(op *checker.Op, r protocol.Reply) {
-	var res struct {
-		Amount int64 `json:"amount"`
-		High   bool  `json:"high"`
-		Price  int64 `json:"price"`
-		Qty    int64 `json:"qty"`
-		Seq    int64 `json:"seq"`
-	}
-	_ = json.Unmarshal(r.Result, &res)
-	op.Seq, op.High, op.Price = res.Seq, res.High, res.Price
-	if res.Qty != 0 {
-		op.Qty = res.Qty
-	}
-	if res.Amount != 0 {
-		op.Amount = res.Amount
+// fillResult records what an ok reply to a request of type typ says: its
+// seq, and a bid's amount and standing or a purchase's or tick's price (and
+// a purchase's quantity).
+func fillResult(op *checker.Op, typ string, r protocol.Reply) {
+	switch typ {
+	case "bid":
+		var res protocol.BidResult
+		_ = r.Decode(&res)
+		op.Seq, op.High = res.Seq, res.High
+		if res.Amount != 0 {
+			op.Amount = res.Amount
+		}
+	case "claim", "buy":
+		var res protocol.PurchaseResult
+		_ = r.Decode(&res)
+		op.Seq, op.Price = res.Seq, res.Price
+		if res.Qty != 0 {
+			op.Qty = res.Qty
+		}
+	case "tick":
+		var res protocol.TickResult
+		_ = r.Decode(&res)
+		op.Seq, op.Price = res.Seq, res.Price
+	default: // open, close
+		var res protocol.SeqResult
+		_ = r.Decode(&res)
+		op.Seq = res.Seq
 	}
 }
 

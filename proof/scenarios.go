@@ -2,7 +2,6 @@ package proof
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -351,19 +350,38 @@ func (o *observer) read(ctx context.Context, c *protocol.Client) {
 			if m.Event == nil || m.Event.Seq == 0 {
 				continue
 			}
-			var d struct {
-				Bidder string `json:"bidder"`
-				Buyer  string `json:"buyer"`
-				Amount int64  `json:"amount"`
-				Price  int64  `json:"price"`
-			}
-			_ = json.Unmarshal(m.Event.Data, &d)
-			op := checker.Op{Process: -3, Type: checker.Read, F: "event", Lot: o.lot, Seq: m.Event.Seq, Kind: m.Event.Kind,
-				Actor: d.Bidder + d.Buyer, Amount: d.Amount, Price: d.Price}
+			op := checker.Op{Process: -3, Type: checker.Read, F: "event", Lot: o.lot, Seq: m.Event.Seq, Kind: m.Event.Kind}
+			observed(&op, m.Event)
 			o.r.rec.add(op)
 			o.mu.Lock()
 			o.last = max(o.last, m.Event.Seq)
 			o.mu.Unlock()
+		}
+	}
+}
+
+// observed fills in what the checker reads from an event: who acted (the
+// bidder or buyer), a bid's amount and the price the event states. An
+// event whose data does not decode is still recorded, by kind and seq.
+func observed(op *checker.Op, ev *protocol.Event) {
+	data, err := ev.DecodeData()
+	if err != nil {
+		return
+	}
+	switch d := data.(type) {
+	case protocol.BidData:
+		op.Actor, op.Amount = d.Bidder, d.Amount
+	case protocol.ClaimedData:
+		op.Actor, op.Price = d.Buyer, d.Price
+	case protocol.SoldData:
+		op.Actor, op.Price = d.Buyer, d.Price
+	case protocol.PriceTickData:
+		op.Price = d.Price
+	case protocol.OpenedData:
+		op.Price = d.Price
+	case protocol.SettledData:
+		if d.EnglishSettlement != nil {
+			op.Price = d.Price
 		}
 	}
 }

@@ -106,41 +106,6 @@ type WalletMsg struct {
 	Wallet Wallet `json:"wallet"`
 }
 
-// Lot is a lot snapshot as clients decode it (GET /api/lots/{id}, join
-// results). Fields of other mechanics are absent.
-type Lot struct {
-	ID       string `json:"id"`
-	Kind     string `json:"kind"`
-	Title    string `json:"title"`
-	Host     string `json:"host"`
-	Status   string `json:"status"`
-	Seq      int64  `json:"seq"`
-	Watchers int64  `json:"watchers"`
-	// english
-	StartPrice int64   `json:"start_price,omitempty"`
-	HighBid    int64   `json:"high_bid,omitempty"`
-	HighBidder *string `json:"high_bidder,omitempty"`
-	HighRegion string  `json:"high_region,omitempty"`
-	MinNextBid int64   `json:"min_next_bid,omitempty"`
-	EndsAt     string  `json:"ends_at,omitempty"`
-	ExtensionS int64   `json:"extension_s,omitempty"`
-	HardEndAt  string  `json:"hard_end_at,omitempty"`
-	ReserveMet bool    `json:"reserve_met,omitempty"`
-	BidCount   int64   `json:"bid_count,omitempty"`
-	Winner     *string `json:"winner,omitempty"`
-	// dutch and drop
-	Price        int64  `json:"price,omitempty"`
-	Step         int64  `json:"step,omitempty"`
-	StepIndex    int64  `json:"step_index,omitempty"`
-	FloorPrice   int64  `json:"floor_price,omitempty"`
-	IntervalMS   int64  `json:"interval_ms,omitempty"`
-	NextTickAt   string `json:"next_tick_at,omitempty"`
-	FloorAction  string `json:"floor_action,omitempty"`
-	QtyTotal     int64  `json:"qty_total,omitempty"`
-	QtyClaimed   int64  `json:"qty_claimed,omitempty"`
-	PerUserLimit int64  `json:"per_user_limit,omitempty"`
-}
-
 // JoinResult is the result of join.
 type JoinResult struct {
 	Lot      Lot        `json:"lot"`
@@ -174,6 +139,12 @@ type TickResult struct {
 	Price int64 `json:"price"`
 	Step  int64 `json:"step"`
 	Seq   int64 `json:"seq"`
+}
+
+// SeqResult is the result of open and close: the seq of the lot's last
+// event.
+type SeqResult struct {
+	Seq int64 `json:"seq"`
 }
 
 // Time renders a time as the contract's RFC 3339 UTC with milliseconds.

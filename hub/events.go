@@ -1,0 +1,87 @@
+package hub
+
+import (
+	"encoding/json"
+
+	"github.com/google/uuid"
+	"github.com/lotzero/lotzero/firehose"
+	"github.com/lotzero/lotzero/ledger"
+	"github.com/lotzero/lotzero/protocol"
+)
+
+// This file is where a lot event changes form: a ledger event into the
+// frame every session gets and into the firehose message other nodes get,
+// and a firehose message back. Frames are built here and nowhere else.
+
+// eventFrame encodes a ledger event as the protocol's event frame, once
+// per event: the same bytes go to every session (live, gap fill and join
+// replay alike). The payload is the ledger's encoded Data, passed through.
+func eventFrame(ev ledger.Event) []byte {
+	b, _ := json.Marshal(protocol.Event{
+		Type: "event", Lot: ev.Lot.String(), Seq: ev.Seq, Kind: ev.Kind,
+		At: protocol.Time(ev.At), Region: regionOrSystem(ev.Region), Data: ev.Data,
+	})
+	return b
+}
+
+// socialFrame encodes a chat, reaction or presence message as its event
+// frame: social_seq instead of seq.
+func socialFrame(m firehose.Message) []byte {
+	b, _ := json.Marshal(protocol.Event{
+		Type: "event", Lot: m.Lot, SocialSeq: m.Seq, Kind: m.Event, At: protocol.Time(m.At), Region: m.Region, Data: m.Data,
+	})
+	return b
+}
+
+// ledgerMessage is a committed ledger event as the firehose carries it,
+// with the tally its leaderboards need read from the typed payload.
+func ledgerMessage(ev ledger.Event) firehose.Message {
+	return firehose.Message{
+		Kind: firehose.KindLedger, Lot: ev.Lot.String(), Seq: ev.Seq, Event: ev.Kind, At: ev.At,
+		Region: regionOrSystem(ev.Region), Actor: ev.Actor, Data: ev.Data, Wallets: ev.Wallets,
+		Tally: ledgerTally(ev),
+	}
+}
+
+// ledgerTally is what a bid or a purchase adds to the leaderboards; nil
+// for every other kind (and for a payload that does not decode, which
+// only costs a leaderboard line).
+func ledgerTally(ev ledger.Event) *firehose.Tally {
+	if ev.Kind != ledger.EventBid && ev.Kind != ledger.EventClaimed && ev.Kind != ledger.EventSold {
+		return nil
+	}
+	data, err := ev.DecodeData()
+	if err != nil {
+		return nil
+	}
+	switch d := data.(type) {
+	case ledger.BidData:
+		return &firehose.Tally{User: d.Bidder, Bid: d.Amount}
+	case ledger.ClaimedData:
+		return saleTally(ledger.Sale(d))
+	case ledger.SoldData:
+		return saleTally(ledger.Sale(d))
+	}
+	return nil
+}
+
+func saleTally(s ledger.Sale) *firehose.Tally {
+	return &firehose.Tally{User: s.Buyer, Units: s.Qty, Spent: s.Qty * s.Price}
+}
+
+// eventOf turns a relayed ledger message back into the ledger event.
+func eventOf(m firehose.Message) (ledger.Event, bool) {
+	lot, err := uuid.Parse(m.Lot)
+	if err != nil {
+		return ledger.Event{}, false
+	}
+	return ledger.Event{Lot: lot, Seq: m.Seq, Kind: m.Event, At: m.At, Region: m.Region, Actor: m.Actor,
+		Data: m.Data, Wallets: m.Wallets}, true
+}
+
+func regionOrSystem(r string) string {
+	if r == "" {
+		return systemRegion
+	}
+	return r
+}
