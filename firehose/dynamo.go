@@ -186,8 +186,9 @@ func shardOf(id string) uint32 {
 	return h.Sum32() % chatShards
 }
 
-func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-func n(v int64) types.AttributeValue {
+// strAttr and numAttr are DynamoDB string and number attribute values.
+func strAttr(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func numAttr(v int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
 }
 
@@ -197,17 +198,17 @@ func n(v int64) types.AttributeValue {
 // by the first publish, so retries never count twice.
 func (d *Dynamo) Publish(ctx context.Context, m Message) error {
 	item := map[string]types.AttributeValue{
-		"msg": &types.AttributeValueMemberBOOL{Value: true}, "kind": s(m.Kind), "event": s(m.Event), "lot": s(m.Lot),
-		"at": n(m.At.UnixMilli()), "region": s(m.Region), "data": s(string(m.Data)),
+		"msg": &types.AttributeValueMemberBOOL{Value: true}, "kind": strAttr(m.Kind), "event": strAttr(m.Event), "lot": strAttr(m.Lot),
+		"at": numAttr(m.At.UnixMilli()), "region": strAttr(m.Region), "data": strAttr(string(m.Data)),
 	}
 	if m.Actor != "" {
-		item["actor"] = s(m.Actor)
+		item["actor"] = strAttr(m.Actor)
 	}
 	if len(m.Wallets) > 0 {
 		item["wallets"] = &types.AttributeValueMemberSS{Value: m.Wallets}
 	}
 	if m.Kind == KindLedger {
-		item["pk"], item["sk"], item["seq"] = s(lotPK(m.Lot)), s(eventSK(m.Seq)), n(m.Seq)
+		item["pk"], item["sk"], item["seq"] = strAttr(lotPK(m.Lot)), strAttr(eventSK(m.Seq)), numAttr(m.Seq)
 	} else {
 		if m.ID == "" {
 			return errors.New("dynamodb: a social message needs an id")
@@ -217,7 +218,7 @@ func (d *Dynamo) Publish(ctx context.Context, m Message) error {
 			return err
 		}
 		m.Seq = seq
-		item["pk"], item["sk"], item["seq"], item["id"] = s(socialPK(m.Lot, m.ID)), s(m.Kind+"#"+m.ID), n(seq), s(m.ID)
+		item["pk"], item["sk"], item["seq"], item["id"] = strAttr(socialPK(m.Lot, m.ID)), strAttr(m.Kind+"#"+m.ID), numAttr(seq), strAttr(m.ID)
 	}
 	_, err := d.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(d.cfg.Table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
@@ -238,9 +239,9 @@ func (d *Dynamo) Publish(ctx context.Context, m Message) error {
 func (d *Dynamo) nextSocialSeq(ctx context.Context, lot string) (int64, error) {
 	out, err := d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(d.cfg.Table),
-		Key:                       map[string]types.AttributeValue{"pk": s(lotPK(lot)), "sk": s("SOCIALSEQ")},
+		Key:                       map[string]types.AttributeValue{"pk": strAttr(lotPK(lot)), "sk": strAttr("SOCIALSEQ")},
 		UpdateExpression:          aws.String("ADD n :one"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":one": n(1)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": numAttr(1)},
 		ReturnValues:              types.ReturnValueUpdatedNew,
 	})
 	if err != nil {

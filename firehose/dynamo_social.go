@@ -23,9 +23,9 @@ func (d *Dynamo) sideItems(ctx context.Context, m Message) {
 	case m.Kind == KindReaction && m.Tally != nil && m.Tally.Emoji != "":
 		_, err = d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                 aws.String(d.cfg.Table),
-			Key:                       map[string]types.AttributeValue{"pk": s(lotPK(m.Lot)), "sk": s("REACT#" + m.Tally.Emoji)},
+			Key:                       map[string]types.AttributeValue{"pk": strAttr(lotPK(m.Lot)), "sk": strAttr("REACT#" + m.Tally.Emoji)},
 			UpdateExpression:          aws.String("ADD n :one"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":one": n(1)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":one": numAttr(1)},
 		})
 	}
 	if err != nil {
@@ -36,9 +36,9 @@ func (d *Dynamo) sideItems(ctx context.Context, m Message) {
 func (d *Dynamo) ledgerSideItems(ctx context.Context, m Message) error {
 	// The global activity feed, by hour; a lot's own feed is its events.
 	if _, err := d.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.cfg.Table), Item: map[string]types.AttributeValue{
-		"pk": s(feedPK(m.At)), "sk": s(strconv.FormatInt(m.At.UnixMilli(), 10) + "#" + m.Lot + "#" + strconv.FormatInt(m.Seq, 10)),
-		"lot": s(m.Lot), "seq": n(m.Seq), "event": s(m.Event), "region": s(m.Region), "data": s(string(m.Data)),
-		"ttl": n(m.At.Add(7 * 24 * time.Hour).Unix()),
+		"pk": strAttr(feedPK(m.At)), "sk": strAttr(strconv.FormatInt(m.At.UnixMilli(), 10) + "#" + m.Lot + "#" + strconv.FormatInt(m.Seq, 10)),
+		"lot": strAttr(m.Lot), "seq": numAttr(m.Seq), "event": strAttr(m.Event), "region": strAttr(m.Region), "data": strAttr(string(m.Data)),
+		"ttl": numAttr(m.At.Add(7 * 24 * time.Hour).Unix()),
 	}}); err != nil {
 		return err
 	}
@@ -50,11 +50,11 @@ func (d *Dynamo) ledgerSideItems(ctx context.Context, m Message) error {
 		for _, scope := range []string{m.Lot, "ALL"} {
 			_, err := d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 				TableName:                 aws.String(d.cfg.Table),
-				Key:                       map[string]types.AttributeValue{"pk": s(boardPK(scope)), "sk": s("BID#" + t.User)},
+				Key:                       map[string]types.AttributeValue{"pk": strAttr(boardPK(scope)), "sk": strAttr("BID#" + t.User)},
 				UpdateExpression:          aws.String("SET best = :a, #u = :u"),
 				ConditionExpression:       aws.String("attribute_not_exists(best) OR best < :a"),
 				ExpressionAttributeNames:  map[string]string{"#u": "user"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":a": n(t.Bid), ":u": s(t.User)},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":a": numAttr(t.Bid), ":u": strAttr(t.User)},
 			})
 			var lower *types.ConditionalCheckFailedException
 			if err != nil && !asErr(err, &lower) {
@@ -66,10 +66,10 @@ func (d *Dynamo) ledgerSideItems(ctx context.Context, m Message) error {
 		for _, scope := range []string{m.Lot, "ALL"} {
 			if _, err := d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 				TableName:                 aws.String(d.cfg.Table),
-				Key:                       map[string]types.AttributeValue{"pk": s(boardPK(scope)), "sk": s("BUY#" + t.User)},
+				Key:                       map[string]types.AttributeValue{"pk": strAttr(boardPK(scope)), "sk": strAttr("BUY#" + t.User)},
 				UpdateExpression:          aws.String("ADD units :q, spent :t SET #u = :u"),
 				ExpressionAttributeNames:  map[string]string{"#u": "user"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":q": n(t.Units), ":t": n(t.Spent), ":u": s(t.User)},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":q": numAttr(t.Units), ":t": numAttr(t.Spent), ":u": strAttr(t.User)},
 			}); err != nil {
 				return err
 			}
@@ -92,7 +92,7 @@ func (d *Dynamo) Leaderboard(ctx context.Context, scope, board string) ([]Leader
 	out, err := d.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 aws.String(d.cfg.Table),
 		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :b)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": s(boardPK(scope)), ":b": s(board + "#")},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": strAttr(boardPK(scope)), ":b": strAttr(board + "#")},
 	})
 	if err != nil {
 		return nil, err
@@ -109,7 +109,7 @@ func (d *Dynamo) Reactions(ctx context.Context, lot string) (map[string]int64, e
 	out, err := d.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 aws.String(d.cfg.Table),
 		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :r)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": s(lotPK(lot)), ":r": s("REACT#")},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": strAttr(lotPK(lot)), ":r": strAttr("REACT#")},
 	})
 	if err != nil {
 		return nil, err
@@ -143,15 +143,15 @@ type dynamoPresence struct{ d *Dynamo }
 func (p *dynamoPresence) Join(ctx context.Context, lot string, e Present) error {
 	exp := time.Now().Add(p.d.cfg.PresenceTTL)
 	_, err := p.d.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(p.d.cfg.Table), Item: map[string]types.AttributeValue{
-		"pk": s(presencePK(lot)), "sk": s(e.Session), "user": s(e.User), "region": s(e.Region), "node": s(e.Node),
-		"expires": n(exp.UnixMilli()), "ttl": n(exp.Unix()),
+		"pk": strAttr(presencePK(lot)), "sk": strAttr(e.Session), "user": strAttr(e.User), "region": strAttr(e.Region), "node": strAttr(e.Node),
+		"expires": numAttr(exp.UnixMilli()), "ttl": numAttr(exp.Unix()),
 	}})
 	return err
 }
 
 func (p *dynamoPresence) Leave(ctx context.Context, lot, session string) error {
 	_, err := p.d.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(p.d.cfg.Table),
-		Key: map[string]types.AttributeValue{"pk": s(presencePK(lot)), "sk": s(session)}})
+		Key: map[string]types.AttributeValue{"pk": strAttr(presencePK(lot)), "sk": strAttr(session)}})
 	return err
 }
 
@@ -164,7 +164,7 @@ func (p *dynamoPresence) List(ctx context.Context, lot string) ([]Present, error
 			TableName:                 aws.String(p.d.cfg.Table),
 			KeyConditionExpression:    aws.String("pk = :pk"),
 			FilterExpression:          aws.String("expires > :now"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": s(presencePK(lot)), ":now": n(now)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": strAttr(presencePK(lot)), ":now": numAttr(now)},
 			ExclusiveStartKey:         start,
 		})
 		if err != nil {

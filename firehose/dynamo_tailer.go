@@ -285,8 +285,8 @@ func (d *Dynamo) saveCheckpoint(ctx context.Context, shards map[string]*shard) {
 			continue
 		}
 		_, err := d.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.cfg.Table), Item: map[string]types.AttributeValue{
-			"pk": s(checkpointPK(d.cfg.Node)), "sk": s("SHARD#" + sh.id), "seq": s(sh.last),
-			"ttl": n(time.Now().Add(24 * time.Hour).Unix()),
+			"pk": strAttr(checkpointPK(d.cfg.Node)), "sk": strAttr("SHARD#" + sh.id), "seq": strAttr(sh.last),
+			"ttl": numAttr(time.Now().Add(24 * time.Hour).Unix()),
 		}})
 		if err != nil {
 			d.log.Warn().Err(err).Msg("dynamodb: save tailer checkpoint")
@@ -298,7 +298,7 @@ func (d *Dynamo) loadCheckpoint(ctx context.Context) map[string]string {
 	out, err := d.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 aws.String(d.cfg.Table),
 		KeyConditionExpression:    aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": s(checkpointPK(d.cfg.Node))},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": strAttr(checkpointPK(d.cfg.Node))},
 	})
 	cps := map[string]string{}
 	if err != nil {
