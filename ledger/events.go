@@ -28,16 +28,19 @@ const (
 // Event is one lot event. Seq is per lot, starts at 1 and rises by exactly
 // one per event, so a gap is detectable. Data is the kind's JSON payload.
 // Wallets lists the users whose wallets the event's transaction changed, so
-// the hub can push them a fresh wallet.
+// the hub can push them a fresh wallet; Balances has those wallets as the
+// transaction wrote them, on the events an operation returns (not on events
+// read back from the outbox, which then need a wallet read).
 type Event struct {
-	Lot     uuid.UUID
-	Seq     int64
-	Kind    string
-	At      time.Time
-	Region  string
-	Actor   string
-	Data    json.RawMessage
-	Wallets []string
+	Lot      uuid.UUID
+	Seq      int64
+	Kind     string
+	At       time.Time
+	Region   string
+	Actor    string
+	Data     json.RawMessage
+	Wallets  []string
+	Balances []Wallet
 }
 
 const insertEventSQL = `INSERT INTO lot_events (lot_id, seq, kind, at_ms, region, actor, data, wallets, published)

@@ -160,6 +160,9 @@ func schema() []migration {
 	PRIMARY KEY (lot_id, seq)
 )`},
 		{Version: 14, Index: `lot_events_unpublished ON lot_events (published, at_ms)`},
+		// A wallet's version rises with every change, so pushes built from
+		// different lots' events can be ordered (NULL: never changed since).
+		{Version: 15, SQL: `ALTER TABLE wallets ADD COLUMN IF NOT EXISTS version BIGINT`},
 	}
 }
 

@@ -133,6 +133,7 @@ func (l *Ledger) doChecked(ctx context.Context, a Actor, op string, lot uuid.UUI
 		if err := t.flush(ctx); err != nil {
 			return err
 		}
+		t.attachBalances()
 		events = t.events
 		return nil
 	})
@@ -196,6 +197,7 @@ func (l *Ledger) system(ctx context.Context, region, name string, lot uuid.UUID,
 		if err := t.flush(ctx); err != nil {
 			return err
 		}
+		t.attachBalances()
 		events = t.events
 		return nil
 	})

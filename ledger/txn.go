@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -22,6 +23,11 @@ type txn struct {
 	batch   pgx.Batch
 	events  []Event
 	touched map[string]bool // users whose wallets changed
+	// balances are the changed wallets as written, known after flush.
+	balances map[string]Wallet
+	// scans reads the rows of queued writes that return one, by position
+	// in batch; nil for plain writes.
+	scans []func(pgx.Row) error
 	// ownBidSeq is the seq of the acting user's latest bid event, if any.
 	ownBidSeq int64
 }
@@ -31,6 +37,14 @@ func (t *txn) nowMS() int64 { return t.now.UnixMilli() }
 // write queues a statement that must affect exactly one row.
 func (t *txn) write(sql string, args ...any) {
 	t.batch.Queue(sql, args...)
+	t.scans = append(t.scans, nil)
+}
+
+// writeReturning queues a statement that must return exactly one row, which
+// scan reads when flush executes it.
+func (t *txn) writeReturning(scan func(pgx.Row) error, sql string, args ...any) {
+	t.batch.Queue(sql, args...)
+	t.scans = append(t.scans, scan)
 }
 
 // maxTxRows keeps every transaction under DSQL's limit of 3,000 modified
@@ -50,6 +64,19 @@ func (t *txn) flush(ctx context.Context) error {
 	}
 	br := t.tx.SendBatch(ctx, &t.batch)
 	for i := 0; i < n; i++ {
+		if scan := t.scans[i]; scan != nil {
+			err := scan(br.QueryRow())
+			if errors.Is(err, pgx.ErrNoRows) {
+				_ = br.Close()
+				return &Error{Code: CodeInternal, Message: "a ledger guard refused a write; nothing changed",
+					Err: fmt.Errorf("statement %d of %d returned no row: %s", i+1, n, t.batch.QueuedQueries[i].SQL)}
+			}
+			if err != nil {
+				_ = br.Close()
+				return err
+			}
+			continue
+		}
 		tag, err := br.Exec()
 		if err != nil {
 			_ = br.Close()
@@ -97,12 +124,15 @@ func walletDelta(kind string, amount int64) (funded, held, spent, earned int64) 
 // updateWalletSQL applies one entry's delta. The WHERE clause restates the
 // double-spend invariant, so even a logic error elsewhere cannot commit a
 // wallet with held + spent > funded + earned: the write affects no row and
-// flush aborts the transaction.
+// flush aborts the transaction. It returns the wallet as written, which the
+// events carry to the owner's sessions (no read per push).
 const updateWalletSQL = `UPDATE wallets SET
-	funded = funded + $2, held = held + $3, spent = spent + $4, earned = earned + $5, updated_at_ms = $6
+	funded = funded + $2, held = held + $3, spent = spent + $4, earned = earned + $5, updated_at_ms = $6,
+	version = COALESCE(version, 0) + 1
 WHERE user_id = $1
 	AND held + $3 >= 0
-	AND held + $3 + spent + $4 <= funded + $2 + earned + $5`
+	AND held + $3 + spent + $4 <= funded + $2 + earned + $5
+RETURNING funded, held, spent, earned, version`
 
 const insertEntrySQL = `INSERT INTO entries (id, user_id, kind, amount, lot_id, hold_id, request_id, region, at_ms)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
@@ -113,7 +143,17 @@ func (t *txn) move(user, kind string, amount int64, lot, hold *uuid.UUID) {
 		return
 	}
 	f, h, s, e := walletDelta(kind, amount)
-	t.write(updateWalletSQL, user, f, h, s, e, t.nowMS())
+	w := &Wallet{User: user}
+	t.writeReturning(func(row pgx.Row) error {
+		if err := row.Scan(&w.Funded, &w.Held, &w.Spent, &w.Earned, &w.Version); err != nil {
+			return err
+		}
+		if t.balances == nil {
+			t.balances = map[string]Wallet{}
+		}
+		t.balances[user] = *w // the statement queued last is the final state
+		return nil
+	}, updateWalletSQL, user, f, h, s, e, t.nowMS())
 	t.write(insertEntrySQL, uuid.New(), user, kind, amount, lot, hold, t.actor.RequestID, t.actor.Region, t.nowMS())
 	if t.touched == nil {
 		t.touched = map[string]bool{}
@@ -155,5 +195,20 @@ func (t *txn) finishEvents() {
 	for _, ev := range t.events {
 		t.write(insertEventSQL, ev.Lot, ev.Seq, ev.Kind, ev.At.UnixMilli(), ev.Region, ev.Actor,
 			string(ev.Data), joinUsers(ev.Wallets))
+	}
+}
+
+// attachBalances puts the changed wallets, as flush wrote them, on the
+// event that names them: the hub pushes them without reading the ledger.
+func (t *txn) attachBalances() {
+	if len(t.events) == 0 || len(t.balances) == 0 {
+		return
+	}
+	last := &t.events[len(t.events)-1]
+	last.Balances = make([]Wallet, 0, len(t.balances))
+	for _, u := range last.Wallets {
+		if w, ok := t.balances[u]; ok {
+			last.Balances = append(last.Balances, w)
+		}
 	}
 }

@@ -18,6 +18,9 @@ type Wallet struct {
 	Held   int64  `json:"held"`
 	Spent  int64  `json:"spent"`
 	Earned int64  `json:"earned"`
+	// Version rises by one with every change to the wallet: of two reads
+	// of a wallet, the higher version is the newer.
+	Version int64 `json:"version"`
 }
 
 // Available is what the user can still commit: funded + earned − held − spent.
@@ -25,8 +28,8 @@ func (w Wallet) Available() int64 { return w.Funded + w.Earned - w.Held - w.Spen
 
 func readWallet(ctx context.Context, q querier, user string) (Wallet, error) {
 	w := Wallet{User: user}
-	err := q.QueryRow(ctx, `SELECT funded, held, spent, earned FROM wallets WHERE user_id = $1`, user).
-		Scan(&w.Funded, &w.Held, &w.Spent, &w.Earned)
+	err := q.QueryRow(ctx, `SELECT funded, held, spent, earned, COALESCE(version, 0) FROM wallets WHERE user_id = $1`, user).
+		Scan(&w.Funded, &w.Held, &w.Spent, &w.Earned, &w.Version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return w, errorf(CodeNotFound, "no user %q", user)
 	}
