@@ -10,15 +10,19 @@ import (
 )
 
 // BenchmarkCrossNodeDelivery: a bid committed on node A, received by a
-// client on node B through DynamoDB Local's stream. Reports p50/p99 of
-// commit → arrival.
+// client on node A (same node: delivered at commit, before the stream) and
+// by a client on node B (through DynamoDB Local's stream). Reports p50/p99
+// of commit → arrival for both, side by side; servers on their defaults.
 //
 //	bash .ci/with-dynamodb go test ./e2e -run '^$' -bench CrossNodeDelivery -benchtime 1000x
 func BenchmarkCrossNodeDelivery(b *testing.B) {
-	a, nb := twoNodes(b, "LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000")
+	a, nb := twoNodes(b)
 	lot := a.createLot(b, `{"kind":"english","title":"cross-node","start_price":100,"duration_s":86400}`)
-	watcher := nb.dial(b, "watcher", "eu-west-1")
-	mustOK(b, watcher, protocol.Request{Type: "join", Lot: lot}, nil)
+	here := a.dial(b, "watcher-a", "us-east-1")
+	there := nb.dial(b, "watcher-b", "eu-west-1")
+	for _, w := range []*protocol.Client{here, there} {
+		mustOK(b, w, protocol.Request{Type: "join", Lot: lot}, nil)
+	}
 	bidders := []*protocol.Client{a.dial(b, "alice", "us-east-1"), a.dial(b, "bob", "us-west-2")}
 	for _, u := range []string{"alice", "bob"} {
 		if err := protocol.PostJSON(ctxT(b, 10*time.Second), a.URL+"/api/wallet/deposit", a.login(b, u, "us-east-1"),
@@ -26,21 +30,29 @@ func BenchmarkCrossNodeDelivery(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	lats := make([]time.Duration, 0, b.N)
+	same := make([]time.Duration, 0, b.N)
+	cross := make([]time.Duration, 0, b.N)
 	amount := int64(100)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var r protocol.BidResult
 		mustOK(b, bidders[i%2], protocol.Request{Type: "bid", Lot: lot, Amount: amount}, &r)
 		amount += 10_000 // at least the largest bid increment
-		m := next(b, watcher, 10*time.Second, func(m protocol.Message) bool { return m.Event != nil && m.Event.Seq == r.Seq })
-		at, _ := time.Parse(time.RFC3339Nano, m.Event.At)
-		lats = append(lats, time.Since(at))
+		for _, w := range []struct {
+			c    *protocol.Client
+			lats *[]time.Duration
+		}{{here, &same}, {there, &cross}} {
+			m := next(b, w.c, 10*time.Second, func(m protocol.Message) bool { return m.Event != nil && m.Event.Seq == r.Seq })
+			at, _ := time.Parse(time.RFC3339Nano, m.Event.At)
+			*w.lats = append(*w.lats, m.Received.Sub(at))
+		}
 	}
 	b.StopTimer()
-	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
-	b.ReportMetric(float64(lats[len(lats)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(lats[min(len(lats)-1, len(lats)*99/100)].Microseconds())/1000, "p99-ms")
+	for name, lats := range map[string][]time.Duration{"same": same, "cross": cross} {
+		sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+		b.ReportMetric(float64(lats[len(lats)/2].Microseconds())/1000, name+"-p50-ms")
+		b.ReportMetric(float64(lats[min(len(lats)-1, len(lats)*99/100)].Microseconds())/1000, name+"-p99-ms")
+	}
 }
 
 // BenchmarkCrossNodeChat: chat lines sent on node A as fast as the server

@@ -204,6 +204,9 @@ func (d *Dynamo) Publish(ctx context.Context, m Message) error {
 	if m.Actor != "" {
 		item["actor"] = strAttr(m.Actor)
 	}
+	if len(m.Balances) > 0 {
+		item["balances"] = strAttr(string(m.Balances))
+	}
 	if len(m.Wallets) > 0 {
 		item["wallets"] = &types.AttributeValueMemberSS{Value: m.Wallets}
 	}

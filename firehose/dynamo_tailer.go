@@ -274,6 +274,9 @@ func messageOf(img map[string]stypes.AttributeValue) (Message, bool) {
 	if ws, ok := img["wallets"].(*stypes.AttributeValueMemberSS); ok {
 		m.Wallets = ws.Value
 	}
+	if b := get("balances"); b != "" {
+		m.Balances = json.RawMessage(b)
+	}
 	return m, true
 }
 

@@ -45,7 +45,12 @@ type Message struct {
 	Actor   string          `json:"actor,omitempty"`
 	Data    json.RawMessage `json:"data"`
 	Wallets []string        `json:"wallets,omitempty"` // users whose wallets the ledger event changed
-	Tally   *Tally          `json:"tally,omitempty"`
+	// Balances are those wallets as the event's transaction wrote them,
+	// opaque here like Data: every node pushes them to the owners'
+	// sessions without a ledger read. Empty for events the outbox relay
+	// publishes (their nodes read the wallets instead).
+	Balances json.RawMessage `json:"balances,omitempty"`
+	Tally    *Tally          `json:"tally,omitempty"`
 }
 
 // Tally is what a message adds to the derived views (leaderboards and

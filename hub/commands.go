@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/lotzero/lotzero/firehose"
 	"github.com/lotzero/lotzero/ledger"
 	"github.com/lotzero/lotzero/protocol"
 )
@@ -119,6 +118,7 @@ func (s *session) run(ctx context.Context, req protocol.Request) (any, *protocol
 	if err != nil {
 		return nil, h.protocolError(err)
 	}
+	h.deliverLocal(events)
 	h.publish(ctx, events)
 	if len(events) == 0 && (req.Type == "bid" || req.Type == "claim" || req.Type == "buy") {
 		// A change without an event (a raised proxy maximum) or a replay:
@@ -126,67 +126,6 @@ func (s *session) run(ctx context.Context, req protocol.Request) (any, *protocol
 		go h.pushWallet(context.Background(), s.ident.User)
 	}
 	return result, nil
-}
-
-// join adds the session to the lot's room and answers with a snapshot,
-// then replays the events after since. Under the room's lock the room is
-// first brought up to the snapshot's seq, so no event is lost or doubled
-// between the replay and live delivery.
-func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID) (any, *protocol.Error) {
-	h, id, since := s.h, req.Lot, req.Since
-	if _, err := h.ledger.Lot(ctx, lot); err != nil {
-		return nil, h.protocolError(err) // unknown lot: no presence, no room
-	}
-	// Presence round trips (DynamoDB reads on a shared firehose) happen
-	// before the room's lock: under it, delivery to the room waits.
-	present := h.presenceJoin(ctx, s, id)
-	r := h.lockLive(id, lot)
-	defer r.mu.Unlock()
-	l, err := h.ledger.Lot(ctx, lot)
-	if err != nil {
-		h.dropIfEmpty(r)
-		return nil, h.protocolError(err)
-	}
-	if len(r.members) == 0 {
-		r.last = max(r.last, l.Seq)
-	} else if l.Seq > r.last && !h.fillGap(ctx, r, l.Seq) {
-		// The room could not be brought up to the snapshot: joining now
-		// could hand this session events its snapshot already holds.
-		return nil, protocol.Errorf(protocol.ErrBusy, "could not catch up with the lot; join again")
-	}
-	res := protocol.JoinResult{Lot: snapshot(l, len(firehose.Users(present))), Seq: l.Seq, Presence: presenceList(present)}
-	var replay []ledger.Event
-	if since != nil {
-		behind := l.Seq - *since
-		switch {
-		case behind <= 0:
-		case behind > int64(h.opts.MaxReplay):
-			res.Resync = true
-		default:
-			evs, err := h.ledger.EventsSince(ctx, lot, *since, int(behind))
-			if err != nil || int64(len(evs)) != behind {
-				res.Resync = true
-			} else {
-				replay = evs
-				res.Replayed = len(evs)
-			}
-		}
-	}
-	reply, rerr := okReply(req.ID, res)
-	if rerr != nil {
-		return nil, protocol.Errorf(protocol.ErrInternal, "encode join result")
-	}
-	// The reply goes out here, before the replay, so the client reads the
-	// snapshot first; handle must not reply again.
-	s.reply(reply)
-	for _, ev := range replay {
-		s.send(eventFrame(ev))
-	}
-	r.members[s] = struct{}{}
-	s.mu.Lock()
-	s.rooms[id] = r
-	s.mu.Unlock()
-	return alreadyReplied{}, nil
 }
 
 // alreadyReplied is the result of a command that sent its own reply.

@@ -3,15 +3,23 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"sync"
+	"hash/fnv"
 
 	"github.com/lotzero/lotzero/firehose"
 	"github.com/lotzero/lotzero/ledger"
 	"github.com/lotzero/lotzero/protocol"
 )
 
-// dispatch feeds every firehose message to this node's rooms and users.
+// dispatch feeds every firehose message to this node's rooms and users,
+// spread over DispatchShards workers by lot: a lot's messages keep their
+// order on one worker, and a busy room delays only the lots that share its
+// worker, never the node.
 func (h *Hub) dispatch(ctx context.Context, msgs <-chan firehose.Message) {
+	shards := make([]chan firehose.Message, h.opts.DispatchShards)
+	for i := range shards {
+		shards[i] = make(chan firehose.Message, 1024)
+		h.loop(func() { h.dispatchShard(ctx, shards[i]) })
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -20,8 +28,31 @@ func (h *Hub) dispatch(ctx context.Context, msgs <-chan firehose.Message) {
 			if !ok {
 				return
 			}
+			select {
+			case shards[shardOf(m.Lot, len(shards))] <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+func shardOf(lot string, n int) int {
+	f := fnv.New32a()
+	_, _ = f.Write([]byte(lot))
+	return int(f.Sum32() % uint32(n))
+}
+
+func (h *Hub) dispatchShard(ctx context.Context, in <-chan firehose.Message) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-in:
 			if m.Kind == firehose.KindLedger {
-				h.onLedgerEvent(ctx, m)
+				if ev, ok := eventOf(m); ok {
+					h.onLedgerEvent(ev)
+				}
 			} else {
 				h.onSocial(m)
 			}
@@ -29,24 +60,33 @@ func (h *Hub) dispatch(ctx context.Context, msgs <-chan firehose.Message) {
 	}
 }
 
-func (h *Hub) onLedgerEvent(ctx context.Context, m firehose.Message) {
-	ev, ok := eventOf(m)
-	if !ok {
-		return
+// deliverLocal hands events this node just committed to its own sessions
+// at once, before they make the round trip through the firehose (whose
+// copy the rooms then drop by seq).
+func (h *Hub) deliverLocal(events []ledger.Event) {
+	for _, ev := range events {
+		h.onLedgerEvent(ev)
 	}
+}
+
+// onLedgerEvent pushes what the event means to the users it concerns, once
+// per event on this node, and offers it to the lot's room.
+func (h *Hub) onLedgerEvent(ev ledger.Event) {
 	if h.personal.add(ledger.EventKey{Lot: ev.Lot, Seq: ev.Seq}) {
 		h.pushPersonal(ev)
 	}
-	if r := h.existingRoom(m.Lot); r != nil {
-		r.mu.Lock()
-		if !r.dead {
-			h.deliver(ctx, r, []ledger.Event{ev})
-		}
-		r.mu.Unlock()
+	if r := h.existingRoom(ev.Lot.String()); r != nil {
+		h.offer(r, ev)
 	}
 }
 
 func (h *Hub) onSocial(m firehose.Message) {
+	if m.Event == protocol.EventPresence {
+		var d protocol.PresenceData
+		if json.Unmarshal(m.Data, &d) == nil {
+			h.presence.setCount(m.Lot, d.Count)
+		}
+	}
 	r := h.existingRoom(m.Lot)
 	if r == nil {
 		return
@@ -57,8 +97,10 @@ func (h *Hub) onSocial(m firehose.Message) {
 	r.mu.Unlock()
 }
 
-// pushPersonal sends outbid notices and fresh wallets to the users a ledger
-// event concerns, on every session they have on this node.
+// pushPersonal sends the outbid notice and the changed wallets to the users
+// an event concerns, on every session they have on this node. The wallets
+// come with the event; only an event without them (one the outbox relay
+// published) costs a wallet read.
 func (h *Hub) pushPersonal(ev ledger.Event) {
 	if ev.Kind == ledger.EventBid {
 		data, err := ev.DecodeData()
@@ -71,30 +113,14 @@ func (h *Hub) pushPersonal(ev ledger.Event) {
 			}
 		}
 	}
+	carried := map[string]bool{}
+	for _, w := range ev.Balances {
+		carried[w.User] = true
+		h.pushWalletState(w)
+	}
 	for _, u := range ev.Wallets {
-		if len(h.userSessions(u)) > 0 {
+		if !carried[u] && h.hasSessions(u) {
 			go h.pushWallet(context.Background(), u)
 		}
-	}
-}
-
-// pushWallet reads the user's wallet and sends it to their sessions here.
-// One push per user runs at a time, so the last one sent is the newest read.
-func (h *Hub) pushWallet(ctx context.Context, user string) {
-	mu, _ := h.walletMu.LoadOrStore(user, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
-	ss := h.userSessions(user)
-	if len(ss) == 0 {
-		return
-	}
-	w, err := h.ledger.Wallet(ctx, user)
-	if err != nil {
-		h.log.Warn().Err(err).Str("user", user).Msg("read wallet to push")
-		return
-	}
-	frame, _ := json.Marshal(protocol.WalletMsg{Type: "wallet", Wallet: walletOf(w)})
-	for _, s := range ss {
-		s.send(frame)
 	}
 }

@@ -34,13 +34,32 @@ func socialFrame(m firehose.Message) []byte {
 }
 
 // ledgerMessage is a committed ledger event as the firehose carries it,
-// with the tally its leaderboards need read from the typed payload.
+// with the tally its leaderboards need read from the typed payload and the
+// changed wallets for every node to push.
 func ledgerMessage(ev ledger.Event) firehose.Message {
-	return firehose.Message{
+	m := firehose.Message{
 		Kind: firehose.KindLedger, Lot: ev.Lot.String(), Seq: ev.Seq, Event: ev.Kind, At: ev.At,
 		Region: regionOrSystem(ev.Region), Actor: ev.Actor, Data: ev.Data, Wallets: ev.Wallets,
 		Tally: ledgerTally(ev),
 	}
+	if len(ev.Balances) > 0 {
+		bs := make([]balance, len(ev.Balances))
+		for i, w := range ev.Balances {
+			bs[i] = balance{User: w.User, Funded: w.Funded, Held: w.Held, Spent: w.Spent, Earned: w.Earned, Version: w.Version}
+		}
+		m.Balances, _ = json.Marshal(bs)
+	}
+	return m
+}
+
+// balance is a changed wallet on its way to other nodes.
+type balance struct {
+	User    string `json:"user"`
+	Funded  int64  `json:"funded"`
+	Held    int64  `json:"held"`
+	Spent   int64  `json:"spent"`
+	Earned  int64  `json:"earned"`
+	Version int64  `json:"version"`
 }
 
 // ledgerTally is what a bid or a purchase adds to the leaderboards; nil
@@ -75,8 +94,16 @@ func eventOf(m firehose.Message) (ledger.Event, bool) {
 	if err != nil {
 		return ledger.Event{}, false
 	}
-	return ledger.Event{Lot: lot, Seq: m.Seq, Kind: m.Event, At: m.At, Region: m.Region, Actor: m.Actor,
-		Data: m.Data, Wallets: m.Wallets}, true
+	ev := ledger.Event{Lot: lot, Seq: m.Seq, Kind: m.Event, At: m.At, Region: m.Region, Actor: m.Actor,
+		Data: m.Data, Wallets: m.Wallets}
+	var bs []balance
+	if len(m.Balances) > 0 && json.Unmarshal(m.Balances, &bs) == nil {
+		for _, b := range bs {
+			ev.Balances = append(ev.Balances, ledger.Wallet{User: b.User, Funded: b.Funded, Held: b.Held,
+				Spent: b.Spent, Earned: b.Earned, Version: b.Version})
+		}
+	}
+	return ev, true
 }
 
 func regionOrSystem(r string) string {

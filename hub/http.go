@@ -255,7 +255,7 @@ func (h *Hub) getLots(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]protocol.Lot, 0, len(lots))
 	for _, l := range lots {
-		out = append(out, snapshot(l, h.watchers(r.Context(), l.ID.String())))
+		out = append(out, snapshot(l, h.presence.count(l.ID.String())))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"lots": out})
 }
@@ -271,7 +271,10 @@ func (h *Hub) getLot(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.protocolError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"lot": snapshot(l, h.watchers(r.Context(), l.ID.String()))})
+	// One lot's page may read its presence (reads running at once share
+	// one); the lobby's list reads none.
+	watchers := len(h.presence.read(r.Context(), l.ID.String(), 0).users)
+	writeJSON(w, http.StatusOK, map[string]any{"lot": snapshot(l, watchers)})
 }
 
 // lotBody is POST /api/lots: the contract's shapes for each mechanic.
@@ -328,6 +331,7 @@ func (h *Hub) postLot(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.protocolError(err))
 		return
 	}
+	h.deliverLocal(events)
 	h.publish(r.Context(), events)
 	l, err := h.ledger.Lot(r.Context(), res.Lot)
 	if err != nil {

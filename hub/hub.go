@@ -21,7 +21,7 @@ import (
 // Hub wires the ledger, the firehose and the sessions of one server node.
 type Hub struct {
 	opts    Options
-	ledger  *ledger.Ledger
+	ledger  Ledger
 	fh      firehose.Firehose
 	tokens  *Tokens
 	log     zerolog.Logger
@@ -32,11 +32,14 @@ type Hub struct {
 	users    map[string]map[*session]struct{}
 	sessions map[*session]struct{}
 
+	presence        *presenceView    // who is in each lot's room, across nodes, as last read
 	personal        *seenSet         // ledger events whose outbid/wallet pushes this node made
 	presenceChanges *presenceChanges // arrivals and departures awaiting their coalesced announcement
-	walletMu        sync.Map         // user -> *sync.Mutex: one wallet push at a time per user
+	walletMu        sync.Mutex       // orders wallet pushes
+	walletSent      map[string]int64 // user -> version of the wallet last sent to their sessions here
 	published       chan []ledger.EventKey
 
+	conns        atomic.Int64 // WebSocket connections open or being opened (MaxSessions)
 	draining     atomic.Bool
 	drainMu      sync.RWMutex // orders the drain flag against new in-flight commands
 	proofRunning atomic.Bool
@@ -49,12 +52,13 @@ type Hub struct {
 var processStart = time.Now()
 
 // New builds a hub. Call Run to start its background work.
-func New(l *ledger.Ledger, fh firehose.Firehose, opts Options) *Hub {
+func New(l Ledger, fh firehose.Firehose, opts Options) *Hub {
 	opts = opts.withDefaults()
 	return &Hub{
 		opts: opts, ledger: l, fh: fh, tokens: NewTokens(opts.AuthSecret), log: opts.Logger,
 		metrics: newMetrics(l, fh), rooms: map[string]*room{}, users: map[string]map[*session]struct{}{},
 		sessions: map[*session]struct{}{}, personal: newSeenSet(1 << 16), presenceChanges: newPresenceChanges(),
+		presence: newPresenceView(fh.Presence(), opts.Node), walletSent: map[string]int64{},
 		published: make(chan []ledger.EventKey, 1024),
 	}
 }
@@ -208,7 +212,15 @@ func (h *Hub) unregister(s *session) {
 		}
 	}
 	h.mu.Unlock()
+	h.forgetWallet(s.ident.User)
 	h.metrics.sessions.Dec()
+}
+
+// hasSessions reports whether the user has a session on this node.
+func (h *Hub) hasSessions(user string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.users[user]) > 0
 }
 
 // userSessions returns the user's sessions on this node.

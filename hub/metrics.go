@@ -3,7 +3,6 @@ package hub
 import (
 	"time"
 
-	"github.com/lotzero/lotzero/ledger"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -18,12 +17,13 @@ type metrics struct {
 	fanout        prometheus.Histogram
 	published     prometheus.Counter
 	relayed       prometheus.Counter
+	refused       *prometheus.CounterVec
 }
 
 // lagger is a firehose that knows how far behind its stream it is.
 type lagger interface{ Lag() time.Duration }
 
-func newMetrics(l *ledger.Ledger, fh any) *metrics {
+func newMetrics(l Ledger, fh any) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -46,7 +46,10 @@ func newMetrics(l *ledger.Ledger, fh any) *metrics {
 		relayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lotzero_events_relayed_total", Help: "Ledger events published by the outbox relay (committed but not published by their node)."}),
 	}
-	m.reg.MustRegister(m.sessions, m.rooms, m.commands, m.droppedFrames, m.slowCloses, m.fanout, m.published, m.relayed,
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lotzero_connections_refused_total", Help: "WebSocket connections refused before the upgrade, by reason (capacity)."},
+		[]string{"reason"})
+	m.reg.MustRegister(m.refused, m.sessions, m.rooms, m.commands, m.droppedFrames, m.slowCloses, m.fanout, m.published, m.relayed,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "lotzero_ledger_occ_retries_total", Help: "Ledger transaction attempts retried after a conflict."},
 			func() float64 { return float64(l.Stats().Conflicts) }),

@@ -3,7 +3,9 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/lotzero/lotzero/firehose"
@@ -67,6 +69,17 @@ type Options struct {
 	MaxReplay int
 	// MaxInFlight bounds concurrent commands per session. Zero means 16.
 	MaxInFlight int
+	// RoomHistory is how many of its last events a room keeps in memory to
+	// catch joining sessions up without a ledger read. Zero means 256.
+	RoomHistory int
+	// DispatchShards is how many workers deliver firehose messages to this
+	// node's rooms, each lot always on the same one. Zero means 8.
+	DispatchShards int
+	// MaxSessions caps this node's WebSocket connections; past it a new
+	// one is refused with HTTP 503 before the upgrade. Zero means the
+	// process's open-files limit less 512 (for the database, the firehose
+	// and files), at least 64.
+	MaxSessions int
 	// DemoBalance funds users created by POST /api/session in demo mode
 	// (the ledger's default when zero).
 	DemoBalance int64
@@ -123,6 +136,9 @@ func (o Options) withDefaults() Options {
 	defInt(&o.RateStrikes, 20)
 	defInt(&o.MaxReplay, 1000)
 	defInt(&o.MaxInFlight, 16)
+	defInt(&o.RoomHistory, 256)
+	defInt(&o.DispatchShards, 8)
+	defInt(&o.MaxSessions, max(64, openFilesLimit()-512))
 	defRate(&o.CommandRate, 50)
 	defRate(&o.ChatRate, 2)
 	// Reactions and the chat burst follow the chat rate unless set.
@@ -137,4 +153,14 @@ func (o Options) withDefaults() Options {
 // body and answers with the report; a *protocol.Error answers with its code.
 type ProofRunner interface {
 	RunProof(ctx context.Context, request json.RawMessage) (report any, err error)
+}
+
+// openFilesLimit is the process's soft limit on open files (Go raises it to
+// the hard limit at start), or 1024 when unknown.
+func openFilesLimit() int {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur > math.MaxInt32 {
+		return 1024
+	}
+	return int(l.Cur)
 }

@@ -14,32 +14,44 @@ import (
 
 func (h *Hub) presenceTTL() time.Duration { return h.opts.PresenceTTL }
 
-// presenceJoin records the session in the lot's presence, notes the user
-// as arrived if they were not already there, and returns who is present.
-func (h *Hub) presenceJoin(ctx context.Context, s *session, lot string) []firehose.Present {
-	p := h.fh.Presence()
-	before, _ := p.List(ctx, lot)
-	if err := p.Join(ctx, lot, firehose.Present{Session: s.id, User: s.ident.User, Region: s.region, Node: h.opts.Node}); err != nil {
+// presentView is who a joining session is told is in the room.
+type presentView struct {
+	list      []protocol.Presence // at most maxPresenceList users
+	watchers  int                 // users present, across nodes
+	elsewhere bool                // the user has a session in the room on another node
+}
+
+// presenceJoin records the session in the lot's presence and returns who
+// is there, from the node's presence view (at most a second old), with the
+// joining user in it. Whether the user arrived is decided by join, which
+// knows the room's own members.
+func (h *Hub) presenceJoin(ctx context.Context, s *session, lot string) presentView {
+	me := firehose.Present{Session: s.id, User: s.ident.User, Region: s.region, Node: h.opts.Node}
+	if err := h.fh.Presence().Join(ctx, lot, me); err != nil {
 		h.log.Warn().Err(err).Msg("presence join")
 	}
-	after, _ := p.List(ctx, lot)
-	if !hasUser(before, s.ident.User) {
-		h.presenceChanges.note(lot, s.ident.User, s.region, true)
+	pr := h.presence.read(ctx, lot, presenceFresh)
+	users := pr.users
+	if !pr.here[me.User] {
+		users = append(users[:len(users):len(users)], me)
 	}
-	return after
+	return presentView{list: presenceList(users), watchers: len(users), elsewhere: pr.remote[me.User]}
 }
 
 // presenceLeave removes the session and notes the user as gone when it was
-// their last session in the lot.
-func (h *Hub) presenceLeave(ctx context.Context, s *session, lot string) {
-	p := h.fh.Presence()
-	if err := p.Leave(ctx, lot, s.id); err != nil {
+// their last session in the lot: here (lastHere) and, as far as the
+// presence view knows, on other nodes.
+func (h *Hub) presenceLeave(ctx context.Context, s *session, lot string, lastHere bool) {
+	if err := h.fh.Presence().Leave(ctx, lot, s.id); err != nil {
 		h.log.Warn().Err(err).Msg("presence leave")
 	}
-	after, _ := p.List(ctx, lot)
-	if !hasUser(after, s.ident.User) {
-		h.presenceChanges.note(lot, s.ident.User, s.region, false)
+	if !lastHere {
+		return
 	}
+	if h.presence.read(ctx, lot, presenceFresh).remote[s.ident.User] {
+		return
+	}
+	h.presenceChanges.note(lot, s.ident.User, s.region, false)
 }
 
 // presenceChanges coalesces arrivals and departures per lot. Announcing
@@ -99,8 +111,8 @@ func (h *Hub) flushPresence(ctx context.Context) {
 		}
 		sortPresence(joined)
 		sortPresence(left)
-		now, _ := h.fh.Presence().List(ctx, lot)
-		data, _ := json.Marshal(protocol.PresenceData{Joined: joined, Left: left, Count: len(firehose.Users(now))})
+		count := len(h.presence.read(ctx, lot, 0).users)
+		data, _ := json.Marshal(protocol.PresenceData{Joined: joined, Left: left, Count: count})
 		err := h.fh.Publish(ctx, firehose.Message{
 			Kind: firehose.KindPresence, ID: uuid.NewString(), Lot: lot, Event: protocol.EventPresence, At: time.Now(),
 			Region: systemRegion, Data: data,
@@ -137,91 +149,15 @@ func (h *Hub) heartbeat(ctx context.Context) {
 	}
 }
 
-func hasUser(ps []firehose.Present, user string) bool {
-	for _, p := range ps {
-		if p.User == user {
-			return true
-		}
-	}
-	return false
-}
-
 // maxPresenceList caps the users a join reply lists; the lot's watchers
 // field has the full count. A hot lot's ten thousand names would make every
 // join reply hundreds of kilobytes.
 const maxPresenceList = 100
 
-func presenceList(ps []firehose.Present) []protocol.Presence {
-	out := []protocol.Presence{}
-	for _, p := range firehose.Users(ps) {
-		if len(out) == maxPresenceList {
-			break
-		}
+func presenceList(users []firehose.Present) []protocol.Presence {
+	out := make([]protocol.Presence, 0, min(len(users), maxPresenceList))
+	for _, p := range users[:min(len(users), maxPresenceList)] {
 		out = append(out, protocol.Presence{User: p.User, Region: p.Region})
 	}
 	return out
-}
-
-// watchers counts the users present in a lot's room, across nodes.
-func (h *Hub) watchers(ctx context.Context, lot string) int {
-	ps, err := h.fh.Presence().List(ctx, lot)
-	if err != nil {
-		return 0
-	}
-	return len(firehose.Users(ps))
-}
-
-// leave removes the session from the lot's room.
-func (s *session) leave(ctx context.Context, lot string) {
-	s.mu.Lock()
-	r := s.rooms[lot]
-	delete(s.rooms, lot)
-	s.mu.Unlock()
-	if r == nil {
-		return
-	}
-	r.mu.Lock()
-	delete(r.members, s)
-	s.h.dropIfEmpty(r)
-	r.mu.Unlock()
-	s.h.presenceLeave(ctx, s, lot)
-}
-
-// leaveAll leaves every room, when the session ends.
-func (s *session) leaveAll(ctx context.Context) {
-	s.mu.Lock()
-	lots := make([]string, 0, len(s.rooms))
-	for id := range s.rooms {
-		lots = append(lots, id)
-	}
-	s.mu.Unlock()
-	for _, lot := range lots {
-		s.leave(ctx, lot)
-	}
-}
-
-// social publishes a chat line or a reaction to the lot's room on every node.
-func (s *session) social(ctx context.Context, req protocol.Request) (any, *protocol.Error) {
-	s.mu.Lock()
-	_, joined := s.rooms[req.Lot]
-	s.mu.Unlock()
-	if !joined {
-		return nil, protocol.Errorf(protocol.ErrBadRequest, "join the lot before you "+req.Type)
-	}
-	m := firehose.Message{
-		Kind: firehose.KindChat, ID: s.ident.User + ":" + req.ID, Lot: req.Lot, Event: protocol.EventChat, At: time.Now(),
-		Region: s.region, Actor: s.ident.User,
-	}
-	if req.Type == "chat" {
-		m.Data, _ = json.Marshal(protocol.ChatData{User: s.ident.User, Region: s.region, Text: req.Text})
-	} else {
-		m.Kind, m.Event = firehose.KindReaction, protocol.EventReaction
-		m.Data, _ = json.Marshal(protocol.ReactionData{User: s.ident.User, Region: s.region, Emoji: req.Emoji})
-		m.Tally = &firehose.Tally{User: s.ident.User, Emoji: req.Emoji}
-	}
-	err := s.h.fh.Publish(ctx, m)
-	if err != nil {
-		return nil, s.h.protocolError(err)
-	}
-	return struct{}{}, nil
 }

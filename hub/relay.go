@@ -120,6 +120,7 @@ func (h *Hub) schedule(ctx context.Context) {
 			h.log.Warn().Err(err).Str("lot", d.Lot.String()).Msg("advance dutch lot")
 			continue
 		}
+		h.deliverLocal(evs)
 		h.publish(ctx, evs)
 	}
 	ended, err := h.ledger.DueLots(ctx, 200)
@@ -132,6 +133,7 @@ func (h *Hub) schedule(ctx context.Context) {
 			h.log.Warn().Err(err).Str("lot", id.String()).Msg("settle lot")
 			continue
 		}
+		h.deliverLocal(evs)
 		h.publish(ctx, evs)
 	}
 }

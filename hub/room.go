@@ -10,17 +10,28 @@ import (
 )
 
 // room is one lot's sessions on this node. It delivers the lot's ledger
-// events to its members in seq order, exactly once each: duplicates from the
-// firehose are dropped by seq, and a gap (an event published out of order or
-// lost) is filled from the ledger's outbox before anything later goes out.
+// events to its members in seq order, exactly once each, and keeps what a
+// joining session needs in memory: the newest lot snapshot it read and the
+// last events it delivered. Nothing under its lock waits on I/O: events
+// past a gap wait in pending while the gap is read from the ledger outside
+// the lock, and a stale snapshot is re-read outside it too.
 type room struct {
 	id  string
 	lot uuid.UUID
 
 	mu      sync.Mutex
-	last    int64 // last ledger seq delivered to the members
-	members map[*session]struct{}
-	dead    bool // removed from the hub; a joiner must fetch a new room
+	last    int64                  // last ledger seq delivered to the members
+	history history                // the last events delivered, ending at last
+	snap    *ledger.Lot            // the newest lot state read (its Seq may lag or lead last)
+	members map[*session]int64     // session -> the seq it already has; later events go to it
+	users   map[string]int         // sessions per user among the members
+	pending map[int64]ledger.Event // events past a gap, waiting for it to be filled
+	dead    bool                   // removed from the hub; a joiner must fetch a new room
+
+	filling   bool          // a gap fill is running
+	loading   chan struct{} // closed when the first snapshot read ends (nil once loaded)
+	loadErr   error         // the first snapshot read's error, for its waiters
+	rereading *snapshotRead // a fresher snapshot being read, shared by the joins that wait for it
 }
 
 // roomFor returns the lot's room, creating it.
@@ -29,7 +40,8 @@ func (h *Hub) roomFor(id string, lot uuid.UUID) *room {
 	defer h.mu.Unlock()
 	r := h.rooms[id]
 	if r == nil {
-		r = &room{id: id, lot: lot, members: map[*session]struct{}{}}
+		r = &room{id: id, lot: lot, members: map[*session]int64{}, users: map[string]int{}, pending: map[int64]ledger.Event{},
+			history: newHistory(h.opts.RoomHistory)}
 		h.rooms[id] = r
 		h.metrics.rooms.Inc()
 	}
@@ -45,10 +57,11 @@ func (h *Hub) existingRoom(id string) *room {
 
 // dropIfEmpty removes an empty room. The caller holds r.mu.
 func (h *Hub) dropIfEmpty(r *room) {
-	if len(r.members) > 0 || r.dead {
+	if len(r.members) > 0 || r.dead || r.loading != nil {
 		return
 	}
 	r.dead = true
+	h.presence.forget(r.id)
 	h.mu.Lock()
 	if h.rooms[r.id] == r {
 		delete(h.rooms, r.id)
@@ -57,54 +70,120 @@ func (h *Hub) dropIfEmpty(r *room) {
 	h.mu.Unlock()
 }
 
-// lockLive locks the lot's live room, creating one if needed.
-func (h *Hub) lockLive(id string, lot uuid.UUID) *room {
+// offer hands a ledger event to the room: delivered at once when it is the
+// next seq, dropped when already delivered, held in pending past a gap (and
+// the gap filled from the ledger in the background).
+func (h *Hub) offer(r *room, ev ledger.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dead || ev.Seq <= r.last {
+		return
+	}
+	r.pending[ev.Seq] = ev
+	if r.snap == nil {
+		return // the first snapshot sets where delivery starts (see loadSnapshot)
+	}
+	h.drainPending(r)
+	if len(r.pending) > 0 && !r.filling {
+		r.filling = true
+		go h.fillGap(r)
+	}
+}
+
+// drainPending delivers the pending events that follow last, in order.
+// The caller holds r.mu.
+func (h *Hub) drainPending(r *room) {
 	for {
-		r := h.roomFor(id, lot)
+		ev, ok := r.pending[r.last+1]
+		if !ok {
+			break
+		}
+		delete(r.pending, ev.Seq)
+		h.deliverLocked(r, ev)
+	}
+	for seq := range r.pending {
+		if seq <= r.last {
+			delete(r.pending, seq)
+		}
+	}
+}
+
+// deliverLocked sends the next event to every member that does not have it
+// yet and remembers it. The caller holds r.mu.
+func (h *Hub) deliverLocked(r *room, ev ledger.Event) {
+	frame := eventFrame(ev)
+	for s, has := range r.members {
+		if ev.Seq > has {
+			s.send(frame)
+		}
+	}
+	r.history.push(ev.Seq, frame)
+	r.last = ev.Seq
+	h.metrics.fanout.Observe(time.Since(ev.At).Seconds())
+}
+
+// fillGap reads the events missing before the room's pending ones from the
+// ledger, outside the lock, and delivers them. Events from another node can
+// overtake each other on the way here (and this node's own are delivered
+// before the stream brings the others), so a gap is usual and short-lived.
+// If the ledger cannot be read, the pending events go out after a few
+// tries anyway: a client sees the gap in seq and rejoins with since.
+func (h *Hub) fillGap(r *room) {
+	backoff := 20 * time.Millisecond
+	for attempt := 1; ; attempt++ {
 		r.mu.Lock()
-		if !r.dead {
-			return r
+		if r.dead || len(r.pending) == 0 || r.snap == nil {
+			r.filling = false
+			r.mu.Unlock()
+			return
+		}
+		from, upTo := r.last, minSeq(r.pending)-1
+		r.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		missing, err := h.ledger.EventsSince(ctx, r.lot, from, int(upTo-from))
+		cancel()
+
+		r.mu.Lock()
+		if err == nil {
+			for _, ev := range missing {
+				if ev.Seq > r.last && ev.Seq <= upTo {
+					r.pending[ev.Seq] = ev
+				}
+			}
+		} else {
+			h.log.Warn().Err(err).Str("lot", r.id).Msg("read events to fill a gap")
+		}
+		h.drainPending(r)
+		if len(r.pending) > 0 && attempt >= 5 {
+			h.log.Warn().Str("lot", r.id).Int64("from", r.last).Int64("to", minSeq(r.pending)).Msg("event gap not filled")
+			r.last = minSeq(r.pending) - 1
+			r.history.reset()
+			h.drainPending(r)
+		}
+		if len(r.pending) == 0 {
+			r.filling = false
+			r.mu.Unlock()
+			return
 		}
 		r.mu.Unlock()
+		time.Sleep(backoff)
+		backoff = min(backoff*2, time.Second)
 	}
 }
 
-// deliver sends ledger events to the members, in order, each once. The
-// caller holds r.mu.
-func (h *Hub) deliver(ctx context.Context, r *room, events []ledger.Event) {
-	for _, ev := range events {
-		if ev.Seq <= r.last {
-			continue
+func minSeq(m map[int64]ledger.Event) int64 {
+	first := int64(-1)
+	for seq := range m {
+		if first < 0 || seq < first {
+			first = seq
 		}
-		if ev.Seq > r.last+1 && !h.fillGap(ctx, r, ev.Seq-1) {
-			// The gap could not be read: deliver what we have rather than
-			// stall; a client sees the gap in seq and rejoins with since.
-			h.log.Warn().Str("lot", r.id).Int64("from", r.last).Int64("to", ev.Seq).Msg("event gap not filled")
-		}
-		h.broadcast(r, eventFrame(ev))
-		h.metrics.fanout.Observe(time.Since(ev.At).Seconds())
-		r.last = ev.Seq
 	}
+	return first
 }
 
-// fillGap delivers the events after r.last up to seq `upTo` from the ledger.
-func (h *Hub) fillGap(ctx context.Context, r *room, upTo int64) bool {
-	missing, err := h.ledger.EventsSince(ctx, r.lot, r.last, int(upTo-r.last))
-	if err != nil {
-		h.log.Error().Err(err).Str("lot", r.id).Msg("read events to fill a gap")
-		return false
-	}
-	for _, ev := range missing {
-		if ev.Seq != r.last+1 {
-			return false
-		}
-		h.broadcast(r, eventFrame(ev))
-		r.last = ev.Seq
-	}
-	return r.last == upTo
-}
-
-// broadcast queues one encoded frame to every member: the bytes are shared.
+// broadcast queues one encoded social frame to every member: the bytes are
+// shared.
 func (h *Hub) broadcast(r *room, frame []byte) {
 	for s := range r.members {
 		s.send(frame)

@@ -71,5 +71,6 @@ func timeOrEmpty(ms int64) string {
 func msTime(ms int64) string { return protocol.Time(time.UnixMilli(ms)) }
 
 func walletOf(w ledger.Wallet) protocol.Wallet {
-	return protocol.Wallet{Funded: w.Funded, Held: w.Held, Spent: w.Spent, Earned: w.Earned, Available: max(0, w.Available())}
+	return protocol.Wallet{Funded: w.Funded, Held: w.Held, Spent: w.Spent, Earned: w.Earned, Available: max(0, w.Available()),
+		Version: w.Version}
 }

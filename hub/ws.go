@@ -19,6 +19,21 @@ import (
 // The Origin check is done after the upgrade, so a refused browser gets a
 // 1008 close it can show rather than a bare HTTP 403.
 func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
+	// A node at its connection cap refuses before the upgrade, while a
+	// refusal is still a plain HTTP answer any client understands.
+	if h.conns.Add(1) > int64(h.opts.MaxSessions) {
+		h.conns.Add(-1)
+		h.metrics.refused.WithLabelValues("capacity").Inc()
+		w.Header().Set("Retry-After", "1")
+		writeError(w, protocol.Errorf(protocol.ErrBusy, "this node is at its connection limit; retry shortly or use another node"))
+		return
+	}
+	counted := true
+	defer func() {
+		if counted {
+			h.conns.Add(-1)
+		}
+	}()
 	conn, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return // Accept wrote the HTTP error
@@ -41,6 +56,8 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	wallet, err := h.ledger.Wallet(r.Context(), ident.User)
 	if err != nil {
 		h.log.Warn().Err(err).Str("user", ident.User).Msg("welcome: no wallet")
+	} else {
+		h.noteWalletSent(wallet)
 	}
 	s.sendJSON(protocol.Welcome{
 		Type: "welcome", Session: s.id, User: ident.User, Roles: ident.Roles, Region: region,
@@ -50,7 +67,9 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	// The session reads on a fresh goroutine and this one returns: the
 	// HTTP server's goroutine has grown a deep stack parsing the upgrade,
 	// which a long-lived connection should not keep.
+	counted = false // the session's goroutine gives the slot back
 	go func() {
+		defer h.conns.Add(-1)
 		s.readLoop()
 		s.close(protocol.CloseNormal, "")
 		s.cmds.Wait()

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -26,6 +27,9 @@ type Message struct {
 	Outbid *Outbid
 	Wallet *WalletMsg
 	Reply  *Reply // a reply no Do call is waiting for (requests sent with WriteRaw)
+	// Received is when the frame was read off the connection, for bots that
+	// measure how late events arrive.
+	Received time.Time
 }
 
 // Client is a bot's connection: it authenticates, matches replies to
@@ -112,7 +116,7 @@ func (c *Client) readLoop() {
 		if json.Unmarshal(frame, &head) != nil {
 			continue
 		}
-		m := Message{Type: head.Type, Raw: frame}
+		m := Message{Type: head.Type, Raw: frame, Received: time.Now()}
 		switch head.Type {
 		case "reply":
 			var r Reply

@@ -37,6 +37,10 @@ type Wallet struct {
 	Spent     int64 `json:"spent"`
 	Earned    int64 `json:"earned"`
 	Available int64 `json:"available"`
+	// Version rises with every change to the wallet: of two wallet frames,
+	// show the higher version (an extension of v1; absent from servers
+	// that do not send it).
+	Version int64 `json:"version,omitempty"`
 }
 
 // Request is every client request after hello. Type says which fields apply

@@ -29,6 +29,7 @@ type hubFlags struct {
 	node           string
 	seed           bool
 	queueBytes     int
+	maxSessions    int
 	commandRate    float64
 	commandBurst   int
 	chatRate       float64
@@ -53,6 +54,8 @@ func (f *hubFlags) register(fs *flagSet) {
 	fs.bind("node", "LOTZERO_NODE")
 	fs.boolFlag(&f.seed, "seed", true, "create the demo data on start, idempotently")
 	fs.bind("seed", "LOTZERO_SEED")
+	fs.IntVar(&f.maxSessions, "max-sessions", d.MaxSessions, "WebSocket connections this node takes; past it new ones get HTTP 503 before the upgrade (default: the open-files limit less 512)")
+	fs.bind("max-sessions", "LOTZERO_MAX_SESSIONS")
 	fs.IntVar(&f.queueBytes, "queue-bytes", d.QueueBytes, "per-session outbound queue bound in bytes; over it the session is closed with 4009")
 	fs.bind("queue-bytes", "LOTZERO_QUEUE_BYTES")
 	fs.Float64Var(&f.commandRate, "command-rate", d.CommandRate, "requests per second allowed per session")
@@ -81,6 +84,9 @@ func (f *hubFlags) options() (hub.Options, error) {
 	if f.queueBytes < 4096 {
 		return hub.Options{}, errors.New("--queue-bytes must be at least 4096")
 	}
+	if f.maxSessions < 1 {
+		return hub.Options{}, errors.New("--max-sessions must be at least 1")
+	}
 	if f.commandRate <= 0 || f.commandBurst < 1 || f.chatRate <= 0 {
 		return hub.Options{}, errors.New("rates and bursts must be positive")
 	}
@@ -93,7 +99,7 @@ func (f *hubFlags) options() (hub.Options, error) {
 	return hub.Options{
 		Node: f.node, AuthSecret: f.authSecret, AllowedOrigins: origins, QueueBytes: f.queueBytes,
 		CommandRate: f.commandRate, CommandBurst: f.commandBurst, ChatRate: f.chatRate, RelayEvery: f.relayEvery,
-		HelloTimeout: f.helloTimeout, SkipPublish: f.skipPublish, PresenceTTL: f.presenceTTL,
+		HelloTimeout: f.helloTimeout, SkipPublish: f.skipPublish, PresenceTTL: f.presenceTTL, MaxSessions: f.maxSessions,
 	}, nil
 }
 

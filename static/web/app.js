@@ -169,8 +169,30 @@ async function lotView(view, id) {
     people.replaceChildren(...[...present].map(([u, r]) => el('li', {}, u, el('span', { class: 'tag' }, r))));
     const h = view.querySelector('#here'); if (h) h.textContent = `Here now (${present.size})`;
   };
-  const refresh = async () => { lot = (await api(`/api/lots/${id}`)).lot; draw(); };
-  const act = (p) => p.then((r) => { refresh(); return r; }).catch(say);
+  // The lot is kept current from the events themselves (they carry what the
+  // page shows): no read per event, however many watch the room.
+  const act = (p) => p.catch(say);
+  const apply = (f) => {
+    if (!(f.seq > lot.seq)) return; // already in the snapshot
+    const d = f.data || {};
+    lot.seq = f.seq;
+    switch (f.kind) {
+      case 'bid':
+        Object.assign(lot, { high_bid: d.high_bid, high_bidder: d.high_bidder, high_region: d.bidder_region,
+          min_next_bid: d.min_next_bid, bid_count: d.bid_count, reserve_met: d.reserve_met });
+        break;
+      case 'extended': lot.ends_at = d.ends_at; break;
+      case 'price_tick': Object.assign(lot, { price: d.price, step_index: d.step, next_tick_at: d.next_tick_at || null }); break;
+      case 'claimed': case 'sold': lot.qty_claimed = d.qty_claimed; break;
+      case 'sold_out': lot.qty_claimed = lot.qty_total; break;
+      case 'opened': Object.assign(lot, d, { opened_at: f.at }); break;
+      case 'closed': Object.assign(lot, { status: 'closed', closed_at: f.at, next_tick_at: null }); break;
+      case 'settled':
+        lot.status = 'settled';
+        if ('winner' in d) Object.assign(lot, { winner: d.winner, price: d.price });
+        break;
+    }
+  };
 
   // The panel is built once per lot kind; later changes update its text in
   // place, so what a shopper is typing is never wiped by a live event.
@@ -264,13 +286,20 @@ async function lotView(view, id) {
       if (f.kind === 'bid') bids.prepend(el('li', {}, `${money(d.amount)} — ${d.bidder} (${d.bidder_region})`, d.proxy ? el('span', { class: 'tag' }, 'proxy') : null));
       if (f.kind === 'extended') notice(`Soft close: bidding extended to ${new Date(d.ends_at).toLocaleTimeString()}.`, true);
       feed.prepend(el('li', {}, `${f.kind}${d.price ? ` ${money(d.price)}` : ''}${d.buyer ? ` by ${d.buyer} (${d.buyer_region})` : ''}`));
-      refresh().catch(() => {});
+      apply(f);
+      draw();
     }
   });
   const tick = setInterval(() => { const c = $('#countdown'); if (c) c.textContent = left(lot.ends_at); }, 1000);
   S.joined.add(id);
-  const joined = await request('join', { lot: id, since: 0 }).catch((e) => { say(e); return null; });
-  if (joined) { for (const p of joined.presence) present.set(p.user, p.region); drawPeople(); }
+  // The room's recent events come with the join (from the server's memory):
+  // they fill the feeds; the snapshot in the reply is the lot's state.
+  const joined = await request('join', { lot: id, since: Math.max(0, lot.seq - 50) }).catch((e) => { say(e); return null; });
+  if (joined) {
+    if (joined.lot.seq >= lot.seq) { lot = joined.lot; draw(); }
+    for (const p of joined.presence) present.set(p.user, p.region);
+    drawPeople();
+  }
   return () => { off(); clearInterval(tick); S.joined.delete(id); request('leave', { lot: id }).catch(() => {}); };
 }
 

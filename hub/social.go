@@ -1,0 +1,36 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/lotzero/lotzero/firehose"
+	"github.com/lotzero/lotzero/protocol"
+)
+
+// social publishes a chat line or a reaction to the lot's room on every node.
+func (s *session) social(ctx context.Context, req protocol.Request) (any, *protocol.Error) {
+	s.mu.Lock()
+	_, joined := s.rooms[req.Lot]
+	s.mu.Unlock()
+	if !joined {
+		return nil, protocol.Errorf(protocol.ErrBadRequest, "join the lot before you "+req.Type)
+	}
+	m := firehose.Message{
+		Kind: firehose.KindChat, ID: s.ident.User + ":" + req.ID, Lot: req.Lot, Event: protocol.EventChat, At: time.Now(),
+		Region: s.region, Actor: s.ident.User,
+	}
+	if req.Type == "chat" {
+		m.Data, _ = json.Marshal(protocol.ChatData{User: s.ident.User, Region: s.region, Text: req.Text})
+	} else {
+		m.Kind, m.Event = firehose.KindReaction, protocol.EventReaction
+		m.Data, _ = json.Marshal(protocol.ReactionData{User: s.ident.User, Region: s.region, Emoji: req.Emoji})
+		m.Tally = &firehose.Tally{User: s.ident.User, Emoji: req.Emoji}
+	}
+	err := s.h.fh.Publish(ctx, m)
+	if err != nil {
+		return nil, s.h.protocolError(err)
+	}
+	return struct{}{}, nil
+}
