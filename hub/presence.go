@@ -31,11 +31,14 @@ func (h *Hub) presenceJoin(ctx context.Context, s *session, lot string) presentV
 		h.log.Warn().Err(err).Msg("presence join")
 	}
 	pr := h.presence.read(ctx, lot, presenceFresh)
-	users := pr.users
-	if !pr.here[me.User] {
-		users = append(users[:len(users):len(users)], me)
+	view := presentView{list: presenceList(pr.users), watchers: len(pr.users), elsewhere: pr.remote[me.User]}
+	if !pr.here[me.User] { // the read predates this join
+		view.watchers++
+		if len(view.list) < maxPresenceList {
+			view.list = append(view.list, protocol.Presence{User: me.User, Region: me.Region})
+		}
 	}
-	return presentView{list: presenceList(users), watchers: len(users), elsewhere: pr.remote[me.User]}
+	return view
 }
 
 // presenceLeave removes the session and notes the user as gone when it was
@@ -111,8 +114,11 @@ func (h *Hub) flushPresence(ctx context.Context) {
 		}
 		sortPresence(joined)
 		sortPresence(left)
+		moreJoined, moreLeft := max(0, len(joined)-protocol.MaxPresenceChange), max(0, len(left)-protocol.MaxPresenceChange)
+		joined, left = joined[:len(joined)-moreJoined], left[:len(left)-moreLeft]
 		count := len(h.presence.read(ctx, lot, 0).users)
-		data, _ := json.Marshal(protocol.PresenceData{Joined: joined, Left: left, Count: count})
+		data, _ := json.Marshal(protocol.PresenceData{Joined: joined, Left: left, Count: count,
+			MoreJoined: moreJoined, MoreLeft: moreLeft})
 		err := h.fh.Publish(ctx, firehose.Message{
 			Kind: firehose.KindPresence, ID: uuid.NewString(), Lot: lot, Event: protocol.EventPresence, At: time.Now(),
 			Region: systemRegion, Data: data,

@@ -151,15 +151,17 @@ func (h *Hub) originAllowed(r *http.Request) bool {
 	return false
 }
 
-// smallBuffers gives the WebSocket library a right-sized write buffer when
-// it hijacks the connection. The HTTP server's is 4 KiB, sized for HTTP; a
-// session writes one event frame (a few hundred bytes) at a time, and at
-// thousands of connections that buffer is a large part of an idle one's
-// cost. (The read side must stay the server's reader: it may hold bytes the
-// server already read from the connection.)
+// smallBuffers gives the WebSocket library right-sized buffers when it
+// hijacks the connection. The HTTP server's are 4 KiB each, sized for HTTP;
+// a session reads small requests and writes one event frame (a few hundred
+// bytes) at a time, and at thousands of connections those buffers are a
+// large part of an idle one's cost. A reader already holding bytes is kept.
 type smallBuffers struct{ http.ResponseWriter }
 
-const sessionWriteBuffer = 1024
+const (
+	sessionReadBuffer  = 1024
+	sessionWriteBuffer = 1024
+)
 
 func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	hj, ok := w.ResponseWriter.(http.Hijacker)
@@ -174,5 +176,12 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		conn.Close()
 		return nil, nil, err
 	}
-	return conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(conn, sessionWriteBuffer)), nil
+	rd := brw.Reader
+	if rd.Buffered() == 0 {
+		// Nothing read ahead (the usual case: a client waits for the
+		// upgrade's answer before it writes): a small reader will do. The
+		// library re-points it at the connection itself.
+		rd = bufio.NewReaderSize(conn, sessionReadBuffer)
+	}
+	return conn, bufio.NewReadWriter(rd, bufio.NewWriterSize(conn, sessionWriteBuffer)), nil
 }

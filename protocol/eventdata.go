@@ -129,12 +129,21 @@ type ReactionData struct {
 }
 
 // PresenceData: who arrived and left since the last presence event, and
-// how many users are present now.
+// how many users are present now. Joined and Left name at most
+// MaxPresenceChange users each; MoreJoined and MoreLeft count the rest (an
+// extension of v1: when a crowd arrives, naming everyone to everyone would
+// cost each member the whole crowd's names every interval).
 type PresenceData struct {
-	Joined []Presence `json:"joined"`
-	Left   []Presence `json:"left"`
-	Count  int        `json:"count"`
+	Joined     []Presence `json:"joined"`
+	Left       []Presence `json:"left"`
+	Count      int        `json:"count"`
+	MoreJoined int        `json:"more_joined,omitempty"`
+	MoreLeft   int        `json:"more_left,omitempty"`
 }
+
+// MaxPresenceChange is the most users a presence event names as joined (or
+// as left).
+const MaxPresenceChange = 20
 
 func (OpenedData) EventKind() string    { return EventOpened }
 func (BidData) EventKind() string       { return EventBid }

@@ -42,6 +42,9 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "bid sent → received: p50 %v  p99 %v  max %v over %d arrivals (missing %d, duplicated %d, out of order %d)\n",
 		res.P50.Round(time.Millisecond/10), res.P99.Round(time.Millisecond/10), res.Max.Round(time.Millisecond/10),
 		res.Samples, res.Missing, res.Duplicates, res.OutOfOrder)
+	if res.ServerCPUPerBid > 0 {
+		fmt.Fprintf(stdout, "server CPU per bid (its fan-out to every session): %v\n", res.ServerCPUPerBid.Round(time.Millisecond/10))
+	}
 	if res.RSSPerConn > 0 {
 		fmt.Fprintf(stdout, "server RSS %.1f MiB before → %.1f MiB joined: %.1f KiB per session\n",
 			float64(res.RSSBase)/(1<<20), float64(res.RSSLoaded)/(1<<20), res.RSSPerConn/1024)

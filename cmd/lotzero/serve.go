@@ -10,6 +10,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -30,6 +31,7 @@ type hubFlags struct {
 	seed           bool
 	queueBytes     int
 	maxSessions    int
+	gcPercent      int
 	commandRate    float64
 	commandBurst   int
 	chatRate       float64
@@ -56,6 +58,8 @@ func (f *hubFlags) register(fs *flagSet) {
 	fs.bind("seed", "LOTZERO_SEED")
 	fs.IntVar(&f.maxSessions, "max-sessions", d.MaxSessions, "WebSocket connections this node takes; past it new ones get HTTP 503 before the upgrade (default: the open-files limit less 512)")
 	fs.bind("max-sessions", "LOTZERO_MAX_SESSIONS")
+	fs.IntVar(&f.gcPercent, "gc-percent", defaultGCPercent, "how far the Go heap may grow past live data before a collection (Go's GOGC); lower keeps a crowd's memory near what it uses, at some CPU")
+	fs.bind("gc-percent", "LOTZERO_GC_PERCENT")
 	fs.IntVar(&f.queueBytes, "queue-bytes", d.QueueBytes, "per-session outbound queue bound in bytes; over it the session is closed with 4009")
 	fs.bind("queue-bytes", "LOTZERO_QUEUE_BYTES")
 	fs.Float64Var(&f.commandRate, "command-rate", d.CommandRate, "requests per second allowed per session")
@@ -103,6 +107,12 @@ func (f *hubFlags) options() (hub.Options, error) {
 	}, nil
 }
 
+// defaultGCPercent is the server's GOGC. A node's live heap is mostly
+// long-lived per-session state, and a crowd joining at once makes a burst of
+// short-lived garbage (upgrades, join replies): Go's default of 100 lets
+// the heap, and the memory the process keeps, reach twice the live data.
+const defaultGCPercent = 50
+
 // runServe runs the server until SIGINT/SIGTERM, then drains gracefully; a
 // second signal exits at once.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -118,6 +128,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	opts.Logger = log
+	if hf.gcPercent < 10 {
+		return errors.New("--gc-percent must be at least 10")
+	}
+	debug.SetGCPercent(hf.gcPercent)
 	if hf.seed {
 		if _, err := l.Seed(ctx); err != nil {
 			return fmt.Errorf("seed demo data: %w", err)

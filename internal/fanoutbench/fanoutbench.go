@@ -63,6 +63,10 @@ type Result struct {
 	RSSBase      int64   // server RSS before the sessions connect (0 when unknown)
 	RSSLoaded    int64   // after every session joined
 	RSSPerConn   float64 // bytes per session
+	// ServerCPUPerBid is the server's CPU time (user + system) over the
+	// measured bids, per bid: the cost of one event's fan-out (0 when
+	// unknown).
+	ServerCPUPerBid time.Duration
 }
 
 // ErrLoss is returned (with the Result) when a join failed or any session
@@ -146,6 +150,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				return
 			}
 			clients[i] = c
+			go c.read(col) // a session reads from the moment it is in, as a browser does
 		}()
 	}
 	began := time.Now()
@@ -162,7 +167,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	for _, c := range clients {
 		if c != nil {
 			res.Joined++
-			go c.read(col)
 		}
 	}
 	cfg.say("%d of %d joined in %v", res.Joined, cfg.Sessions, res.JoinTime.Round(time.Millisecond))
@@ -187,6 +191,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}()
 	sent := map[int64]time.Time{}
 	amount := int64(100)
+	cpuBefore := cpuTime(pid)
 	for b := 0; b < cfg.Bids; b++ {
 		at := time.Now()
 		reply, err := bidder.Do(ctx, protocol.Request{Type: "bid", Lot: lot, Amount: amount})
@@ -203,6 +208,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		time.Sleep(cfg.Interval)
 	}
 
+	if cpuBefore > 0 {
+		res.ServerCPUPerBid = (cpuTime(pid) - cpuBefore) / time.Duration(cfg.Bids)
+	}
 	lats := col.latencies(sent)
 	res.Samples = len(lats)
 	res.Missing = res.Joined*cfg.Bids - res.Samples
@@ -412,6 +420,26 @@ func rss(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// cpuTime is a process's user plus system CPU time (0 when unknown).
+func cpuTime(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) start at ")".
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticks
 }
 
 // raiseFileLimit lifts the soft open-files limit to the hard one: every

@@ -164,10 +164,13 @@ async function lotView(view, id) {
   const chat = el('ul', { class: 'feed', 'aria-label': 'Chat' });
   const people = el('ul', { class: 'feed', 'aria-label': 'Present' });
   const panel = el('div');
+  // Names come from the join and the presence events (which name a few of
+  // a crowd); the number is the server's count of everyone here.
   const present = new Map();
+  let here = 0;
   const drawPeople = () => {
-    people.replaceChildren(...[...present].map(([u, r]) => el('li', {}, u, el('span', { class: 'tag' }, r))));
-    const h = view.querySelector('#here'); if (h) h.textContent = `Here now (${present.size})`;
+    people.replaceChildren(...[...present].slice(0, 100).map(([u, r]) => el('li', {}, u, el('span', { class: 'tag' }, r))));
+    const h = view.querySelector('#here'); if (h) h.textContent = `Here now (${Math.max(here, present.size)})`;
   };
   // The lot is kept current from the events themselves (they carry what the
   // page shows): no read per event, however many watch the room.
@@ -281,6 +284,7 @@ async function lotView(view, id) {
     else if (f.kind === 'presence') {
       for (const p of d.joined || []) present.set(p.user, p.region);
       for (const p of d.left || []) present.delete(p.user);
+      if (typeof d.count === 'number') here = d.count;
       drawPeople();
     } else {
       if (f.kind === 'bid') bids.prepend(el('li', {}, `${money(d.amount)} — ${d.bidder} (${d.bidder_region})`, d.proxy ? el('span', { class: 'tag' }, 'proxy') : null));
@@ -298,6 +302,7 @@ async function lotView(view, id) {
   if (joined) {
     if (joined.lot.seq >= lot.seq) { lot = joined.lot; draw(); }
     for (const p of joined.presence) present.set(p.user, p.region);
+    here = joined.lot.watchers;
     drawPeople();
   }
   return () => { off(); clearInterval(tick); S.joined.delete(id); request('leave', { lot: id }).catch(() => {}); };
