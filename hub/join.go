@@ -78,10 +78,10 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 			r.users[s.ident.User]++
 		}
 		r.members[s] = max(plan.base, r.last)
-		r.mu.Unlock()
 		s.mu.Lock()
 		s.rooms[id] = r
 		s.mu.Unlock()
+		r.mu.Unlock()
 		return alreadyReplied{}, nil
 	}
 	return nil, protocol.Errorf(protocol.ErrBusy, "the lot moved too fast to catch up; join again")
