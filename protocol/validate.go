@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -102,6 +101,9 @@ func ParseRequest(frame []byte) (Request, *Error) {
 	if n := utf8.RuneCountInString(id); n < 1 || n > MaxIDLen {
 		return req, Errorf(ErrBadRequest, fmt.Sprintf("id must be 1..%d characters", MaxIDLen))
 	}
+	if err := CheckText("id", id, false); err != nil {
+		return req, err
+	}
 	req.ID = id
 	for name := range raw {
 		if name == "type" || name == "id" {
@@ -122,6 +124,11 @@ func ParseRequest(frame []byte) (Request, *Error) {
 		if err := req.set(name, f.kind, v); err != nil {
 			return req, err
 		}
+	}
+	// Only an absent qty means one: an explicit 0 is refused like any
+	// other quantity below 1, not bought as a unit.
+	if _, given := raw["qty"]; typ == "claim" && !given {
+		req.Qty = 1
 	}
 	return req, req.validate()
 }
@@ -190,9 +197,6 @@ func (r *Request) validate() *Error {
 			}
 		}
 	case "claim":
-		if r.Qty == 0 {
-			r.Qty = 1
-		}
 		if err := qty(r.Qty); err != nil {
 			return err
 		}
@@ -210,10 +214,8 @@ func (r *Request) validate() *Error {
 		if n := utf8.RuneCountInString(text); n < 1 || n > MaxChatLen {
 			return Errorf(ErrBadRequest, fmt.Sprintf("text must be 1..%d characters", MaxChatLen))
 		}
-		for _, c := range text {
-			if unicode.IsControl(c) && c != '\n' {
-				return Errorf(ErrBadRequest, "text must not contain control characters")
-			}
+		if err := CheckText("text", text, true); err != nil {
+			return err
 		}
 		r.Text = text
 	case "react":
@@ -267,6 +269,9 @@ func decodeObject(frame []byte) (map[string]json.RawMessage, *Error) {
 	if dec.More() {
 		return nil, Errorf(ErrBadRequest, "frame must hold exactly one JSON object")
 	}
+	if k, err := DuplicateKey(frame); err != nil || k != "" {
+		return nil, Errorf(ErrBadRequest, fmt.Sprintf("duplicate key %q: each field may appear once", k))
+	}
 	return raw, nil
 }
 
@@ -282,15 +287,18 @@ func stringField(raw map[string]json.RawMessage, name string) (string, *Error) {
 	return s, nil
 }
 
-// ParseHello decodes and validates the first frame.
+// ParseHello decodes and validates the first frame. A frame that is not a
+// well-formed hello is unauthorized (the contract closes such a socket with
+// 4001); only a hello with a malformed region is a bad_request, which the
+// client may correct.
 func ParseHello(frame []byte) (Hello, *Error) {
 	var h Hello
 	raw, err := decodeObject(frame)
 	if err != nil {
-		return h, err
+		return h, Errorf(ErrUnauthorized, "the first frame must be a hello: "+err.Message)
 	}
 	if h.Type, err = stringField(raw, "type"); err != nil {
-		return h, err
+		return h, Errorf(ErrUnauthorized, "the first frame must be a hello: "+err.Message)
 	}
 	if h.Type != "hello" {
 		return h, Errorf(ErrUnauthorized, "the first frame must be hello")

@@ -96,10 +96,76 @@ func TestParseHello(t *testing.T) {
 		`{"type":"ping","id":"1"}`:                        ErrUnauthorized,
 		`{"type":"hello","token":"t","region":"EU WEST"}`: ErrBadRequest,
 		`{"type":"hello","token":"t"}`:                    ErrBadRequest,
-		`nope`:                                            ErrBadRequest,
+		`nope`:                                            ErrUnauthorized,
 	} {
 		if _, err := ParseHello([]byte(frame)); err == nil || err.Code != code {
 			t.Errorf("%s: want %s, got %v", frame, code, err)
+		}
+	}
+}
+
+// TestParseHelloMalformedIsUnauthorized: a first frame that is not a
+// well-formed hello is unauthorized (the socket closes with 4001), not a
+// bad_request the client may follow with more frames.
+func TestParseHelloMalformedIsUnauthorized(t *testing.T) {
+	for _, frame := range []string{
+		`nope`, `[]`, `{}`, `{"type":5}`, `{"type":"hello"} {}`,
+		`{"type":"hello","token":"a","token":"b","region":"eu-west-1"}`,
+	} {
+		if _, err := ParseHello([]byte(frame)); err == nil || err.Code != ErrUnauthorized {
+			t.Errorf("%s: want unauthorized, got %v", frame, err)
+		}
+	}
+}
+
+// TestParseRequestHardening: an explicit qty 0, duplicate keys, control
+// characters and bidirectional overrides are refused.
+func TestParseRequestHardening(t *testing.T) {
+	for _, frame := range []string{
+		`{"type":"claim","id":"1","lot":"` + lotID + `","qty":0}`,
+		`{"type":"buy","id":"1","lot":"` + lotID + `","qty":0}`,
+		`{"type":"bid","id":"1","lot":"` + lotID + `","amount":1,"amount":5000}`,
+		`{"type":"bid","id":"1","id":"2","lot":"` + lotID + `","amount":1}`,
+		`{"type":"bid","id":"1","lot":"` + lotID + `","amount":1,"\u0061mount":5000}`,
+		`{"type":"ping","id":"a\u0000b"}`,
+		`{"type":"ping","id":"a\u001bb"}`,
+		`{"type":"ping","id":"a\u0085b"}`,
+		`{"type":"ping","id":"a\u202eb"}`,
+		`{"type":"ping","id":"a\n"}`,
+		`{"type":"chat","id":"1","lot":"` + lotID + `","text":"evil\u202Etxt.exe"}`,
+		`{"type":"chat","id":"1","lot":"` + lotID + `","text":"a\u2066b"}`,
+		`{"type":"chat","id":"1","lot":"` + lotID + `","text":"a\u0000b"}`,
+	} {
+		if _, err := ParseRequest([]byte(frame)); err == nil || err.Code != ErrBadRequest {
+			t.Errorf("%s: want bad_request, got %v", frame, err)
+		}
+	}
+	// An absent qty is one; a chat line may still hold newlines and
+	// directional marks.
+	if r, err := ParseRequest([]byte(`{"type":"claim","id":"1","lot":"` + lotID + `"}`)); err != nil || r.Qty != 1 {
+		t.Fatalf("claim without qty: %+v %v", r, err)
+	}
+	if _, err := ParseRequest([]byte(`{"type":"chat","id":"1","lot":"` + lotID + `","text":"a\nb\u200fc"}`)); err != nil {
+		t.Fatalf("chat with a newline and a mark: %v", err)
+	}
+}
+
+func TestDuplicateKey(t *testing.T) {
+	for data, want := range map[string]string{
+		`{"a":1,"b":2}`:             "",
+		`{"a":{"b":1},"c":{"b":2}}`: "",
+		`[{"a":1},{"a":1}]`:         "",
+		`{"a":1,"a":2}`:             "a",
+		`{"a":{"b":1,"b":2}}`:       "b",
+		`[{"x":[{"y":1,"y":1}]}]`:   "y",
+		`{"Amount":1,"amount":2}`:   "amount",
+		`{"title":"x","TITLE":"y"}`: "TITLE",
+		`{"\u0061":1,"a":2}`:        "a",
+		`{"s":1,"\u017f":2}`:        "\u017f",
+	} {
+		got, err := DuplicateKey([]byte(data))
+		if err != nil || got != want {
+			t.Errorf("%s: got %q %v, want %q", data, got, err, want)
 		}
 	}
 }
