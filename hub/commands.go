@@ -77,6 +77,12 @@ func (s *session) run(ctx context.Context, req protocol.Request) (any, *protocol
 		return s.social(ctx, req)
 	}
 
+	// Host commands need the host role as well as the lot's ownership
+	// (which the ledger checks): a bidder- or bot-only token for a host's
+	// user name must not run the host's lots.
+	if (req.Type == "tick" || req.Type == "open" || req.Type == "close") && !s.ident.Has(RoleHost) {
+		return nil, protocol.Errorf(protocol.ErrForbidden, req.Type+" needs the host role")
+	}
 	var (
 		result any
 		events []ledger.Event

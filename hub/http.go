@@ -1,12 +1,15 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,7 +105,16 @@ func (h *Hub) identity(r *http.Request) (Identity, *protocol.Error) {
 // data and wrong types (a float or a string where an integer belongs) are
 // refused with a message naming the problem.
 func decodeBody(r *http.Request, v any) *protocol.Error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err != nil {
+		return protocol.Errorf(protocol.ErrBadRequest, "could not read the body: "+err.Error())
+	}
+	// Duplicate keys are refused, not resolved: the decoder would keep
+	// the last, a proxy or log reader perhaps the first.
+	if k, err := protocol.DuplicateKey(body); err == nil && k != "" {
+		return protocol.Errorf(protocol.ErrBadRequest, fmt.Sprintf("duplicate key %q: each field may appear once", k))
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
@@ -126,6 +138,9 @@ func idempotencyKey(r *http.Request) (string, *protocol.Error) {
 	}
 	if len(k) > protocol.MaxIDLen {
 		return "", protocol.Errorf(protocol.ErrBadRequest, "Idempotency-Key must be 1..64 characters")
+	}
+	if e := protocol.CheckText("Idempotency-Key", k, false); e != nil {
+		return "", e
 	}
 	return k, nil
 }
@@ -178,7 +193,7 @@ func (h *Hub) postSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.protocolError(err))
 		return
 	}
-	token, err := h.tokens.Mint(body.User, body.Roles, 24*time.Hour)
+	token, err := h.tokens.Mint(body.User, body.Roles, min(24*time.Hour, h.tokens.MaxTTL()))
 	if err != nil {
 		writeError(w, protocol.Errorf(protocol.ErrBadRequest, err.Error()))
 		return
@@ -312,6 +327,10 @@ func (h *Hub) postLot(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	if e := protocol.CheckText("title", b.Title, false); e != nil {
+		writeError(w, e)
+		return
+	}
 	key, e := idempotencyKey(r)
 	if e != nil {
 		writeError(w, e)
@@ -341,10 +360,22 @@ func (h *Hub) postLot(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]any{"lot": snapshot(l, 0)})
 }
 
+// getAudit runs the ledger's invariant audit. Outside demo mode it scans
+// the whole ledger for an operator or a host only, and is paced per node.
 func (h *Hub) getAudit(w http.ResponseWriter, r *http.Request) {
 	if !h.tokens.Demo() {
-		if _, e := h.identity(r); e != nil {
+		id, e := h.identity(r)
+		if e != nil {
 			writeError(w, e)
+			return
+		}
+		if !id.Has(RoleOperator) && !id.Has(RoleHost) {
+			writeError(w, protocol.Errorf(protocol.ErrForbidden, "the audit needs the operator or host role"))
+			return
+		}
+		if !h.auditLimit.Allow() {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(h.opts.AuditEvery.Seconds()))))
+			writeError(w, protocol.Errorf(protocol.ErrRateLimited, fmt.Sprintf("the audit runs at most once every %v on a node; retry later", h.opts.AuditEvery)))
 			return
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/lotzero/lotzero/ledger"
 	"github.com/lotzero/lotzero/protocol"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 )
 
 // Hub wires the ledger, the firehose and the sessions of one server node.
@@ -43,6 +44,7 @@ type Hub struct {
 	draining     atomic.Bool
 	drainMu      sync.RWMutex // orders the drain flag against new in-flight commands
 	proofRunning atomic.Bool
+	auditLimit   *rate.Limiter  // paces GET /api/audit outside demo mode
 	inflight     sync.WaitGroup // commands in progress, across sessions
 	bg           sync.WaitGroup // background loops
 	stop         context.CancelFunc
@@ -55,11 +57,11 @@ var processStart = time.Now()
 func New(l Ledger, fh firehose.Firehose, opts Options) *Hub {
 	opts = opts.withDefaults()
 	return &Hub{
-		opts: opts, ledger: l, fh: fh, tokens: NewTokens(opts.AuthSecret), log: opts.Logger,
+		opts: opts, ledger: l, fh: fh, tokens: NewTokens(opts.AuthSecret, opts.MaxTokenTTL), log: opts.Logger,
 		metrics: newMetrics(l, fh), rooms: map[string]*room{}, users: map[string]map[*session]struct{}{},
 		sessions: map[*session]struct{}{}, personal: newSeenSet(1 << 16), presenceChanges: newPresenceChanges(),
 		presence: newPresenceView(fh.Presence(), opts.Node), walletSent: map[string]int64{},
-		published: make(chan []ledger.EventKey, 1024),
+		published: make(chan []ledger.EventKey, 1024), auditLimit: rate.NewLimiter(rate.Every(opts.AuditEvery), 2),
 	}
 }
 

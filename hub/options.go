@@ -25,6 +25,20 @@ type Options struct {
 	// "*.example.com") allowed to open the WebSocket besides the server's
 	// own host. Requests without an Origin (bots) are always allowed.
 	AllowedOrigins []string
+	// PublicOrigins are the origins ("https://auction.example.com", or a
+	// bare host[:port]) the server is reached at; a browser's WebSocket is
+	// accepted from these (and AllowedOrigins) only. The request's own Host
+	// header is never trusted: a DNS-rebinding page controls it. Empty
+	// means none; lotzero serve defaults it to its listen address and the
+	// localhost forms.
+	PublicOrigins []string
+	// MaxTokenTTL refuses tokens whose lifetime (exp − iat) is longer, and
+	// caps what lotzero token mints. Zero means 24h.
+	MaxTokenTTL time.Duration
+	// AuditEvery paces GET /api/audit outside demo mode, which scans the
+	// whole ledger: one per AuditEvery per node, with a burst of 2; more
+	// get 429 rate_limited. Zero means 5s.
+	AuditEvery time.Duration
 	// HelloTimeout closes a connection with 4008 if no hello arrives. Zero
 	// means 10s.
 	HelloTimeout time.Duration
@@ -125,6 +139,8 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	def(&o.HelloTimeout, 10*time.Second)
+	def(&o.MaxTokenTTL, DefaultMaxTokenTTL)
+	def(&o.AuditEvery, 5*time.Second)
 	def(&o.WriteTimeout, 10*time.Second)
 	def(&o.PingInterval, 25*time.Second)
 	def(&o.TickEvery, 200*time.Millisecond)

@@ -17,8 +17,11 @@ func (s *session) social(ctx context.Context, req protocol.Request) (any, *proto
 	if !joined {
 		return nil, protocol.Errorf(protocol.ErrBadRequest, "join the lot before you "+req.Type)
 	}
+	// The firehose drops a message whose ID it has seen: the ID names the
+	// lot too, so a request id reused in another lot is a new message,
+	// while a retry in the same lot is still published once.
 	m := firehose.Message{
-		Kind: firehose.KindChat, ID: s.ident.User + ":" + req.ID, Lot: req.Lot, Event: protocol.EventChat, At: time.Now(),
+		Kind: firehose.KindChat, ID: s.ident.User + ":" + req.Lot + ":" + req.ID, Lot: req.Lot, Event: protocol.EventChat, At: time.Now(),
 		Region: s.region, Actor: s.ident.User,
 	}
 	if req.Type == "chat" {

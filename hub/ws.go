@@ -129,8 +129,10 @@ func (h *Hub) awaitHello(conn *websocket.Conn) (Identity, string, bool) {
 	}
 }
 
-// originAllowed accepts requests without an Origin (bots), from the
-// server's own host, or from a host matching AllowedOrigins.
+// originAllowed accepts requests without an Origin (bots), from one of
+// PublicOrigins, or from a host matching AllowedOrigins. The request's Host
+// header takes no part: a DNS-rebinding page sends its own name there and
+// in Origin alike.
 func (h *Hub) originAllowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
@@ -140,8 +142,10 @@ func (h *Hub) originAllowed(r *http.Request) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
+	for _, public := range h.opts.PublicOrigins {
+		if originMatches(public, u) {
+			return true
+		}
 	}
 	for _, pattern := range h.opts.AllowedOrigins {
 		if ok, _ := path.Match(strings.ToLower(pattern), strings.ToLower(u.Host)); ok {
@@ -149,6 +153,20 @@ func (h *Hub) originAllowed(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// originMatches reports whether the Origin u is public: "scheme://host[:port]"
+// (scheme and host must both match) or a bare "host[:port]" (any scheme).
+func originMatches(public string, u *url.URL) bool {
+	scheme, host, ok := strings.Cut(public, "://")
+	if !ok {
+		scheme, host = "", public
+	}
+	host = strings.TrimSuffix(host, "/")
+	if scheme != "" && !strings.EqualFold(scheme, u.Scheme) {
+		return false
+	}
+	return strings.EqualFold(host, u.Host)
 }
 
 // smallBuffers gives the WebSocket library right-sized buffers when it

@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,12 +84,12 @@ func TestMalformedEnvironmentIsAnError(t *testing.T) {
 			}
 		})
 	}
-	t.Setenv("LOTZERO_AUTH_SECRET", "from-env")
+	t.Setenv("LOTZERO_AUTH_SECRET", "from-env-0123456789abcdef0123456789abcdef")
 	var out, errOut bytes.Buffer
-	if code := run(ctx, []string{"token", "--user", "alice", "--auth-secret", "from-flag"}, &out, &errOut); code != 0 {
+	if code := run(ctx, []string{"token", "--user", "alice", "--auth-secret", "from-flag-0123456789abcdef0123456789abcdef"}, &out, &errOut); code != 0 {
 		t.Fatalf("token: %d %s", code, errOut.String())
 	}
-	if _, err := hub.NewTokens("from-flag").Verify(strings.TrimSpace(out.String())); err != nil {
+	if _, err := hub.NewTokens("from-flag-0123456789abcdef0123456789abcdef", 0).Verify(strings.TrimSpace(out.String())); err != nil {
 		t.Fatalf("the flag must win over the environment: %v", err)
 	}
 }
@@ -132,10 +135,10 @@ func TestUsageAndBadInput(t *testing.T) {
 func TestTokenCommand(t *testing.T) {
 	ctx := context.Background()
 	var out, errOut bytes.Buffer
-	if code := run(ctx, []string{"token", "--user", "alice", "--role", "bidder,host", "--ttl", "1h", "--auth-secret", "s3cret"}, &out, &errOut); code != 0 {
+	if code := run(ctx, []string{"token", "--user", "alice", "--role", "bidder,host", "--ttl", "1h", "--auth-secret", "s3cret-0123456789abcdef0123456789abcdef"}, &out, &errOut); code != 0 {
 		t.Fatalf("token: %d %s", code, errOut.String())
 	}
-	id, err := hub.NewTokens("s3cret").Verify(strings.TrimSpace(out.String()))
+	id, err := hub.NewTokens("s3cret-0123456789abcdef0123456789abcdef", 0).Verify(strings.TrimSpace(out.String()))
 	if err != nil || id.User != "alice" || !id.Has(hub.RoleHost) {
 		t.Fatalf("minted token: %+v %v", id, err)
 	}
@@ -143,9 +146,59 @@ func TestTokenCommand(t *testing.T) {
 		{"token", "--user", "Alice", "--auth-secret", "x"},
 		{"token", "--user", "alice", "--role", "admin", "--auth-secret", "x"},
 		{"token", "--user", "alice", "--ttl", "-1h", "--auth-secret", "x"},
+		// Issue 11: no secret, a short secret, a ttl over the cap.
+		{"token", "--user", "alice"},
+		{"token", "--user", "alice", "--auth-secret", "short-secret"},
+		{"token", "--user", "alice", "--ttl", "25h", "--auth-secret", "s3cret-0123456789abcdef0123456789abcdef"},
+		{"token", "--user", "alice", "--ttl", "2h", "--max-token-ttl", "1h", "--auth-secret", "s3cret-0123456789abcdef0123456789abcdef"},
 	} {
 		if code := run(ctx, args, &out, &errOut); code != 1 {
 			t.Errorf("%v: exit %d, want 1", args, code)
 		}
+	}
+}
+
+// TestTokenCommandNeedsASecret: without a secret lotzero token fails and
+// prints no token (it used to mint one with the public demo key).
+func TestTokenCommandNeedsASecret(t *testing.T) {
+	t.Setenv("LOTZERO_AUTH_SECRET", "")
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"token", "--user", "alice"}, &out, &errOut); code != 1 || out.Len() != 0 ||
+		!strings.Contains(errOut.String(), "LOTZERO_AUTH_SECRET") {
+		t.Fatalf("token without a secret: exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+}
+
+// TestServeRefusesAShortSecret: the serve options refuse a secret under
+// 32 bytes and non-positive token and audit settings.
+func TestServeRefusesAShortSecret(t *testing.T) {
+	fs := newFlagSet("lotzero serve")
+	var hf hubFlags
+	hf.register(fs)
+	if err := fs.parse(nil, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	hf.authSecret = strings.Repeat("k", hub.MinSecretLen-1)
+	if _, err := hf.options(); err == nil || !strings.Contains(err.Error(), "32") {
+		t.Fatalf("a 31-byte secret: %v", err)
+	}
+	hf.authSecret = strings.Repeat("k", hub.MinSecretLen)
+	if o, err := hf.options(); err != nil || o.MaxTokenTTL != 24*time.Hour {
+		t.Fatalf("a 32-byte secret: %+v %v", o.MaxTokenTTL, err)
+	}
+	hf.maxTokenTTL = 0
+	if _, err := hf.options(); err == nil {
+		t.Fatal("a zero token lifetime was accepted")
+	}
+}
+
+func TestDefaultOrigins(t *testing.T) {
+	got := defaultOrigins(&net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 8080})
+	want := []string{"localhost:8080", "127.0.0.1:8080", "[::1]:8080", "10.1.2.3:8080"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if all := defaultOrigins(&net.TCPAddr{IP: net.IPv4zero, Port: 9}); !slices.Contains(all, "localhost:9") || !slices.Contains(all, "127.0.0.1:9") {
+		t.Fatalf("every interface: %v", all)
 	}
 }

@@ -27,6 +27,9 @@ type hubFlags struct {
 	addr           string
 	authSecret     string
 	allowedOrigins string
+	publicOrigins  string
+	maxTokenTTL    time.Duration
+	auditEvery     time.Duration
 	node           string
 	seed           bool
 	queueBytes     int
@@ -52,6 +55,12 @@ func (f *hubFlags) register(fs *flagSet) {
 	fs.bind("auth-secret", "LOTZERO_AUTH_SECRET")
 	fs.StringVar(&f.allowedOrigins, "allowed-origins", "", "comma-separated extra Origin hosts (patterns like *.example.com) allowed to open the WebSocket")
 	fs.bind("allowed-origins", "LOTZERO_ALLOWED_ORIGINS")
+	fs.StringVar(&f.publicOrigins, "public-origins", "", "comma-separated origins the server is reached at (https://auction.example.com or host:port), the only ones whose browsers may open the WebSocket besides --allowed-origins; default: the listen address and its localhost forms")
+	fs.bind("public-origins", "LOTZERO_PUBLIC_ORIGINS")
+	fs.DurationVar(&f.maxTokenTTL, "max-token-ttl", d.MaxTokenTTL, "longest token lifetime (exp − iat) accepted and minted")
+	fs.bind("max-token-ttl", "LOTZERO_MAX_TOKEN_TTL")
+	fs.DurationVar(&f.auditEvery, "audit-every", d.AuditEvery, "outside demo mode, GET /api/audit runs at most once per this on a node (burst 2)")
+	fs.bind("audit-every", "LOTZERO_AUDIT_EVERY")
 	fs.StringVar(&f.node, "node", "", "this node's name; default the host name")
 	fs.bind("node", "LOTZERO_NODE")
 	fs.boolFlag(&f.seed, "seed", true, "create the demo data on start, idempotently")
@@ -94,17 +103,52 @@ func (f *hubFlags) options() (hub.Options, error) {
 	if f.commandRate <= 0 || f.commandBurst < 1 || f.chatRate <= 0 {
 		return hub.Options{}, errors.New("rates and bursts must be positive")
 	}
-	var origins []string
-	for _, o := range strings.Split(f.allowedOrigins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			origins = append(origins, o)
-		}
+	if err := hub.CheckSecret(f.authSecret); err != nil {
+		return hub.Options{}, fmt.Errorf("--auth-secret: %w", err)
+	}
+	if f.maxTokenTTL <= 0 || f.auditEvery <= 0 {
+		return hub.Options{}, errors.New("--max-token-ttl and --audit-every must be positive")
 	}
 	return hub.Options{
-		Node: f.node, AuthSecret: f.authSecret, AllowedOrigins: origins, QueueBytes: f.queueBytes,
+		Node: f.node, AuthSecret: f.authSecret, AllowedOrigins: splitList(f.allowedOrigins), QueueBytes: f.queueBytes,
+		PublicOrigins: splitList(f.publicOrigins), MaxTokenTTL: f.maxTokenTTL, AuditEvery: f.auditEvery,
 		CommandRate: f.commandRate, CommandBurst: f.commandBurst, ChatRate: f.chatRate, RelayEvery: f.relayEvery,
 		HelloTimeout: f.helloTimeout, SkipPublish: f.skipPublish, PresenceTTL: f.presenceTTL, MaxSessions: f.maxSessions,
 	}, nil
+}
+
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// defaultOrigins are the origins a browser reaches a server listening on a
+// at: the address itself and its localhost forms, and, when it listens on
+// every interface, each interface address. Names other than localhost are
+// not guessed: a DNS-rebinding page could claim any of them.
+func defaultOrigins(a net.Addr) []string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return []string{a.String()}
+	}
+	port := fmt.Sprint(tcp.Port)
+	out := []string{net.JoinHostPort("localhost", port), net.JoinHostPort("127.0.0.1", port), net.JoinHostPort("::1", port)}
+	if !tcp.IP.IsUnspecified() {
+		return append(out, net.JoinHostPort(tcp.IP.String(), port))
+	}
+	addrs, _ := net.InterfaceAddrs() // none found: the localhost forms only
+	for _, ia := range addrs {
+		if ipn, ok := ia.(*net.IPNet); ok {
+			out = append(out, net.JoinHostPort(ipn.IP.String(), port))
+		}
+	}
+	return out
 }
 
 // defaultGCPercent is the server's GOGC. A node's live heap is mostly
@@ -142,6 +186,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("listen on %s: %w", hf.addr, err)
 	}
 	opts.Proof = proof.Console{URL: "http://" + loopbackAddr(ln.Addr())}
+	if len(opts.PublicOrigins) == 0 {
+		opts.PublicOrigins = defaultOrigins(ln.Addr())
+	}
 	fh, err := openFirehose(ctx, hf, log)
 	if err != nil {
 		return err
@@ -218,21 +265,29 @@ func publicURL(a net.Addr) string {
 	return fmt.Sprintf("http://%s", net.JoinHostPort(host, fmt.Sprint(tcp.Port)))
 }
 
-// runToken mints a token with the configured secret.
+// runToken mints a token with the configured secret. Without one it fails:
+// a token signed with the public demo key is worth nothing to a production
+// server and anyone can mint it, so printing one hides a misconfiguration.
 func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	d := hub.Defaults()
 	fs := newFlagSet("lotzero token")
 	user := fs.String("user", "", "the token's user, [a-z0-9_-]{1,32}")
-	roles := fs.String("role", hub.RoleBidder, "comma-separated roles: bidder, host, bot")
-	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
+	roles := fs.String("role", hub.RoleBidder, "comma-separated roles: bidder, host, bot, operator")
+	ttl := fs.Duration("ttl", d.MaxTokenTTL, "how long the token is valid; at most --max-token-ttl")
+	maxTTL := fs.Duration("max-token-ttl", d.MaxTokenTTL, "the servers' longest token lifetime")
+	fs.bind("max-token-ttl", "LOTZERO_MAX_TOKEN_TTL")
 	secret := fs.String("auth-secret", "", "signing secret; must match the server's")
 	fs.bind("auth-secret", "LOTZERO_AUTH_SECRET")
 	if err := fs.parse(args, stderr); err != nil {
 		return err
 	}
 	if *secret == "" {
-		fmt.Fprintln(stderr, "lotzero token: no LOTZERO_AUTH_SECRET: minting a demo-mode token")
+		return errors.New("no auth secret: set LOTZERO_AUTH_SECRET (or --auth-secret) to the server's; demo-mode servers issue tokens at POST /api/session")
 	}
-	tok, err := hub.NewTokens(*secret).Mint(*user, strings.Split(*roles, ","), *ttl)
+	if err := hub.CheckSecret(*secret); err != nil {
+		return err
+	}
+	tok, err := hub.NewTokens(*secret, *maxTTL).Mint(*user, strings.Split(*roles, ","), *ttl)
 	if err != nil {
 		return err
 	}
