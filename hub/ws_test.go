@@ -9,10 +9,10 @@ func TestOriginAllowed(t *testing.T) {
 	h := &Hub{opts: Options{AllowedOrigins: []string{"*.example.com", "shop.test:8443"},
 		PublicOrigins: []string{"https://lotzero.local", "127.0.0.1:8080"}}}
 	for origin, want := range map[string]bool{
-		"":                       true, // bots send none
-		"https://lotzero.local":  true, // a public origin
+		"":                       true,  // bots send none
+		"https://lotzero.local":  true,  // a public origin
 		"http://lotzero.local":   false, // ... with its scheme
-		"http://127.0.0.1:8080":  true, // a bare host:port, any scheme
+		"http://127.0.0.1:8080":  true,  // a bare host:port, any scheme
 		"http://127.0.0.1:9090":  false,
 		"https://a.example.com":  true,
 		"https://example.com":    false,
