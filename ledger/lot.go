@@ -214,6 +214,11 @@ const (
 	defaultExtS   = 30
 	minIntervalMS = 100
 	maxIntervalMS = 3_600_000
+	// maxDutchSteps bounds a Dutch lot's scheduled steps, ceil((start −
+	// floor) / step), and its run, steps × interval, is at most
+	// maxDurationS: every step is an event row, so one host cannot make a
+	// lot that writes events for ever (a step of 1 from 2^53 would).
+	maxDutchSteps = 10_000
 )
 
 func (s *LotSpec) validate() error {
@@ -282,6 +287,13 @@ func (s *LotSpec) validateDutch() error {
 	}
 	if s.IntervalMS < minIntervalMS || s.IntervalMS > maxIntervalMS {
 		return errorf(CodeBadRequest, "interval_ms must be between %d and %d", minIntervalMS, maxIntervalMS)
+	}
+	steps := (s.StartPrice - s.FloorPrice + s.Step - 1) / s.Step
+	if steps > maxDutchSteps {
+		return errorf(CodeBadRequest, "the price must reach floor_price in at most %d steps (this one takes %d): raise step", maxDutchSteps, steps)
+	}
+	if steps*s.IntervalMS > maxDurationS*1000 {
+		return errorf(CodeBadRequest, "the price must reach floor_price within %d s (steps × interval_ms): shorten interval_ms", maxDurationS)
 	}
 	if s.Qty < 1 || s.Qty > MaxQty {
 		return errorf(CodeBadRequest, "qty must be between 1 and %d", MaxQty)
