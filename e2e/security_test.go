@@ -118,8 +118,20 @@ func TestBadInput(t *testing.T) {
 		{`{"type":"chat","id":"t2","lot":"` + lot + `","text":"   "}`, "bad_request", "text"},
 		{`{"type":"chat","id":"t3","lot":"` + lot + `","text":"hi"}`, "bad_request", "join"},
 		{`{"type":"react","id":"r1","lot":"` + lot + `","emoji":"💩"}`, "bad_request", "emoji"},
-		{`{"type":"tick","id":"k1","lot":"` + lot + `"}`, "bad_request", "english"},
+		{`{"type":"tick","id":"k1","lot":"` + lot + `"}`, "forbidden", "host role"}, // a bidder: refused before the lot is read (issue 11)
 		{`{"type":"hello","token":"x","region":"eu-west-1"}`, "bad_request", "hello"},
+		// Issue 11, identity and input (lz11-ident): qty 0, duplicate keys,
+		// control characters and bidirectional overrides.
+		{`{"type":"claim","id":"c2","lot":"` + lot + `","qty":0}`, "bad_request", "qty"},
+		{`{"type":"bid","id":"b14","lot":"` + lot + `","amount":1,"amount":5000}`, "bad_request", "duplicate"},
+		{`{"type":"bid","id":"b15","lot":"` + lot + `","amount":5000,"\u0061mount":1}`, "bad_request", "duplicate"},
+		{`{"type":"ping","id":"p\u0000"}`, "bad_request", "control"},
+		{`{"type":"ping","id":"p\u001b[31m"}`, "bad_request", "control"},
+		{`{"type":"ping","id":"p\u202e"}`, "bad_request", "bidirectional"},
+		{`{"type":"chat","id":"t4","lot":"` + lot + `","text":"gnp.\u202eexe"}`, "bad_request", "bidirectional"},
+		{`{"type":"chat","id":"t5","lot":"` + lot + `","text":"a\u2067b"}`, "bad_request", "bidirectional"},
+		{`{"type":"chat","id":"t6","lot":"` + lot + `","text":"a\u0000b"}`, "bad_request", "control"},
+		// End of issue 11, identity and input.
 	}
 	for _, tc := range cases {
 		id := requestIDOf(tc.frame)

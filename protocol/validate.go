@@ -82,6 +82,9 @@ func ParseRequest(frame []byte) (Request, *Error) {
 	if idRaw, ok := raw["id"]; ok {
 		_ = json.Unmarshal(idRaw, &req.ID)
 	}
+	if err := noDuplicateKeys(frame); err != nil {
+		return req, err
+	}
 	typ, err := stringField(raw, "type")
 	if err != nil {
 		return req, err
@@ -269,10 +272,16 @@ func decodeObject(frame []byte) (map[string]json.RawMessage, *Error) {
 	if dec.More() {
 		return nil, Errorf(ErrBadRequest, "frame must hold exactly one JSON object")
 	}
-	if k, err := DuplicateKey(frame); err != nil || k != "" {
-		return nil, Errorf(ErrBadRequest, fmt.Sprintf("duplicate key %q: each field may appear once", k))
-	}
 	return raw, nil
+}
+
+// noDuplicateKeys refuses a frame naming a key twice in one object: the
+// decoder would keep the last, another reader the first.
+func noDuplicateKeys(frame []byte) *Error {
+	if k, err := DuplicateKey(frame); err != nil || k != "" {
+		return Errorf(ErrBadRequest, fmt.Sprintf("duplicate key %q: each field may appear once", k))
+	}
+	return nil
 }
 
 func stringField(raw map[string]json.RawMessage, name string) (string, *Error) {
@@ -295,6 +304,9 @@ func ParseHello(frame []byte) (Hello, *Error) {
 	var h Hello
 	raw, err := decodeObject(frame)
 	if err != nil {
+		return h, Errorf(ErrUnauthorized, "the first frame must be a hello: "+err.Message)
+	}
+	if err := noDuplicateKeys(frame); err != nil {
 		return h, Errorf(ErrUnauthorized, "the first frame must be a hello: "+err.Message)
 	}
 	if h.Type, err = stringField(raw, "type"); err != nil {
