@@ -105,7 +105,7 @@ type outcome struct {
 func (p *participant) do(ctx context.Context, req protocol.Request, op checker.Op) (protocol.Reply, outcome) {
 	op.Process, op.User, op.Region, op.ID = p.id, p.user, p.region, req.ID
 	began := time.Now()
-	busy := 0
+	busy, limited := 0, 0
 	for {
 		c, err := p.connect(ctx)
 		if err != nil {
@@ -135,6 +135,13 @@ func (p *participant) do(ctx context.Context, req protocol.Request, op checker.O
 		}
 		done.Type, done.Code = checker.Fail, reply.Error.Code
 		p.rec.add(done)
+		// rate_limited: nothing ran; a well-behaved bot waits as long as the
+		// server says and asks again under the same id.
+		if reply.Error.Code == protocol.ErrRateLimited && limited < 100 && ctx.Err() == nil {
+			limited++
+			time.Sleep(time.Duration(max(reply.Error.RetryAfterMS, 20)) * time.Millisecond)
+			continue
+		}
 		// busy: nothing changed; internal: the server says to retry with the
 		// same id. Either way the retry returns the request's real outcome.
 		if (reply.Error.Code == protocol.ErrBusy || reply.Error.Code == protocol.ErrInternal) && busy < 10 && ctx.Err() == nil {

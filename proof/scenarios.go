@@ -68,7 +68,8 @@ func (r *run) setup(ctx context.Context) error {
 			p.user, p.token = r.tag+"-spender", spender
 		} else {
 			p.user = fmt.Sprintf("%s-%d", r.tag, i)
-			s, err := protocol.Login(ctx, r.cfg.URL, p.user, p.region)
+			var s protocol.Session
+			err := retrying(ctx, func() (err error) { s, err = protocol.Login(ctx, r.cfg.URL, p.user, p.region); return err })
 			if err != nil {
 				return fmt.Errorf("log in %s: %w", p.user, err)
 			}
@@ -113,7 +114,9 @@ func (r *run) createLots(ctx context.Context, n int, body string) error {
 		var res struct {
 			Lot protocol.Lot `json:"lot"`
 		}
-		if err := protocol.PostJSON(ctx, r.cfg.URL+"/api/lots", r.host, []byte(body), &res); err != nil {
+		if err := retrying(ctx, func() error {
+			return protocol.PostJSON(ctx, r.cfg.URL+"/api/lots", r.host, []byte(body), &res)
+		}); err != nil {
 			return fmt.Errorf("create lot: %w", err)
 		}
 		r.lots[i] = res.Lot.ID
@@ -205,15 +208,19 @@ func (r *run) finish(ctx context.Context) error {
 	}
 	host := &participant{id: -2, user: "auctioneer", region: regions[0], token: r.host, ws: r.ws, rec: &recorder{}}
 	defer host.close()
+	pace := newHostPace()
 	return parallel(len(r.lots), 8, func(i int) error {
 		var lot struct {
 			Lot protocol.Lot `json:"lot"`
 		}
-		if err := protocol.GetJSON(ctx, r.cfg.URL+"/api/lots/"+r.lots[i], "", &lot); err != nil {
+		if err := retrying(ctx, func() error { return protocol.GetJSON(ctx, r.cfg.URL+"/api/lots/"+r.lots[i], "", &lot) }); err != nil {
 			return err
 		}
 		if lot.Lot.Status == "settled" {
 			return nil
+		}
+		if err := pace.Wait(ctx); err != nil {
+			return err
 		}
 		reply, _ := host.do(ctx, protocol.Request{Type: "close", ID: fmt.Sprintf("%s-close-%d", r.tag, i), Lot: r.lots[i]}, checker.Op{F: "close"})
 		if !reply.OK && reply.Error != nil && reply.Error.Code != protocol.ErrLotClosed {
@@ -231,7 +238,7 @@ func (r *run) final(ctx context.Context, hostBefore checker.Wallet) (checker.Fin
 		var lot struct {
 			Lot checker.Lot `json:"lot"`
 		}
-		err := protocol.GetJSON(ctx, r.cfg.URL+"/api/lots/"+r.lots[i], "", &lot)
+		err := retrying(ctx, func() error { return protocol.GetJSON(ctx, r.cfg.URL+"/api/lots/"+r.lots[i], "", &lot) })
 		f.Lots[i] = lot.Lot
 		return err
 	}); err != nil {
@@ -259,7 +266,7 @@ func (r *run) final(ctx context.Context, hostBefore checker.Wallet) (checker.Fin
 	}); err != nil {
 		return f, err
 	}
-	if err := protocol.GetJSON(ctx, r.cfg.URL+"/api/audit", "", &f.Audit); err != nil {
+	if err := retrying(ctx, func() error { return protocol.GetJSON(ctx, r.cfg.URL+"/api/audit", "", &f.Audit) }); err != nil {
 		return f, fmt.Errorf("audit: %w", err)
 	}
 	for _, p := range r.parts {
@@ -272,7 +279,7 @@ func (r *run) wallet(ctx context.Context, token string) (checker.Wallet, error) 
 	var w struct {
 		Wallet checker.Wallet `json:"wallet"`
 	}
-	err := protocol.GetJSON(ctx, r.cfg.URL+"/api/wallet", token, &w)
+	err := retrying(ctx, func() error { return protocol.GetJSON(ctx, r.cfg.URL+"/api/wallet", token, &w) })
 	return w.Wallet, err
 }
 

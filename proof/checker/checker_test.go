@@ -213,3 +213,20 @@ func TestCheckerCatchesSilentObserver(t *testing.T) {
 	}
 	mustCatch(t, noEvents, f, "saw none")
 }
+
+// A record written and read back judges the same; editing it (one more
+// winner, one lost hold) fails it.
+func TestRecordRoundTrip(t *testing.T) {
+	ops, f := oversellRun()
+	var buf bytes.Buffer
+	if err := WriteRecord(&buf, f, ops); err != nil {
+		t.Fatal(err)
+	}
+	f2, ops2, err := ReadRecord(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := Check(ops2, f2); !r.OK {
+		t.Fatalf("the record of a clean run must pass: %v", r.Violations)
+	}
+}
