@@ -247,18 +247,29 @@ func (h *Hub) postDeposit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"wallet": walletOf(wallet)})
 }
 
+// getLots is the lobby: the listed lots that are open or scheduled (the
+// ones there longest first, up to lobbyOpen), and as "recent" the last
+// lobbyRecent that closed. Unlisted lots (the proof's) never show here.
 func (h *Hub) getLots(w http.ResponseWriter, r *http.Request) {
-	lots, err := h.ledger.Lots(r.Context(), 500)
+	open, recent, err := h.ledger.LobbyLots(r.Context(), lobbyOpen, lobbyRecent)
 	if err != nil {
 		writeError(w, h.protocolError(err))
 		return
 	}
-	out := make([]protocol.Lot, 0, len(lots))
-	for _, l := range lots {
-		out = append(out, snapshot(l, h.presence.count(l.ID.String())))
+	list := func(lots []*ledger.Lot) []protocol.Lot {
+		out := make([]protocol.Lot, 0, len(lots))
+		for _, l := range lots {
+			out = append(out, snapshot(l, h.presence.count(l.ID.String())))
+		}
+		return out
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"lots": out})
+	writeJSON(w, http.StatusOK, map[string]any{"lots": list(open), "recent": list(recent)})
 }
+
+const (
+	lobbyOpen   = 500
+	lobbyRecent = 12
+)
 
 func (h *Hub) getLot(w http.ResponseWriter, r *http.Request) {
 	id, err := uuid.Parse(r.PathValue("id"))
@@ -294,6 +305,7 @@ type lotBody struct {
 	Qty          int64  `json:"qty"`
 	PerUserLimit int64  `json:"per_user_limit"`
 	Open         *bool  `json:"open"`
+	Unlisted     bool   `json:"unlisted"`
 	Region       string `json:"region"`
 }
 
@@ -324,7 +336,7 @@ func (h *Hub) postLot(w http.ResponseWriter, r *http.Request) {
 		Kind: b.Kind, Title: b.Title, Scheduled: b.Open != nil && !*b.Open,
 		StartPrice: b.StartPrice, Reserve: b.Reserve, DurationS: b.DurationS, ExtensionS: b.ExtensionS, HardEndS: b.HardEndS,
 		FloorPrice: b.FloorPrice, Step: b.Step, IntervalMS: b.IntervalMS, FloorAction: b.FloorAction,
-		Price: b.Price, Qty: b.Qty, PerUserLimit: b.PerUserLimit,
+		Price: b.Price, Qty: b.Qty, PerUserLimit: b.PerUserLimit, Unlisted: b.Unlisted,
 	}
 	res, events, err := h.ledger.CreateLot(r.Context(), ledger.Actor{User: id.User, Region: b.Region, RequestID: key}, spec)
 	if err != nil {

@@ -89,12 +89,12 @@ func (r *run) setup(ctx context.Context) error {
 	switch r.cfg.Scenario {
 	case "oversell":
 		r.price = dropPrice
-		return r.createLots(ctx, 1, fmt.Sprintf(`{"kind":"drop","title":"proof %s: %d units","price":%d,"qty":%d}`, r.tag, r.cfg.K, dropPrice, r.cfg.K))
+		return r.createLots(ctx, 1, fmt.Sprintf(`{"kind":"drop","unlisted":true,"title":"proof %s: %d units","price":%d,"qty":%d}`, r.tag, r.cfg.K, dropPrice, r.cfg.K))
 	case "double-spend":
 		r.price = r.parts[0].before.Available // funds for exactly one
-		return r.createLots(ctx, n, fmt.Sprintf(`{"kind":"drop","title":"proof %s","price":%d,"qty":1}`, r.tag, r.price))
+		return r.createLots(ctx, n, fmt.Sprintf(`{"kind":"drop","unlisted":true,"title":"proof %s","price":%d,"qty":1}`, r.tag, r.price))
 	case "dutch":
-		if err := r.createLots(ctx, 1, fmt.Sprintf(`{"kind":"dutch","title":"proof %s","start_price":%d,"floor_price":%d,"step":%d,"interval_ms":3600000,"qty":%d}`,
+		if err := r.createLots(ctx, 1, fmt.Sprintf(`{"kind":"dutch","unlisted":true,"title":"proof %s","start_price":%d,"floor_price":%d,"step":%d,"interval_ms":3600000,"qty":%d}`,
 			r.tag, dutchStart, dutchFloor, dutchStep, r.cfg.K)); err != nil {
 			return err
 		}
@@ -103,7 +103,7 @@ func (r *run) setup(ctx context.Context) error {
 		}
 		return nil
 	case "english":
-		return r.createLots(ctx, 1, fmt.Sprintf(`{"kind":"english","title":"proof %s","start_price":%d,"duration_s":4,"extension_s":2,"hard_end_s":15}`, r.tag, englishStart))
+		return r.createLots(ctx, 1, fmt.Sprintf(`{"kind":"english","unlisted":true,"title":"proof %s","start_price":%d,"duration_s":4,"extension_s":2,"hard_end_s":15}`, r.tag, englishStart))
 	}
 	return nil
 }

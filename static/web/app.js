@@ -139,8 +139,11 @@ async function route() {
 
 async function lobbyView(view) {
   const draw = async () => {
-    const { lots } = await api('/api/lots');
+    const { lots, recent = [] } = await api('/api/lots');
     const groups = { english: 'English auctions', dutch: 'Dutch auctions', drop: 'Drops' };
+    const closed = recent.length ? [el('section', { 'aria-label': 'Recently closed' }, el('h2', {}, 'Recently closed'),
+      el('ul', { class: 'feed' }, recent.map((l) => el('li', {}, el('a', { href: `#/lot/${l.id}` }, l.title), ` · ${l.status}`,
+        l.kind === 'english' && l.winner ? ` · won by ${l.winner} at ${money(l.price)}` : ''))))] : [];
     view.replaceChildren(el('h1', {}, 'Live lots'), ...Object.entries(groups).map(([kind, title]) => el('section', { 'aria-label': title },
       el('h2', {}, title),
       el('div', { class: 'grid' }, lots.filter((l) => l.kind === kind).map((l) => el('a', { class: 'card', href: `#/lot/${l.id}`, 'data-lot': l.id },
@@ -150,7 +153,7 @@ async function lobbyView(view) {
           l.status,
           kind === 'english' ? ` · ${l.bid_count} bids · ${left(l.ends_at)} left` : ` · ${l.qty_total - l.qty_claimed} of ${l.qty_total} left`,
           ` · ${l.watchers} watching`,
-        ].join(''))))))));
+        ].join(''))))))), ...closed);
   };
   await draw();
   const t = setInterval(() => draw().catch(() => {}), 2000);
