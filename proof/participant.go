@@ -19,7 +19,7 @@ type participant struct {
 	user   string
 	region string
 	token  string
-	ws     string
+	wss    []string // its node's WebSocket URL first, then the others'
 	rec    *recorder
 
 	mu     sync.Mutex
@@ -35,9 +35,11 @@ func (p *participant) connect(ctx context.Context) (*protocol.Client, error) {
 	if c != nil && c.Err() == nil {
 		return c, nil
 	}
-	for {
+	for attempt := 0; ; attempt++ {
+		// A node that does not answer is left for the next: its sessions
+		// move to another node, as a load balancer would move them.
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		c, err := protocol.Dial(dctx, p.ws, p.token, p.region, &protocol.DialOptions{Buffer: 256})
+		c, err := protocol.Dial(dctx, p.wss[attempt%len(p.wss)], p.token, p.region, &protocol.DialOptions{Buffer: 256})
 		cancel()
 		if err == nil {
 			p.mu.Lock()

@@ -32,13 +32,30 @@ func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.Scenario, "scenario", "oversell", "race: "+strings.Join(proof.Scenarios, ", "))
 	fs.IntVar(&cfg.N, "n", 500, "participants: real WebSocket sessions")
 	fs.IntVar(&cfg.K, "k", 0, "units for sale (oversell, dutch); default n/10 for oversell, 1 for dutch")
-	fs.StringVar(&cfg.URL, "url", "", "a server in demo mode (http://host:port); empty starts one")
+	fs.Func("url", "a node of a running deployment in demo mode (http://host:port); repeat it for every node; none starts the proof's own", func(u string) error {
+		cfg.URLs = append(cfg.URLs, u)
+		return nil
+	})
+	fs.IntVar(&cfg.Nodes, "nodes", 1, "without --url: how many nodes to start, sharing one PostgreSQL (several: OCC decides between them)")
+	firehoseKind := fs.String("firehose", "memory", "without --url: the nodes' firehose, memory or dynamodb (DynamoDB at --dynamodb-endpoint)")
+	fs.StringVar(&cfg.DynamoEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint for --firehose dynamodb, e.g. DynamoDB Local")
+	fs.bind("dynamodb-endpoint", "LOTZERO_DYNAMODB_ENDPOINT")
 	fs.BoolVar(&cfg.Faults, "faults", false, "during the race: drop a third of the connections, restart PostgreSQL, SIGKILL and restart the node")
 	fs.BoolVar(&cfg.RawBound, "raw-bound", false, "also time the bare claim statement from as many connections: the database's own limit")
 	historyFile := fs.String("history", "", "write the run's record to this file: the final reads, then the history, one JSON operation per line (re-check it with `lotzero proof check FILE`)")
 	reportFile := fs.String("report", "", "write the JSON report to this file")
 	if err := fs.parse(args, stderr); err != nil {
 		return err
+	}
+	switch {
+	case *firehoseKind == "memory":
+		cfg.DynamoEndpoint = ""
+	case *firehoseKind == "dynamodb" && cfg.DynamoEndpoint == "":
+		fmt.Fprintln(stderr, "lotzero proof: --firehose dynamodb needs --dynamodb-endpoint (or LOTZERO_DYNAMODB_ENDPOINT)")
+		return exitNotCarried
+	case *firehoseKind != "dynamodb":
+		fmt.Fprintln(stderr, "lotzero proof: --firehose must be memory or dynamodb")
+		return exitNotCarried
 	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(stderr, "lotzero proof:", err)
@@ -143,6 +160,9 @@ func printReport(w io.Writer, r *proof.Report) {
 	fmt.Fprintf(w, "  %-22s p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", "latency", r.Latency.P50, r.Latency.P99, r.Latency.Max)
 	fmt.Fprintf(w, "  %-22s %.1f ms\n", "duration", r.DurationMS)
 	fmt.Fprintf(w, "  %-22s %d\n", "OCC retries", r.OCCRetries)
+	for _, n := range r.Nodes {
+		fmt.Fprintf(w, "  %-22s commits %d, OCC retries %d, busy %d\n", "node "+n.URL, n.Commits, n.OCCRetries, n.Busy)
+	}
 	regions := make([]string, 0, len(r.Regions))
 	for reg := range r.Regions {
 		regions = append(regions, reg)
@@ -150,7 +170,7 @@ func printReport(w io.Writer, r *proof.Report) {
 	sort.Strings(regions)
 	for _, reg := range regions {
 		c := r.Regions[reg]
-		fmt.Fprintf(w, "  %-22s ok %d, rejected %d, info %d\n", reg, c.OK, c.Rejected, c.Info)
+		fmt.Fprintf(w, "  %-22s ok %d, rejected %d, info %d (on %s)\n", reg, c.OK, c.Rejected, c.Info, c.Node)
 	}
 	if rb := r.RawBound; rb != nil {
 		fmt.Fprintf(w, "  %-22s %d statements on %d connections in %.1f ms: LotZero reaches %.0f%% of it\n",
