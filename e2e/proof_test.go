@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lotzero/lotzero/proof"
+	"github.com/lotzero/lotzero/proof/checker"
 	"github.com/lotzero/lotzero/protocol"
 )
 
@@ -60,6 +62,18 @@ func TestProofSurvivesFaults(t *testing.T) {
 	}
 }
 
+// TestProofAcrossNodes: three nodes on one PostgreSQL race one wallet and
+// one drop with a node killed mid-race; the report has every node.
+func TestProofAcrossNodes(t *testing.T) {
+	for _, sc := range []string{"double-spend", "oversell"} {
+		rep := runProof(t, proof.Config{Scenario: sc, N: 150, K: 15, Nodes: 3, Binary: binary, Faults: true})
+		if len(rep.Nodes) != 3 || len(rep.Faults) == 0 {
+			t.Fatalf("%s: nodes %+v, faults %v", sc, rep.Nodes, rep.Faults)
+		}
+		t.Logf("%s on 3 nodes: OCC retries %d, %+v", sc, rep.OCCRetries, rep.Nodes)
+	}
+}
+
 // TestProofAPI is the web console's path: POST /api/proof.
 func TestProofAPI(t *testing.T) {
 	s := startServer(t, "")
@@ -78,7 +92,24 @@ func TestProofAPI(t *testing.T) {
 	if !rep.OK || rep.Verdict != "Invariant held" || rep.Check.Succeeded != 6 || rep.Backends.Ledger != "embedded-postgres" {
 		t.Fatalf("report: %+v", rep)
 	}
-	err := protocol.PostJSON(ctx, s.URL+"/api/proof", "", []byte(`{"scenario":"teleport","n":5}`), nil)
+	// The run is listed, and its record downloads and re-checks offline.
+	var runs struct {
+		Runs []proof.RunSummary `json:"runs"`
+	}
+	if err := protocol.GetJSON(ctx, s.URL+"/api/proof/runs", "", &runs); err != nil || len(runs.Runs) != 1 || !runs.Runs[0].OK ||
+		runs.Runs[0].Oversells != 0 || runs.Runs[0].DoubleSpends != 0 {
+		t.Fatalf("runs: %+v %v", runs, err)
+	}
+	resp, err := http.Get(s.URL + "/api/proof/runs/" + runs.Runs[0].ID + "/record")
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, ops, err := checker.ReadRecord(resp.Body)
+	resp.Body.Close()
+	if err != nil || !checker.Check(ops, final).OK {
+		t.Fatalf("the downloaded record: %v", err)
+	}
+	err = protocol.PostJSON(ctx, s.URL+"/api/proof", "", []byte(`{"scenario":"teleport","n":5}`), nil)
 	if err == nil || !strings.Contains(err.Error(), "scenario") {
 		t.Fatalf("bad scenario: %v", err)
 	}

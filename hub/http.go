@@ -28,7 +28,16 @@ func (h *Hub) Handler(static http.Handler) http.Handler {
 	mux.HandleFunc("GET /api/lots/{id}", h.getLot)
 	mux.HandleFunc("POST /api/lots", h.postLot)
 	mux.HandleFunc("GET /api/audit", h.getAudit)
-	mux.HandleFunc("POST /api/proof", h.postProof)
+	if h.opts.Proof != nil {
+		// The proof races this server as demo users: demo mode only.
+		demoOnly := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h.requireDemo(w) {
+				h.opts.Proof.ServeHTTP(w, r)
+			}
+		})
+		mux.Handle("/api/proof", demoOnly)
+		mux.Handle("/api/proof/", demoOnly)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 	})
@@ -387,37 +396,4 @@ func (h *Hub) getReady(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, map[string]any{"ready": ready, "checks": checks})
-}
-
-// postProof runs a proof scenario against this server and returns its
-// report (demo mode only: the proof logs in as demo users). One at a time.
-func (h *Hub) postProof(w http.ResponseWriter, r *http.Request) {
-	if !h.requireDemo(w) {
-		return
-	}
-	if h.opts.Proof == nil {
-		writeError(w, protocol.Errorf(protocol.ErrNotFound, "this server has no proof runner"))
-		return
-	}
-	var body json.RawMessage
-	if e := decodeBody(r, &body); e != nil {
-		writeError(w, e)
-		return
-	}
-	if !h.proofRunning.CompareAndSwap(false, true) {
-		writeError(w, protocol.Errorf(protocol.ErrBusy, "a proof is already running; try again when it ends"))
-		return
-	}
-	defer h.proofRunning.Store(false)
-	rep, err := h.opts.Proof.RunProof(r.Context(), body)
-	var perr *protocol.Error
-	switch {
-	case errors.As(err, &perr):
-		writeError(w, perr)
-		return
-	case err != nil:
-		writeError(w, protocol.Errorf(protocol.ErrBadRequest, err.Error()))
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
 }

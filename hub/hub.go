@@ -39,13 +39,12 @@ type Hub struct {
 	walletSent      map[string]int64 // user -> version of the wallet last sent to their sessions here
 	published       chan []ledger.EventKey
 
-	conns        atomic.Int64 // WebSocket connections open or being opened (MaxSessions)
-	draining     atomic.Bool
-	drainMu      sync.RWMutex // orders the drain flag against new in-flight commands
-	proofRunning atomic.Bool
-	inflight     sync.WaitGroup // commands in progress, across sessions
-	bg           sync.WaitGroup // background loops
-	stop         context.CancelFunc
+	conns    atomic.Int64 // WebSocket connections open or being opened (MaxSessions)
+	draining atomic.Bool
+	drainMu  sync.RWMutex   // orders the drain flag against new in-flight commands
+	inflight sync.WaitGroup // commands in progress, across sessions
+	bg       sync.WaitGroup // background loops
+	stop     context.CancelFunc
 }
 
 // processStart anchors nanotime's monotonic readings.

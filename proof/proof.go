@@ -53,6 +53,9 @@ type Config struct {
 
 // Report is a run's outcome: the checker's verdict and what was measured.
 type Report struct {
+	ID         string                  `json:"id,omitempty"` // a console run's id (its downloads)
+	At         string                  `json:"at"`           // when the race started
+	Lots       []string                `json:"lots"`         // the lots the run created (unlisted), at most 20
 	Scenario   string                  `json:"scenario"`
 	N          int                     `json:"n"`
 	K          int                     `json:"k"`
@@ -269,7 +272,7 @@ loop:
 	rep := &Report{
 		Scenario: cfg.Scenario, N: cfg.N, K: cfg.K, OK: res.OK, Check: res,
 		DurationMS: millis(duration), Latency: latencies(outcomes), Regions: r.byRegion(outcomes),
-		Nodes: raceStats, Backends: r.server, Faults: faults,
+		Nodes: raceStats, Backends: r.server, Faults: faults, At: protocol.Time(began), Lots: r.lots[:min(len(r.lots), 20)],
 		History: history, Final: final,
 	}
 	for _, n := range rep.Nodes {

@@ -141,7 +141,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", hf.addr, err)
 	}
-	opts.Proof = proof.Console{URL: "http://" + loopbackAddr(ln.Addr())}
+	opts.Proof = proof.NewConsole("http://" + loopbackAddr(ln.Addr()))
 	fh, err := openFirehose(ctx, hf, log)
 	if err != nil {
 		return err
