@@ -12,8 +12,10 @@ run:
 
 # Everything the tests need, then vet, then every test under the race
 # detector (with DynamoDB Local running), the end-to-end suite again on the
-# DynamoDB firehose, then the proof gate: 500 real sessions racing for 50 units and
-# one wallet funded once racing for 500 lots; any violation fails.
+# DynamoDB firehose, then the proof gate on servers with their default settings:
+# 500 real sessions racing for 50 units, and
+# one wallet funded once racing for 500 lots on three nodes sharing one
+# PostgreSQL (OCC decides), each with faults injected; any violation fails.
 test:
 	bash .ci/prepare
 	$(GO) vet ./...
@@ -21,7 +23,7 @@ test:
 	LOTZERO_E2E_FIREHOSE=dynamodb bash .ci/with-dynamodb $(GO) test -race -count=1 -timeout 20m ./e2e
 	$(GO) build -o bin/lotzero ./cmd/lotzero
 	bin/lotzero proof --scenario oversell -n 500 -k 50 --faults
-	bin/lotzero proof --scenario double-spend -n 500 --faults
+	bin/lotzero proof --scenario double-spend -n 500 --nodes 3 --faults
 
 # The ledger and cross-node benchmarks whose figures are in the README.
 bench:

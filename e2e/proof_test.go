@@ -2,11 +2,17 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lotzero/lotzero/proof"
+	"github.com/lotzero/lotzero/proof/checker"
 	"github.com/lotzero/lotzero/protocol"
 )
 
@@ -26,10 +32,10 @@ func runProof(t *testing.T, cfg proof.Config) *proof.Report {
 	return rep
 }
 
-// TestProofScenarios runs every scenario against a server, as `lotzero
-// proof --url` does.
+// TestProofScenarios runs every scenario against a server on its default
+// settings, as `lotzero proof --url` does.
 func TestProofScenarios(t *testing.T) {
-	s := startServer(t, "", "LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000")
+	s := startServer(t, "")
 	rep := runProof(t, proof.Config{Scenario: "oversell", N: 200, K: 20, URL: s.URL})
 	if rep.Check.Succeeded != 20 || rep.Check.Rejected["sold_out"] != 180 || len(rep.Regions) != 5 {
 		t.Fatalf("oversell: %+v", rep.Check)
@@ -56,9 +62,21 @@ func TestProofSurvivesFaults(t *testing.T) {
 	}
 }
 
+// TestProofAcrossNodes: three nodes on one PostgreSQL race one wallet and
+// one drop with a node killed mid-race; the report has every node.
+func TestProofAcrossNodes(t *testing.T) {
+	for _, sc := range []string{"double-spend", "oversell"} {
+		rep := runProof(t, proof.Config{Scenario: sc, N: 150, K: 15, Nodes: 3, Binary: binary, Faults: true})
+		if len(rep.Nodes) != 3 || len(rep.Faults) == 0 {
+			t.Fatalf("%s: nodes %+v, faults %v", sc, rep.Nodes, rep.Faults)
+		}
+		t.Logf("%s on 3 nodes: OCC retries %d, %+v", sc, rep.OCCRetries, rep.Nodes)
+	}
+}
+
 // TestProofAPI is the web console's path: POST /api/proof.
 func TestProofAPI(t *testing.T) {
-	s := startServer(t, "", "LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000")
+	s := startServer(t, "")
 	var rep struct {
 		OK       bool                `json:"ok"`
 		Verdict  string              `json:"verdict"`
@@ -74,12 +92,88 @@ func TestProofAPI(t *testing.T) {
 	if !rep.OK || rep.Verdict != "Invariant held" || rep.Check.Succeeded != 6 || rep.Backends.Ledger != "embedded-postgres" {
 		t.Fatalf("report: %+v", rep)
 	}
-	err := protocol.PostJSON(ctx, s.URL+"/api/proof", "", []byte(`{"scenario":"teleport","n":5}`), nil)
+	// The run is listed, and its record downloads and re-checks offline.
+	var runs struct {
+		Runs []proof.RunSummary `json:"runs"`
+	}
+	if err := protocol.GetJSON(ctx, s.URL+"/api/proof/runs", "", &runs); err != nil || len(runs.Runs) != 1 || !runs.Runs[0].OK ||
+		runs.Runs[0].Oversells != 0 || runs.Runs[0].DoubleSpends != 0 {
+		t.Fatalf("runs: %+v %v", runs, err)
+	}
+	resp, err := http.Get(s.URL + "/api/proof/runs/" + runs.Runs[0].ID + "/record")
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, ops, err := checker.ReadRecord(resp.Body)
+	resp.Body.Close()
+	if err != nil || !checker.Check(ops, final).OK {
+		t.Fatalf("the downloaded record: %v", err)
+	}
+	err = protocol.PostJSON(ctx, s.URL+"/api/proof", "", []byte(`{"scenario":"teleport","n":5}`), nil)
 	if err == nil || !strings.Contains(err.Error(), "scenario") {
 		t.Fatalf("bad scenario: %v", err)
 	}
 	err = protocol.PostJSON(ctx, s.URL+"/api/proof", "", []byte(`{"scenario":"oversell","n":999999}`), nil)
 	if err == nil {
 		t.Fatal("an oversized proof was accepted")
+	}
+}
+
+// TestProofRecordRechecks: a run's record re-checks offline to the same
+// verdict with `lotzero proof check`; an edited record (a second winner)
+// fails it with status 1; a file that is no record is status 2.
+func TestProofRecordRechecks(t *testing.T) {
+	s := startServer(t, "")
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "run.rec")
+	out, err := exec.Command(binary, "proof", "--scenario", "double-spend", "-n", "60", "--url", s.URL, "--history", rec).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Invariant held") {
+		t.Fatalf("proof: %v\n%s", err, out)
+	}
+	check := func(file string) (int, string) {
+		out, err := exec.Command(binary, "proof", "check", file).CombinedOutput()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode(), string(out)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0, string(out)
+	}
+	if code, out := check(rec); code != 0 || !strings.Contains(out, "Invariant held") {
+		t.Fatalf("re-check: %d %s", code, out)
+	}
+	// Edit: one refused purchase becomes a second winner.
+	raw, err := os.ReadFile(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	edited := false
+	for i, line := range lines[1:] {
+		if strings.Contains(line, `"type":"fail"`) && strings.Contains(line, `"f":"buy"`) {
+			line = strings.Replace(line, `"type":"fail"`, `"type":"ok"`, 1)
+			lines[i+1] = strings.Replace(line, `"code":"insufficient_funds"`, `"price":1`, 1)
+			edited = true
+			break
+		}
+	}
+	if !edited {
+		t.Fatal("no refused purchase in the record to edit")
+	}
+	bad := filepath.Join(dir, "edited.rec")
+	if err := os.WriteFile(bad, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := check(bad); code != 1 || !strings.Contains(out, "VIOLATION") {
+		t.Fatalf("an edited record must fail the check: %d %s", code, out)
+	}
+	junk := filepath.Join(dir, "junk")
+	if err := os.WriteFile(junk, []byte("not a record\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := check(junk); code != 2 {
+		t.Fatalf("a file that is no record: exit %d, want 2", code)
 	}
 }

@@ -22,6 +22,7 @@ func (s *session) handle(frame []byte) {
 	}
 	if perr == nil && s.limited(req.Type) {
 		perr = protocol.Errorf(protocol.ErrRateLimited, "too many requests; slow down")
+		perr.RetryAfterMS = max(1, s.retryAfter(req.Type).Milliseconds())
 	}
 	var result any
 	if perr == nil {

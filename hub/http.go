@@ -31,7 +31,16 @@ func (h *Hub) Handler(static http.Handler) http.Handler {
 	mux.HandleFunc("GET /api/lots/{id}", h.getLot)
 	mux.HandleFunc("POST /api/lots", h.postLot)
 	mux.HandleFunc("GET /api/audit", h.getAudit)
-	mux.HandleFunc("POST /api/proof", h.postProof)
+	if h.opts.Proof != nil {
+		// The proof races this server as demo users: demo mode only.
+		demoOnly := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h.requireDemo(w) {
+				h.opts.Proof.ServeHTTP(w, r)
+			}
+		})
+		mux.Handle("/api/proof", demoOnly)
+		mux.Handle("/api/proof/", demoOnly)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 	})
@@ -262,18 +271,29 @@ func (h *Hub) postDeposit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"wallet": walletOf(wallet)})
 }
 
+// getLots is the lobby: the listed lots that are open or scheduled (the
+// ones there longest first, up to lobbyOpen), and as "recent" the last
+// lobbyRecent that closed. Unlisted lots (the proof's) never show here.
 func (h *Hub) getLots(w http.ResponseWriter, r *http.Request) {
-	lots, err := h.ledger.Lots(r.Context(), 500)
+	open, recent, err := h.ledger.LobbyLots(r.Context(), lobbyOpen, lobbyRecent)
 	if err != nil {
 		writeError(w, h.protocolError(err))
 		return
 	}
-	out := make([]protocol.Lot, 0, len(lots))
-	for _, l := range lots {
-		out = append(out, snapshot(l, h.presence.count(l.ID.String())))
+	list := func(lots []*ledger.Lot) []protocol.Lot {
+		out := make([]protocol.Lot, 0, len(lots))
+		for _, l := range lots {
+			out = append(out, snapshot(l, h.presence.count(l.ID.String())))
+		}
+		return out
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"lots": out})
+	writeJSON(w, http.StatusOK, map[string]any{"lots": list(open), "recent": list(recent)})
 }
+
+const (
+	lobbyOpen   = 500
+	lobbyRecent = 12
+)
 
 func (h *Hub) getLot(w http.ResponseWriter, r *http.Request) {
 	id, err := uuid.Parse(r.PathValue("id"))
@@ -309,6 +329,7 @@ type lotBody struct {
 	Qty          int64  `json:"qty"`
 	PerUserLimit int64  `json:"per_user_limit"`
 	Open         *bool  `json:"open"`
+	Unlisted     bool   `json:"unlisted"`
 	Region       string `json:"region"`
 }
 
@@ -343,7 +364,7 @@ func (h *Hub) postLot(w http.ResponseWriter, r *http.Request) {
 		Kind: b.Kind, Title: b.Title, Scheduled: b.Open != nil && !*b.Open,
 		StartPrice: b.StartPrice, Reserve: b.Reserve, DurationS: b.DurationS, ExtensionS: b.ExtensionS, HardEndS: b.HardEndS,
 		FloorPrice: b.FloorPrice, Step: b.Step, IntervalMS: b.IntervalMS, FloorAction: b.FloorAction,
-		Price: b.Price, Qty: b.Qty, PerUserLimit: b.PerUserLimit,
+		Price: b.Price, Qty: b.Qty, PerUserLimit: b.PerUserLimit, Unlisted: b.Unlisted,
 	}
 	res, events, err := h.ledger.CreateLot(r.Context(), ledger.Actor{User: id.User, Region: b.Region, RequestID: key}, spec)
 	if err != nil {
@@ -406,37 +427,4 @@ func (h *Hub) getReady(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, map[string]any{"ready": ready, "checks": checks})
-}
-
-// postProof runs a proof scenario against this server and returns its
-// report (demo mode only: the proof logs in as demo users). One at a time.
-func (h *Hub) postProof(w http.ResponseWriter, r *http.Request) {
-	if !h.requireDemo(w) {
-		return
-	}
-	if h.opts.Proof == nil {
-		writeError(w, protocol.Errorf(protocol.ErrNotFound, "this server has no proof runner"))
-		return
-	}
-	var body json.RawMessage
-	if e := decodeBody(r, &body); e != nil {
-		writeError(w, e)
-		return
-	}
-	if !h.proofRunning.CompareAndSwap(false, true) {
-		writeError(w, protocol.Errorf(protocol.ErrBusy, "a proof is already running; try again when it ends"))
-		return
-	}
-	defer h.proofRunning.Store(false)
-	rep, err := h.opts.Proof.RunProof(r.Context(), body)
-	var perr *protocol.Error
-	switch {
-	case errors.As(err, &perr):
-		writeError(w, perr)
-		return
-	case err != nil:
-		writeError(w, protocol.Errorf(protocol.ErrBadRequest, err.Error()))
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
 }

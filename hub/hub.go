@@ -40,14 +40,13 @@ type Hub struct {
 	walletSent      map[string]int64 // user -> version of the wallet last sent to their sessions here
 	published       chan []ledger.EventKey
 
-	conns        atomic.Int64 // WebSocket connections open or being opened (MaxSessions)
-	draining     atomic.Bool
-	drainMu      sync.RWMutex // orders the drain flag against new in-flight commands
-	proofRunning atomic.Bool
-	auditLimit   *rate.Limiter  // paces GET /api/audit outside demo mode
-	inflight     sync.WaitGroup // commands in progress, across sessions
-	bg           sync.WaitGroup // background loops
-	stop         context.CancelFunc
+	conns      atomic.Int64 // WebSocket connections open or being opened (MaxSessions)
+	draining   atomic.Bool
+	drainMu    sync.RWMutex   // orders the drain flag against new in-flight commands
+	auditLimit *rate.Limiter  // paces GET /api/audit outside demo mode
+	inflight   sync.WaitGroup // commands in progress, across sessions
+	bg         sync.WaitGroup // background loops
+	stop       context.CancelFunc
 }
 
 // processStart anchors nanotime's monotonic readings.

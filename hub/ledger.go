@@ -22,7 +22,7 @@ type Ledger interface {
 	Entries(ctx context.Context, user string, limit int) ([]ledger.Entry, error)
 	EnsureUser(ctx context.Context, user, region string, balance int64) (bool, error)
 	Deposit(ctx context.Context, a ledger.Actor, amount int64) (ledger.Wallet, error)
-	Lots(ctx context.Context, limit int) ([]*ledger.Lot, error)
+	LobbyLots(ctx context.Context, openLimit, recentLimit int) (open, recent []*ledger.Lot, err error)
 	Audit(ctx context.Context) ([]ledger.Violation, error)
 	Backend() ledger.Backend
 	Stats() ledger.Stats

@@ -1,9 +1,8 @@
 package hub
 
 import (
-	"context"
-	"encoding/json"
 	"math"
+	"net/http"
 	"os"
 	"syscall"
 	"time"
@@ -101,8 +100,9 @@ type Options struct {
 	// published by the node that committed them, as if it died right after
 	// COMMIT, so only the outbox relay can deliver them.
 	SkipPublish bool
-	// Proof, when set, serves POST /api/proof (demo mode only).
-	Proof ProofRunner
+	// Proof, when set, serves /api/proof and below in demo mode: the web
+	// console's proof (package proof), which the hub knows nothing of.
+	Proof http.Handler
 	// Logger receives structured logs.
 	Logger zerolog.Logger
 }
@@ -162,13 +162,6 @@ func (o Options) withDefaults() Options {
 	defRate(&o.ReactRate, 4*o.ChatRate)
 	defInt(&o.ReactBurst, 16)
 	return o
-}
-
-// ProofRunner runs the proof (package proof) for POST /api/proof. The hub
-// knows nothing of a proof's request or report: it hands over the request
-// body and answers with the report; a *protocol.Error answers with its code.
-type ProofRunner interface {
-	RunProof(ctx context.Context, request json.RawMessage) (report any, err error)
 }
 
 // openFilesLimit is the process's soft limit on open files (Go raises it to

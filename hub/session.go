@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
@@ -193,6 +194,24 @@ func okReply(id string, result any) (protocol.Reply, error) {
 		return protocol.Reply{}, err
 	}
 	return protocol.Reply{Type: "reply", Re: id, OK: true, Result: raw}, nil
+}
+
+// retryAfter is how long until the limits would let a request of typ
+// through: the hint a rate_limited reply carries.
+func (s *session) retryAfter(typ string) time.Duration {
+	wait := func(l *rate.Limiter) time.Duration {
+		r := l.Reserve()
+		defer r.Cancel()
+		return r.Delay()
+	}
+	d := wait(s.cmdLimit)
+	switch typ {
+	case "chat":
+		d = max(d, wait(s.chatLimit))
+	case "react":
+		d = max(d, wait(s.reactLimit))
+	}
+	return d
 }
 
 // limited applies the rate limits; a session that keeps hitting them is

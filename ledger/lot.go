@@ -165,7 +165,28 @@ func (l *Ledger) Lot(ctx context.Context, id uuid.UUID) (*Lot, error) {
 
 // Lots returns every lot, newest first, at most limit.
 func (l *Ledger) Lots(ctx context.Context, limit int) ([]*Lot, error) {
-	rows, err := l.pool.Query(ctx, `SELECT `+lotColumns+` FROM lots ORDER BY created_at_ms DESC, id LIMIT $1`, limit)
+	return l.queryLots(ctx, `SELECT `+lotColumns+` FROM lots ORDER BY created_at_ms DESC, id LIMIT $1`, limit)
+}
+
+// LobbyLots is what the lobby lists: every listed lot that is open or
+// scheduled (oldest first, so lots that have been there longest — the
+// demo's among them — are never pushed out by new ones), up to openLimit,
+// and the recentLimit listed lots that closed last.
+func (l *Ledger) LobbyLots(ctx context.Context, openLimit, recentLimit int) (open, recent []*Lot, err error) {
+	const listed = ` NOT EXISTS (SELECT 1 FROM unlisted_lots u WHERE u.lot_id = lots.id)`
+	if open, err = l.queryLots(ctx, `SELECT `+lotColumns+` FROM lots WHERE status IN ('scheduled', 'open') AND`+listed+`
+ORDER BY created_at_ms, id LIMIT $1`, openLimit); err != nil {
+		return nil, nil, err
+	}
+	if recent, err = l.queryLots(ctx, `SELECT `+lotColumns+` FROM lots WHERE status IN ('closed', 'settled') AND`+listed+`
+ORDER BY closed_at_ms DESC, id LIMIT $1`, recentLimit); err != nil {
+		return nil, nil, err
+	}
+	return open, recent, nil
+}
+
+func (l *Ledger) queryLots(ctx context.Context, sql string, args ...any) ([]*Lot, error) {
+	rows, err := l.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list lots: %w", err)
 	}
@@ -204,6 +225,10 @@ type LotSpec struct {
 	Price        int64 // drop
 	Qty          int64 // dutch, drop (english lots are one unit)
 	PerUserLimit int64 // drop, optional
+
+	// Unlisted keeps the lot out of the lobby (the proof's lots): it
+	// trades as any other, and is reached by its id.
+	Unlisted bool
 }
 
 // Limits on lot parameters, documented in ledger/README.md.
@@ -371,6 +396,9 @@ func (l *Ledger) CreateLot(ctx context.Context, a Actor, spec LotSpec) (LotResul
 		}
 		// The row is inserted already in its final state, so no saveLot.
 		t.write(insertLotSQL, lot.fields()...)
+		if spec.Unlisted {
+			t.write(`INSERT INTO unlisted_lots (lot_id, at_ms) VALUES ($1, $2)`, lot.ID, t.nowMS())
+		}
 		res = LotResult{Lot: lot.ID, Seq: lot.Seq}
 		return nil
 	})

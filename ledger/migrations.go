@@ -163,6 +163,12 @@ func schema() []migration {
 		// A wallet's version rises with every change, so pushes built from
 		// different lots' events can be ordered (NULL: never changed since).
 		{Version: 15, SQL: `ALTER TABLE wallets ADD COLUMN IF NOT EXISTS version BIGINT`},
+		// Lots kept out of the lobby (the proof's): a table of their own, so
+		// listing one is a row, not a column every lot carries.
+		{Version: 16, SQL: `CREATE TABLE IF NOT EXISTS unlisted_lots (
+	lot_id UUID PRIMARY KEY,
+	at_ms BIGINT NOT NULL
+)`},
 	}
 }
 

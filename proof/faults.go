@@ -9,8 +9,9 @@ import (
 
 // inject breaks things while the race runs: a third of the client
 // connections dropped (they reconnect and retry under the same ids), the
-// PostgreSQL restarted under the running node, and the node killed with
-// SIGKILL and restarted. It returns what it did.
+// PostgreSQL restarted under the running nodes, and a node killed with
+// SIGKILL and restarted (with several, the last: its sessions reconnect to
+// the others). It returns what it did.
 func (r *run) inject(ctx context.Context, env *nodes, say func(string, ...any)) []string {
 	var done []string
 	note := func(format string, args ...any) {
@@ -59,10 +60,14 @@ func (r *run) inject(ctx context.Context, env *nodes, say func(string, ...any)) 
 	note("dropped %d of %d client connections", dropped, len(r.parts))
 	if sleep(15 * time.Millisecond) {
 		began := time.Now()
-		if err := env.Kill(context.WithoutCancel(ctx)); err != nil {
+		victim := env.all[len(env.all)-1]
+		if err := victim.Kill(context.WithoutCancel(ctx)); err != nil {
 			note("node restart failed: %v", err)
-		} else {
+		} else if len(env.all) == 1 {
 			note("killed the node with SIGKILL and restarted it in %v", time.Since(began).Round(time.Millisecond))
+		} else {
+			note("killed node %d of %d with SIGKILL (its sessions moved on) and restarted it in %v", len(env.all), len(env.all),
+				time.Since(began).Round(time.Millisecond))
 		}
 	}
 	<-pgDone

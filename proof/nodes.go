@@ -11,50 +11,69 @@ import (
 	"github.com/lotzero/lotzero/internal/pgembed"
 )
 
-// nodes is the server the proof starts itself: one lotzero process and,
-// for fault runs, a PostgreSQL the proof owns so it can restart it while
-// the node keeps running.
+// nodes are the servers the proof starts itself: n lotzero processes on
+// their default settings and, when there is more than one or for fault
+// runs, a PostgreSQL the proof owns and they share — so it can restart the
+// database under them, and two nodes commit against the same rows, where
+// OCC decides. With a DynamoDB endpoint they share a firehose table too.
 type nodes struct {
-	*node.Node
+	all []*node.Node
 	dir string
 	pg  *pgembed.Server
 }
 
-func startNodes(ctx context.Context, binary string, ownDatabase bool) (*nodes, error) {
+func startNodes(ctx context.Context, binary string, n int, ownDatabase bool, dynamoEndpoint string) (*nodes, error) {
 	dir, err := node.TempDir("lotzero-proof-")
 	if err != nil {
 		return nil, err
 	}
-	n := &nodes{dir: dir}
-	env := []string{"LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000", "LOTZERO_SEED=true", "LOTZERO_RELAY_EVERY=500ms"}
-	if ownDatabase {
-		n.pg, err = pgembed.Start(ctx, pgembed.Options{DataDir: filepath.Join(dir, "pg")})
+	ns := &nodes{dir: dir}
+	shared := []string{"LOTZERO_SEED=true"} // otherwise the servers' defaults: the proof is what users meet
+	if ownDatabase || n > 1 {
+		ns.pg, err = pgembed.Start(ctx, pgembed.Options{DataDir: filepath.Join(dir, "pg")})
 		if err == nil {
-			err = n.pg.EnsureDatabase(ctx, "lotzero")
+			err = ns.pg.EnsureDatabase(ctx, "lotzero")
 		}
 		if err != nil {
-			n.stop()
+			ns.stop()
 			return nil, fmt.Errorf("start PostgreSQL for the proof: %w", err)
 		}
-		env = append(env, "DATABASE_URL="+n.pg.ConnString("lotzero"))
+		shared = append(shared, "DATABASE_URL="+ns.pg.ConnString("lotzero"))
 	} else {
-		env = append(env, "LOTZERO_DATA_DIR="+filepath.Join(dir, "node"))
+		shared = append(shared, "LOTZERO_DATA_DIR="+filepath.Join(dir, "node"))
 	}
-	if n.Node, err = node.Start(ctx, binary, env...); err != nil {
-		n.stop()
-		return nil, fmt.Errorf("start the proof's lotzero: %w", err)
+	if dynamoEndpoint != "" {
+		shared = append(shared, "DYNAMODB_ENDPOINT="+dynamoEndpoint, fmt.Sprintf("DYNAMODB_TABLE=proof-%d", time.Now().UnixNano()))
 	}
-	return n, nil
+	for i := 0; i < n; i++ {
+		env := append(shared[:len(shared):len(shared)], fmt.Sprintf("LOTZERO_NODE=proof-node-%d", i+1))
+		nd, err := node.Start(ctx, binary, env...)
+		if err != nil {
+			ns.stop()
+			return nil, fmt.Errorf("start the proof's lotzero %d: %w", i+1, err)
+		}
+		ns.all = append(ns.all, nd)
+	}
+	return ns, nil
 }
 
-func (n *nodes) stop() {
-	if n.Node != nil {
-		n.Node.Stop()
+// urls are the nodes' base URLs.
+func (ns *nodes) urls() []string {
+	out := make([]string, len(ns.all))
+	for i, nd := range ns.all {
+		out[i] = nd.URL
 	}
-	if n.pg != nil {
+	return out
+}
+
+func (ns *nodes) stop() {
+	for _, nd := range ns.all {
+		nd.Stop()
+	}
+	if ns.pg != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_ = n.pg.Stop(ctx)
+		_ = ns.pg.Stop(ctx)
 		cancel()
 	}
-	os.RemoveAll(n.dir)
+	os.RemoveAll(ns.dir)
 }

@@ -19,7 +19,7 @@ type participant struct {
 	user   string
 	region string
 	token  string
-	ws     string
+	wss    []string // its node's WebSocket URL first, then the others'
 	rec    *recorder
 
 	mu     sync.Mutex
@@ -35,9 +35,11 @@ func (p *participant) connect(ctx context.Context) (*protocol.Client, error) {
 	if c != nil && c.Err() == nil {
 		return c, nil
 	}
-	for {
+	for attempt := 0; ; attempt++ {
+		// A node that does not answer is left for the next: its sessions
+		// move to another node, as a load balancer would move them.
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		c, err := protocol.Dial(dctx, p.ws, p.token, p.region, &protocol.DialOptions{Buffer: 256})
+		c, err := protocol.Dial(dctx, p.wss[attempt%len(p.wss)], p.token, p.region, &protocol.DialOptions{Buffer: 256})
 		cancel()
 		if err == nil {
 			p.mu.Lock()
@@ -105,7 +107,7 @@ type outcome struct {
 func (p *participant) do(ctx context.Context, req protocol.Request, op checker.Op) (protocol.Reply, outcome) {
 	op.Process, op.User, op.Region, op.ID = p.id, p.user, p.region, req.ID
 	began := time.Now()
-	busy := 0
+	busy, limited := 0, 0
 	for {
 		c, err := p.connect(ctx)
 		if err != nil {
@@ -135,6 +137,13 @@ func (p *participant) do(ctx context.Context, req protocol.Request, op checker.O
 		}
 		done.Type, done.Code = checker.Fail, reply.Error.Code
 		p.rec.add(done)
+		// rate_limited: nothing ran; a well-behaved bot waits as long as the
+		// server says and asks again under the same id.
+		if reply.Error.Code == protocol.ErrRateLimited && limited < 100 && ctx.Err() == nil {
+			limited++
+			time.Sleep(time.Duration(max(reply.Error.RetryAfterMS, 20)) * time.Millisecond)
+			continue
+		}
 		// busy: nothing changed; internal: the server says to retry with the
 		// same id. Either way the retry returns the request's real outcome.
 		if (reply.Error.Code == protocol.ErrBusy || reply.Error.Code == protocol.ErrInternal) && busy < 10 && ctx.Err() == nil {

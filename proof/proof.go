@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -28,11 +29,20 @@ type Config struct {
 	Scenario string
 	N        int // participants
 	K        int // units (oversell, dutch); ignored otherwise
-	// URL of a server in demo mode. Empty starts one from Binary (faults
-	// need that: the runner must own the processes it kills).
+	// URL of a server in demo mode, and URLs of more nodes of the same
+	// deployment (sharing its database): participants are spread over them
+	// by Region. Empty starts Nodes servers from Binary (faults need that:
+	// the runner must own the processes it kills).
 	URL    string
+	URLs   []string
 	Binary string
-	Faults bool
+	// Nodes is how many servers to start when no URL is given: more than
+	// one share one PostgreSQL (and, with DynamoEndpoint, one DynamoDB
+	// firehose table), so the same wallet is raced on several nodes at
+	// once and OCC decides. Zero means 1.
+	Nodes          int
+	DynamoEndpoint string
+	Faults         bool
 	// RawBound also measures the database's own limit: the same claim
 	// statement alone, from as many connections (oversell and double-spend;
 	// needs a server the proof starts itself).
@@ -43,6 +53,9 @@ type Config struct {
 
 // Report is a run's outcome: the checker's verdict and what was measured.
 type Report struct {
+	ID         string                  `json:"id,omitempty"` // a console run's id (its downloads)
+	At         string                  `json:"at"`           // when the race started
+	Lots       []string                `json:"lots"`         // the lots the run created (unlisted), at most 20
 	Scenario   string                  `json:"scenario"`
 	N          int                     `json:"n"`
 	K          int                     `json:"k"`
@@ -51,7 +64,8 @@ type Report struct {
 	Check      checker.Result          `json:"check"`
 	DurationMS float64                 `json:"duration_ms"` // barrier release to the last outcome
 	Latency    Latency                 `json:"latency_ms"`
-	OCCRetries int64                   `json:"occ_retries"`
+	OCCRetries int64                   `json:"occ_retries"` // over every node
+	Nodes      []NodeStats             `json:"nodes"`       // per node, during the race
 	Regions    map[string]RegionCounts `json:"regions"`
 	Backends   protocol.ServerInfo     `json:"backends"`
 	Faults     []string                `json:"faults,omitempty"`
@@ -69,9 +83,10 @@ type Latency struct {
 
 // RegionCounts are one Region's outcomes.
 type RegionCounts struct {
-	OK       int `json:"ok"`
-	Rejected int `json:"rejected"`
-	Info     int `json:"info"`
+	OK       int    `json:"ok"`
+	Rejected int    `json:"rejected"`
+	Info     int    `json:"info"`
+	Node     string `json:"node"` // the node the Region's sessions started on
 }
 
 var regions = []string{"us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1", "sa-east-1"}
@@ -103,8 +118,20 @@ func (c *Config) Validate() error {
 	if c.K < 1 || c.K > 1_000_000 {
 		return errors.New("k must be between 1 and 1000000")
 	}
-	if (c.Faults || c.RawBound) && c.URL != "" {
-		return errors.New("faults and the raw bound need a server the proof starts itself (no --url)")
+	if c.URL != "" {
+		c.URLs = append([]string{c.URL}, c.URLs...)
+		c.URL = ""
+	}
+	if c.Nodes == 0 {
+		c.Nodes = 1
+	}
+	switch {
+	case c.Nodes < 1 || c.Nodes > 8:
+		return errors.New("nodes must be between 1 and 8")
+	case len(c.URLs) > 0 && c.Nodes > 1:
+		return errors.New("give either the nodes' URLs or how many nodes to start, not both")
+	case (c.Faults || c.RawBound) && len(c.URLs) > 0:
+		return errors.New("faults and the raw bound need servers the proof starts itself (no --url)")
 	}
 	return nil
 }
@@ -119,24 +146,29 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	var env *nodes
-	if cfg.URL == "" {
+	if len(cfg.URLs) == 0 {
 		var err error
-		if env, err = startNodes(ctx, cfg.Binary, cfg.Faults || cfg.RawBound); err != nil {
+		if env, err = startNodes(ctx, cfg.Binary, cfg.Nodes, cfg.Faults || cfg.RawBound, cfg.DynamoEndpoint); err != nil {
 			return nil, err
 		}
 		defer env.stop()
-		cfg.URL = env.URL
+		cfg.URLs = env.urls()
 	}
-	r := &run{cfg: cfg, rec: &recorder{}, ws: protocol.WSURL(cfg.URL), tag: fmt.Sprintf("p%04x", rand.IntN(1<<16))}
+	r := &run{cfg: cfg, rec: &recorder{}, urls: cfg.URLs, home: cfg.URLs[0], tag: fmt.Sprintf("p%04x", rand.IntN(1<<16))}
+	for _, u := range cfg.URLs {
+		r.wss = append(r.wss, protocol.WSURL(u))
+	}
 	return r.execute(ctx, env)
 }
 
 type run struct {
 	cfg    Config
 	rec    *recorder
-	ws     string
-	tag    string // makes this run's users and ids unique on a long-lived server
-	host   string // the host's token
+	urls   []string // the deployment's nodes
+	wss    []string // their WebSocket URLs
+	home   string   // the node the set-up and the final reads use
+	tag    string   // makes this run's users and ids unique on a long-lived server
+	host   string   // the host's token
 	parts  []*participant
 	lots   []string
 	prices map[string][]int64
@@ -146,7 +178,7 @@ type run struct {
 
 func (r *run) execute(ctx context.Context, env *nodes) (*Report, error) {
 	cfg := r.cfg
-	host, err := protocol.Login(ctx, cfg.URL, "auctioneer", "us-east-1")
+	host, err := protocol.Login(ctx, r.home, "auctioneer", "us-east-1")
 	if err != nil {
 		return nil, fmt.Errorf("log in as the host (the server must be in demo mode): %w", err)
 	}
@@ -159,14 +191,18 @@ func (r *run) execute(ctx context.Context, env *nodes) (*Report, error) {
 		return nil, err
 	}
 	cfg.say("%d sessions connected; %d lots ready", len(r.parts), len(r.lots))
-	var obs *observer
+	var obs []*observer
 	if len(r.lots) == 1 {
-		if obs, err = r.observe(ctx, r.lots[0]); err != nil {
-			return nil, err
+		for node := range r.urls {
+			o, err := r.observe(ctx, r.lots[0], node)
+			if err != nil {
+				return nil, err
+			}
+			defer o.stop()
+			obs = append(obs, o)
 		}
-		defer obs.stop()
 	}
-	retriesBefore := occRetries(ctx, cfg.URL)
+	statsBefore := r.nodeStats(ctx)
 
 	// The race: everyone waits at the barrier, then goes at once.
 	start := make(chan struct{})
@@ -218,6 +254,7 @@ loop:
 	duration := time.Since(began)
 	stopFaults()
 	<-faultsDone
+	raceStats := since(statsBefore, r.nodeStats(ctx))
 
 	if err := r.finish(ctx); err != nil {
 		return nil, err
@@ -226,17 +263,20 @@ loop:
 	if err != nil {
 		return nil, err
 	}
-	if obs != nil {
-		obs.await(final.Lots[0].Seq, 15*time.Second)
-		final.Observed = []string{obs.lot}
+	if len(obs) > 0 {
+		awaitObserved(obs, final.Lots[0].Seq, 15*time.Second)
+		final.Observed = []string{r.lots[0]}
 	}
 	history := r.rec.history()
 	res := checker.Check(history, final)
 	rep := &Report{
 		Scenario: cfg.Scenario, N: cfg.N, K: cfg.K, OK: res.OK, Check: res,
-		DurationMS: millis(duration), Latency: latencies(outcomes), Regions: byRegion(outcomes),
-		OCCRetries: occRetries(ctx, cfg.URL) - retriesBefore, Backends: r.server, Faults: faults,
+		DurationMS: millis(duration), Latency: latencies(outcomes), Regions: r.byRegion(outcomes),
+		Nodes: raceStats, Backends: r.server, Faults: faults, At: protocol.Time(began), Lots: r.lots[:min(len(r.lots), 20)],
 		History: history, Final: final,
+	}
+	for _, n := range rep.Nodes {
+		rep.OCCRetries += n.OCCRetries
 	}
 	if cfg.RawBound && env != nil {
 		rb, err := rawBound(ctx, env, cfg.N, cfg.K)
@@ -269,10 +309,11 @@ func latencies(os []outcome) Latency {
 	return Latency{P50: millis(ds[len(ds)/2]), P99: millis(ds[min(len(ds)-1, len(ds)*99/100)]), Max: millis(ds[len(ds)-1])}
 }
 
-func byRegion(os []outcome) map[string]RegionCounts {
+func (r *run) byRegion(os []outcome) map[string]RegionCounts {
 	m := map[string]RegionCounts{}
 	for _, o := range os {
 		c := m[o.region]
+		c.Node = r.urls[r.nodeOf(max(0, slices.Index(regions, o.region)))]
 		switch o.code {
 		case "":
 			c.OK++
@@ -284,4 +325,19 @@ func byRegion(os []outcome) map[string]RegionCounts {
 		m[o.region] = c
 	}
 	return m
+}
+
+// nodeOf is the node a Region's participants use: Regions are spread over
+// the nodes, so on several nodes one wallet is raced from two of them.
+func (r *run) nodeOf(region int) int { return region % len(r.wss) }
+
+// nodeOrder is the WebSocket URLs a participant of the Region tries: its
+// own node first, then the others in turn.
+func (r *run) nodeOrder(region int) []string {
+	first := r.nodeOf(region)
+	out := make([]string, 0, len(r.wss))
+	for k := range r.wss {
+		out = append(out, r.wss[(first+k)%len(r.wss)])
+	}
+	return out
 }

@@ -56,19 +56,20 @@ func (r *run) setup(ctx context.Context) error {
 	r.parts = make([]*participant, n)
 	spender := ""
 	if r.cfg.Scenario == "double-spend" {
-		s, err := protocol.Login(ctx, r.cfg.URL, r.tag+"-spender", regions[0])
+		s, err := protocol.Login(ctx, r.home, r.tag+"-spender", regions[0])
 		if err != nil {
 			return fmt.Errorf("log in: %w", err)
 		}
 		spender = s.Token
 	}
 	err := parallel(n, 32, func(i int) error {
-		p := &participant{id: i, region: regions[i%len(regions)], ws: r.ws, rec: r.rec}
+		p := &participant{id: i, region: regions[i%len(regions)], wss: r.nodeOrder(i % len(regions)), rec: r.rec}
 		if spender != "" {
 			p.user, p.token = r.tag+"-spender", spender
 		} else {
 			p.user = fmt.Sprintf("%s-%d", r.tag, i)
-			s, err := protocol.Login(ctx, r.cfg.URL, p.user, p.region)
+			var s protocol.Session
+			err := retrying(ctx, func() (err error) { s, err = protocol.Login(ctx, r.home, p.user, p.region); return err })
 			if err != nil {
 				return fmt.Errorf("log in %s: %w", p.user, err)
 			}
@@ -88,12 +89,12 @@ func (r *run) setup(ctx context.Context) error {
 	switch r.cfg.Scenario {
 	case "oversell":
 		r.price = dropPrice
-		return r.createLots(ctx, 1, fmt.Sprintf(`{"kind":"drop","title":"proof %s: %d units","price":%d,"qty":%d}`, r.tag, r.cfg.K, dropPrice, r.cfg.K))
+		return r.createLots(ctx, 1, fmt.Sprintf(`{"kind":"drop","unlisted":true,"title":"proof %s: %d units","price":%d,"qty":%d}`, r.tag, r.cfg.K, dropPrice, r.cfg.K))
 	case "double-spend":
 		r.price = r.parts[0].before.Available // funds for exactly one
-		return r.createLots(ctx, n, fmt.Sprintf(`{"kind":"drop","title":"proof %s","price":%d,"qty":1}`, r.tag, r.price))
+		return r.createLots(ctx, n, fmt.Sprintf(`{"kind":"drop","unlisted":true,"title":"proof %s","price":%d,"qty":1}`, r.tag, r.price))
 	case "dutch":
-		if err := r.createLots(ctx, 1, fmt.Sprintf(`{"kind":"dutch","title":"proof %s","start_price":%d,"floor_price":%d,"step":%d,"interval_ms":3600000,"qty":%d}`,
+		if err := r.createLots(ctx, 1, fmt.Sprintf(`{"kind":"dutch","unlisted":true,"title":"proof %s","start_price":%d,"floor_price":%d,"step":%d,"interval_ms":3600000,"qty":%d}`,
 			r.tag, dutchStart, dutchFloor, dutchStep, r.cfg.K)); err != nil {
 			return err
 		}
@@ -102,7 +103,7 @@ func (r *run) setup(ctx context.Context) error {
 		}
 		return nil
 	case "english":
-		return r.createLots(ctx, 1, fmt.Sprintf(`{"kind":"english","title":"proof %s","start_price":%d,"duration_s":4,"extension_s":2,"hard_end_s":15}`, r.tag, englishStart))
+		return r.createLots(ctx, 1, fmt.Sprintf(`{"kind":"english","unlisted":true,"title":"proof %s","start_price":%d,"duration_s":4,"extension_s":2,"hard_end_s":15}`, r.tag, englishStart))
 	}
 	return nil
 }
@@ -113,7 +114,9 @@ func (r *run) createLots(ctx context.Context, n int, body string) error {
 		var res struct {
 			Lot protocol.Lot `json:"lot"`
 		}
-		if err := protocol.PostJSON(ctx, r.cfg.URL+"/api/lots", r.host, []byte(body), &res); err != nil {
+		if err := retrying(ctx, func() error {
+			return protocol.PostJSON(ctx, r.home+"/api/lots", r.host, []byte(body), &res)
+		}); err != nil {
 			return fmt.Errorf("create lot: %w", err)
 		}
 		r.lots[i] = res.Lot.ID
@@ -150,7 +153,7 @@ func (r *run) play(ctx context.Context, i int, p *participant) []outcome {
 
 func (r *run) hostTick(ctx context.Context) {
 	step := int64(0)
-	host := &participant{id: -1, user: "auctioneer", region: regions[0], token: r.host, ws: r.ws, rec: r.rec}
+	host := &participant{id: -1, user: "auctioneer", region: regions[0], token: r.host, wss: r.nodeOrder(0), rec: r.rec}
 	defer host.close()
 	host.do(ctx, protocol.Request{Type: "tick", ID: r.tag + "-tick", Lot: r.lots[0], Step: &step}, checker.Op{F: "tick", Lot: r.lots[0]})
 }
@@ -166,7 +169,7 @@ func (r *run) bidUntilClosed(ctx context.Context, i int, p *participant) []outco
 		var lot struct {
 			Lot protocol.Lot `json:"lot"`
 		}
-		if err := protocol.GetJSON(ctx, r.cfg.URL+"/api/lots/"+r.lots[0], "", &lot); err != nil {
+		if err := protocol.GetJSON(ctx, r.home+"/api/lots/"+r.lots[0], "", &lot); err != nil {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
@@ -196,24 +199,28 @@ func (r *run) finish(ctx context.Context) error {
 			var lot struct {
 				Lot protocol.Lot `json:"lot"`
 			}
-			if err := protocol.GetJSON(ctx, r.cfg.URL+"/api/lots/"+r.lots[0], "", &lot); err == nil && lot.Lot.Status == "settled" {
+			if err := protocol.GetJSON(ctx, r.home+"/api/lots/"+r.lots[0], "", &lot); err == nil && lot.Lot.Status == "settled" {
 				return nil
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
 		return fmt.Errorf("the English lot did not settle in time")
 	}
-	host := &participant{id: -2, user: "auctioneer", region: regions[0], token: r.host, ws: r.ws, rec: &recorder{}}
+	host := &participant{id: -2, user: "auctioneer", region: regions[0], token: r.host, wss: r.nodeOrder(0), rec: &recorder{}}
 	defer host.close()
+	pace := newHostPace()
 	return parallel(len(r.lots), 8, func(i int) error {
 		var lot struct {
 			Lot protocol.Lot `json:"lot"`
 		}
-		if err := protocol.GetJSON(ctx, r.cfg.URL+"/api/lots/"+r.lots[i], "", &lot); err != nil {
+		if err := retrying(ctx, func() error { return protocol.GetJSON(ctx, r.home+"/api/lots/"+r.lots[i], "", &lot) }); err != nil {
 			return err
 		}
 		if lot.Lot.Status == "settled" {
 			return nil
+		}
+		if err := pace.Wait(ctx); err != nil {
+			return err
 		}
 		reply, _ := host.do(ctx, protocol.Request{Type: "close", ID: fmt.Sprintf("%s-close-%d", r.tag, i), Lot: r.lots[i]}, checker.Op{F: "close"})
 		if !reply.OK && reply.Error != nil && reply.Error.Code != protocol.ErrLotClosed {
@@ -231,7 +238,7 @@ func (r *run) final(ctx context.Context, hostBefore checker.Wallet) (checker.Fin
 		var lot struct {
 			Lot checker.Lot `json:"lot"`
 		}
-		err := protocol.GetJSON(ctx, r.cfg.URL+"/api/lots/"+r.lots[i], "", &lot)
+		err := retrying(ctx, func() error { return protocol.GetJSON(ctx, r.home+"/api/lots/"+r.lots[i], "", &lot) })
 		f.Lots[i] = lot.Lot
 		return err
 	}); err != nil {
@@ -259,7 +266,7 @@ func (r *run) final(ctx context.Context, hostBefore checker.Wallet) (checker.Fin
 	}); err != nil {
 		return f, err
 	}
-	if err := protocol.GetJSON(ctx, r.cfg.URL+"/api/audit", "", &f.Audit); err != nil {
+	if err := retrying(ctx, func() error { return protocol.GetJSON(ctx, r.home+"/api/audit", r.host, &f.Audit) }); err != nil {
 		return f, fmt.Errorf("audit: %w", err)
 	}
 	for _, p := range r.parts {
@@ -272,55 +279,120 @@ func (r *run) wallet(ctx context.Context, token string) (checker.Wallet, error) 
 	var w struct {
 		Wallet checker.Wallet `json:"wallet"`
 	}
-	err := protocol.GetJSON(ctx, r.cfg.URL+"/api/wallet", token, &w)
+	err := retrying(ctx, func() error { return protocol.GetJSON(ctx, r.home+"/api/wallet", token, &w) })
 	return w.Wallet, err
 }
 
-// occRetries reads the server's OCC retry counter from /metrics.
-func occRetries(ctx context.Context, url string) int64 {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "lotzero_ledger_occ_retries_total "); ok {
-			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int64(f)
+// NodeStats are one node's ledger counters over the race, from its
+// /metrics: what OCC did there.
+type NodeStats struct {
+	URL        string `json:"url"`
+	Commits    int64  `json:"commits"`
+	OCCRetries int64  `json:"occ_retries"` // attempts retried after a conflict
+	Busy       int64  `json:"busy"`        // operations that gave up retrying
+}
+
+// nodeStats reads every node's counters (zero for a node that does not
+// answer: it may be restarting).
+func (r *run) nodeStats(ctx context.Context) []NodeStats {
+	out := make([]NodeStats, len(r.urls))
+	for i, u := range r.urls {
+		out[i] = NodeStats{URL: u}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u+"/metrics", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(b), "\n") {
+			name, value, ok := strings.Cut(line, " ")
+			if !ok {
+				continue
+			}
+			v, _ := strconv.ParseFloat(strings.TrimSpace(value), 64)
+			switch name {
+			case "lotzero_ledger_commits_total":
+				out[i].Commits = int64(v)
+			case "lotzero_ledger_occ_retries_total":
+				out[i].OCCRetries = int64(v)
+			case "lotzero_ledger_busy_total":
+				out[i].Busy = int64(v)
+			}
 		}
 	}
-	return 0
+	return out
 }
 
-// observer follows one lot's events from seq 1, reconnecting with since
-// whenever its connection breaks, and records each event it sees.
+// since is what happened on each node between two readings.
+func since(before, after []NodeStats) []NodeStats {
+	out := make([]NodeStats, len(after))
+	for i := range after {
+		out[i] = after[i]
+		if i < len(before) {
+			out[i].Commits -= before[i].Commits
+			out[i].OCCRetries -= before[i].OCCRetries
+			out[i].Busy -= before[i].Busy
+		}
+		// A node restarted during the race counts from zero again.
+		out[i].Commits, out[i].OCCRetries, out[i].Busy = max(out[i].Commits, 0), max(out[i].OCCRetries, 0), max(out[i].Busy, 0)
+	}
+	return out
+}
+
+// observer follows one lot's events from seq 1 on one node, reconnecting
+// with since whenever its connection breaks, and records each event it
+// sees. With several nodes there is one per node: each sees at least the
+// events its node committed, so together they see every event.
 type observer struct {
-	r      *run
-	lot    string
-	token  string
-	mu     sync.Mutex
-	last   int64
-	cancel context.CancelFunc
-	done   chan struct{}
+	r       *run
+	lot     string
+	token   string
+	ws      string
+	process int
+	mu      sync.Mutex
+	last    int64
+	seen    map[int64]bool
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
-func (r *run) observe(ctx context.Context, lot string) (*observer, error) {
-	s, err := protocol.Login(ctx, r.cfg.URL, r.tag+"-observer", "eu-west-1")
+func (r *run) observe(ctx context.Context, lot string, node int) (*observer, error) {
+	s, err := protocol.Login(ctx, r.urls[node], fmt.Sprintf("%s-observer-%d", r.tag, node), "eu-west-1")
 	if err != nil {
 		return nil, err
 	}
 	octx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	o := &observer{r: r, lot: lot, token: s.Token, cancel: cancel, done: make(chan struct{})}
+	o := &observer{r: r, lot: lot, token: s.Token, ws: r.wss[node], process: -3 - node, seen: map[int64]bool{},
+		cancel: cancel, done: make(chan struct{})}
 	go o.follow(octx)
 	return o, nil
+}
+
+// awaitObserved waits until the observers together have seen every event
+// up to seq, or the timeout.
+func awaitObserved(obs []*observer, seq int64, timeout time.Duration) {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		missing := false
+		for s := int64(1); s <= seq && !missing; s++ {
+			seen := false
+			for _, o := range obs {
+				o.mu.Lock()
+				seen = seen || o.seen[s]
+				o.mu.Unlock()
+			}
+			missing = !seen
+		}
+		if !missing {
+			return
+		}
+	}
 }
 
 func (o *observer) follow(ctx context.Context) {
 	defer close(o.done)
 	for ctx.Err() == nil {
-		c, err := protocol.Dial(ctx, o.r.ws, o.token, "eu-west-1", &protocol.DialOptions{Buffer: 1 << 14})
+		c, err := protocol.Dial(ctx, o.ws, o.token, "eu-west-1", &protocol.DialOptions{Buffer: 1 << 14})
 		if err != nil {
 			time.Sleep(100 * time.Millisecond)
 			continue
@@ -350,11 +422,12 @@ func (o *observer) read(ctx context.Context, c *protocol.Client) {
 			if m.Event == nil || m.Event.Seq == 0 {
 				continue
 			}
-			op := checker.Op{Process: -3, Type: checker.Read, F: "event", Lot: o.lot, Seq: m.Event.Seq, Kind: m.Event.Kind}
+			op := checker.Op{Process: o.process, Type: checker.Read, F: "event", Lot: o.lot, Seq: m.Event.Seq, Kind: m.Event.Kind}
 			observed(&op, m.Event)
 			o.r.rec.add(op)
 			o.mu.Lock()
 			o.last = max(o.last, m.Event.Seq)
+			o.seen[m.Event.Seq] = true
 			o.mu.Unlock()
 		}
 	}
@@ -382,18 +455,6 @@ func observed(op *checker.Op, ev *protocol.Event) {
 	case protocol.SettledData:
 		if d.EnglishSettlement != nil {
 			op.Price = d.Price
-		}
-	}
-}
-
-// await waits until the observer has seen seq, or the timeout.
-func (o *observer) await(seq int64, timeout time.Duration) {
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		o.mu.Lock()
-		last := o.last
-		o.mu.Unlock()
-		if last >= seq {
-			return
 		}
 	}
 }

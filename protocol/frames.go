@@ -74,6 +74,9 @@ type Reply struct {
 type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfterMS, on rate_limited, is how long to wait before the same
+	// request (same id) would be let through (an extension of v1).
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }

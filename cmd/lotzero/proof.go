@@ -14,23 +14,52 @@ import (
 	"github.com/mattn/go-isatty"
 )
 
-// runProof is `lotzero proof`: one proof run, a table, an exit status.
+// Exit statuses of `lotzero proof`: 0 every invariant held, 1 one was
+// violated, 2 the run could not be carried out (or a record not read).
+const (
+	exitViolated   = exitError(1)
+	exitNotCarried = exitError(2)
+)
+
+// runProof is `lotzero proof`: one proof run, a table, an exit status; or
+// `lotzero proof check FILE`, the checker again on a run's record.
 func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "check" {
+		return runProofCheck(args[1:], stdout, stderr)
+	}
 	fs := newFlagSet("lotzero proof")
 	var cfg proof.Config
 	fs.StringVar(&cfg.Scenario, "scenario", "oversell", "race: "+strings.Join(proof.Scenarios, ", "))
 	fs.IntVar(&cfg.N, "n", 500, "participants: real WebSocket sessions")
 	fs.IntVar(&cfg.K, "k", 0, "units for sale (oversell, dutch); default n/10 for oversell, 1 for dutch")
-	fs.StringVar(&cfg.URL, "url", "", "a server in demo mode (http://host:port); empty starts one")
+	fs.Func("url", "a node of a running deployment in demo mode (http://host:port); repeat it for every node; none starts the proof's own", func(u string) error {
+		cfg.URLs = append(cfg.URLs, u)
+		return nil
+	})
+	fs.IntVar(&cfg.Nodes, "nodes", 1, "without --url: how many nodes to start, sharing one PostgreSQL (several: OCC decides between them)")
+	firehoseKind := fs.String("firehose", "memory", "without --url: the nodes' firehose, memory or dynamodb (DynamoDB at --dynamodb-endpoint)")
+	fs.StringVar(&cfg.DynamoEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint for --firehose dynamodb, e.g. DynamoDB Local")
+	fs.bind("dynamodb-endpoint", "LOTZERO_DYNAMODB_ENDPOINT")
 	fs.BoolVar(&cfg.Faults, "faults", false, "during the race: drop a third of the connections, restart PostgreSQL, SIGKILL and restart the node")
 	fs.BoolVar(&cfg.RawBound, "raw-bound", false, "also time the bare claim statement from as many connections: the database's own limit")
-	historyFile := fs.String("history", "", "write the history, one JSON operation per line, to this file")
+	historyFile := fs.String("history", "", "write the run's record to this file: the final reads, then the history, one JSON operation per line (re-check it with `lotzero proof check FILE`)")
 	reportFile := fs.String("report", "", "write the JSON report to this file")
 	if err := fs.parse(args, stderr); err != nil {
 		return err
 	}
+	switch {
+	case *firehoseKind == "memory":
+		cfg.DynamoEndpoint = ""
+	case *firehoseKind == "dynamodb" && cfg.DynamoEndpoint == "":
+		fmt.Fprintln(stderr, "lotzero proof: --firehose dynamodb needs --dynamodb-endpoint (or LOTZERO_DYNAMODB_ENDPOINT)")
+		return exitNotCarried
+	case *firehoseKind != "dynamodb":
+		fmt.Fprintln(stderr, "lotzero proof: --firehose must be memory or dynamodb")
+		return exitNotCarried
+	}
 	if err := cfg.Validate(); err != nil {
-		return err
+		fmt.Fprintln(stderr, "lotzero proof:", err)
+		return exitNotCarried
 	}
 	tty := false
 	if f, ok := stderr.(*os.File); ok {
@@ -48,10 +77,11 @@ func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprint(stderr, "\r\033[K")
 	}
 	if err != nil {
-		return err
+		fmt.Fprintln(stderr, "lotzero proof: the run could not be carried out:", err)
+		return exitNotCarried
 	}
 	if *historyFile != "" {
-		if err := writeFile(*historyFile, func(w io.Writer) error { return checker.WriteJSONL(w, rep.History) }); err != nil {
+		if err := writeFile(*historyFile, func(w io.Writer) error { return checker.WriteRecord(w, rep.Final, rep.History) }); err != nil {
 			return err
 		}
 	}
@@ -66,7 +96,40 @@ func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	printReport(stdout, rep)
 	if !rep.OK {
-		return exitError(1)
+		return exitViolated
+	}
+	return nil
+}
+
+// runProofCheck re-runs the independent checker on a record file, offline.
+func runProofCheck(args []string, stdout, stderr io.Writer) error {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, "usage: lotzero proof check FILE (a record written by lotzero proof --history FILE)")
+		return exitNotCarried
+	}
+	f, err := os.Open(args[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "lotzero proof check:", err)
+		return exitNotCarried
+	}
+	defer f.Close()
+	final, ops, err := checker.ReadRecord(f)
+	if err != nil {
+		fmt.Fprintln(stderr, "lotzero proof check:", err)
+		return exitNotCarried
+	}
+	res := checker.Check(ops, final)
+	verdict := "Invariant held"
+	if !res.OK {
+		verdict = "Invariant VIOLATED"
+	}
+	fmt.Fprintf(stdout, "%s — %s, n=%d k=%d, %d operations re-checked offline\n", verdict, final.Scenario, final.N, final.K, len(ops))
+	fmt.Fprintf(stdout, "  %-22s %d\n  %-22s %d\n", "ok", res.Succeeded, "sold", res.Sold)
+	for _, v := range res.Violations {
+		fmt.Fprintf(stdout, "  VIOLATION: %s\n", v)
+	}
+	if !res.OK {
+		return exitViolated
 	}
 	return nil
 }
@@ -97,6 +160,9 @@ func printReport(w io.Writer, r *proof.Report) {
 	fmt.Fprintf(w, "  %-22s p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", "latency", r.Latency.P50, r.Latency.P99, r.Latency.Max)
 	fmt.Fprintf(w, "  %-22s %.1f ms\n", "duration", r.DurationMS)
 	fmt.Fprintf(w, "  %-22s %d\n", "OCC retries", r.OCCRetries)
+	for _, n := range r.Nodes {
+		fmt.Fprintf(w, "  %-22s commits %d, OCC retries %d, busy %d\n", "node "+n.URL, n.Commits, n.OCCRetries, n.Busy)
+	}
 	regions := make([]string, 0, len(r.Regions))
 	for reg := range r.Regions {
 		regions = append(regions, reg)
@@ -104,7 +170,7 @@ func printReport(w io.Writer, r *proof.Report) {
 	sort.Strings(regions)
 	for _, reg := range regions {
 		c := r.Regions[reg]
-		fmt.Fprintf(w, "  %-22s ok %d, rejected %d, info %d\n", reg, c.OK, c.Rejected, c.Info)
+		fmt.Fprintf(w, "  %-22s ok %d, rejected %d, info %d (on %s)\n", reg, c.OK, c.Rejected, c.Info, c.Node)
 	}
 	if rb := r.RawBound; rb != nil {
 		fmt.Fprintf(w, "  %-22s %d statements on %d connections in %.1f ms: LotZero reaches %.0f%% of it\n",

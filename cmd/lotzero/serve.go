@@ -185,7 +185,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", hf.addr, err)
 	}
-	opts.Proof = proof.Console{URL: "http://" + loopbackAddr(ln.Addr())}
+	opts.Proof = proof.NewConsole("http://" + loopbackAddr(ln.Addr()))
 	if len(opts.PublicOrigins) == 0 {
 		opts.PublicOrigins = defaultOrigins(ln.Addr())
 	}

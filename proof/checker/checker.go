@@ -14,6 +14,12 @@ type Result struct {
 	Rejected   map[string]int `json:"rejected"` // fail, by error code
 	Unknown    int            `json:"info"`     // info: outcome unknown
 	Sold       int64          `json:"sold"`     // units sold (or 1 for an English lot with a winner)
+	// Oversells counts units sold past what a lot had; DoubleSpends counts
+	// purchases past the funds and wallets seen with less than nothing
+	// available. Both are 0 in a sound run: the console shows them beside
+	// the verdict.
+	Oversells    int64 `json:"oversells"`
+	DoubleSpends int64 `json:"double_spends"`
 }
 
 type checker struct {
@@ -138,12 +144,14 @@ func consistent(w Wallet) bool {
 func (c *checker) walletsNeverNegative() {
 	for _, op := range c.ops {
 		if op.Wallet != nil && !consistent(*op.Wallet) {
+			c.res.DoubleSpends++
 			c.fail("process %d (%s) read an impossible wallet %+v", op.Process, op.User, *op.Wallet)
 		}
 	}
 	for _, u := range c.users() {
 		p := c.f.Wallets[u]
 		if !consistent(p.Before) || !consistent(p.After) {
+			c.res.DoubleSpends++
 			c.fail("wallet of %s is impossible: before %+v after %+v", u, p.Before, p.After)
 		}
 	}
@@ -290,12 +298,14 @@ func (c *checker) oversell() {
 	paid := c.buyers(func(string) []int64 { return []int64{c.f.Price} })
 	c.res.Sold = lot.QtyClaimed
 	if lot.QtyClaimed > lot.QtyTotal {
+		c.res.Oversells = max(c.res.Oversells, lot.QtyClaimed-lot.QtyTotal)
 		c.fail("OVERSELL: %d units sold of %d", lot.QtyClaimed, lot.QtyTotal)
 	}
 	if int64(len(paid)) != lot.QtyClaimed {
 		c.fail("%d buyers paid but the lot sold %d units", len(paid), lot.QtyClaimed)
 	}
 	if int64(c.res.Succeeded) > lot.QtyClaimed {
+		c.res.Oversells = max(c.res.Oversells, int64(c.res.Succeeded)-lot.QtyClaimed)
 		c.fail("OVERSELL: %d purchases succeeded but the lot sold %d units", c.res.Succeeded, lot.QtyClaimed)
 	}
 	if want := int64(min(c.f.N, c.f.K)); c.determinate() && (int64(c.res.Succeeded) != want || lot.QtyClaimed != want) {
@@ -319,6 +329,7 @@ func (c *checker) doubleSpend() {
 	c.res.Sold = sold
 	paid := c.buyers(func(string) []int64 { return []int64{c.f.Price} })
 	if c.res.Succeeded > 1 || sold > 1 {
+		c.res.DoubleSpends += max(int64(c.res.Succeeded), sold) - 1
 		c.fail("DOUBLE SPEND: %d purchases succeeded, %d units sold, with funds for one", c.res.Succeeded, sold)
 	}
 	if c.determinate() && c.res.Succeeded != 1 {
@@ -345,6 +356,7 @@ func (c *checker) dutch() {
 	prices := c.f.Prices[lot.ID]
 	paid := c.buyers(func(string) []int64 { return prices })
 	if lot.QtyClaimed > lot.QtyTotal {
+		c.res.Oversells = max(c.res.Oversells, lot.QtyClaimed-lot.QtyTotal)
 		c.fail("OVERSELL: %d units claimed of %d", lot.QtyClaimed, lot.QtyTotal)
 	}
 	if int64(len(paid)) != lot.QtyClaimed {
