@@ -18,6 +18,7 @@ const (
 	InvNoDoubleSpend = "no-double-spend" // 3: held + spent <= funded + earned, columns equal entries
 	InvHolds         = "holds"           // holds are released or captured exactly once
 	InvConserved     = "conserved"       // 4: every movement balances across the ledger
+	InvBounded       = "bounded"         // 5: funded + earned <= MaxAmount for every wallet
 )
 
 // Violation is one broken invariant, with what was expected and what the
@@ -145,7 +146,7 @@ GROUP BY w.user_id, w.funded, w.held, w.spent, w.earned`)
 		subj := "wallet " + w.User
 		if w.Funded > MaxAmount || w.Held > MaxAmount || w.Spent > MaxAmount || w.Earned > MaxAmount ||
 			w.Funded > MaxAmount-w.Earned {
-			a.fail(InvNoDoubleSpend, subj, "every column and funded + earned <= %d", fmt.Sprintf("%+v", w), MaxAmount)
+			a.fail(InvBounded, subj, "every column and funded + earned <= %d", fmt.Sprintf("%+v", w), MaxAmount)
 		}
 		if w.Held < 0 || w.Spent < 0 || w.Funded < 0 || w.Earned < 0 {
 			a.fail(InvNoDoubleSpend, subj, "no negative column", fmt.Sprintf("%+v", w))
