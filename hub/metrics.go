@@ -18,6 +18,11 @@ type metrics struct {
 	published     prometheus.Counter
 	relayed       prometheus.Counter
 	refused       *prometheus.CounterVec
+	// scheduleFailures counts failed scheduled attempts by work (tick,
+	// settle); ticks and settles remember the failing lots, which the
+	// scheduler backs off and lotzero_stuck_lots reports.
+	scheduleFailures *prometheus.CounterVec
+	ticks, settles   *lotBackoff
 }
 
 // lagger is a firehose that knows how far behind its stream it is.
@@ -49,7 +54,17 @@ func newMetrics(l Ledger, fh any) *metrics {
 	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "lotzero_connections_refused_total", Help: "WebSocket connections refused before the upgrade, by reason (capacity)."},
 		[]string{"reason"})
-	m.reg.MustRegister(m.refused, m.sessions, m.rooms, m.commands, m.droppedFrames, m.slowCloses, m.fanout, m.published, m.relayed,
+	m.ticks, m.settles = newLotBackoff(), newLotBackoff()
+	m.scheduleFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lotzero_schedule_failures_total", Help: "Scheduled Dutch ticks and English settlements that failed, by work (tick, settle)."},
+		[]string{"work"})
+	for work, b := range map[string]*lotBackoff{"tick": m.ticks, "settle": m.settles} {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lotzero_stuck_lots", Help: "Lots whose scheduled work failed at least 3 times in a row and is being retried with backoff, by work.",
+			ConstLabels: prometheus.Labels{"work": work}},
+			func() float64 { return float64(b.stuck()) }))
+	}
+	m.reg.MustRegister(m.scheduleFailures, m.refused, m.sessions, m.rooms, m.commands, m.droppedFrames, m.slowCloses, m.fanout, m.published, m.relayed,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "lotzero_ledger_occ_retries_total", Help: "Ledger transaction attempts retried after a conflict."},
 			func() float64 { return float64(l.Stats().Conflicts) }),

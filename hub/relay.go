@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/lotzero/lotzero/ledger"
 )
 
@@ -107,33 +108,90 @@ func (h *Hub) relayPending(ctx context.Context, minAge time.Duration) {
 	}
 }
 
+// scheduleBatch bounds the attempts of each kind of scheduled work per pass.
+const scheduleBatch = 200
+
 // schedule advances due Dutch steps and settles ended English lots. Every
 // node runs it; the ledger makes each advance and settlement happen once.
+// Each pass takes the longest-overdue lots first and tries at most
+// scheduleBatch of each kind; a lot whose work fails is backed off (per
+// lot, a growing delay) and skipped until its delay passes, and the due
+// list is read past the backed-off lots, so a lot that keeps failing never
+// starves the others.
 func (h *Hub) schedule(ctx context.Context) {
-	due, err := h.ledger.DueTicks(ctx, 200)
+	ticks, settles := h.metrics.ticks, h.metrics.settles
+	limit := scheduleBatch + ticks.waiting()
+	due, err := h.ledger.DueTicks(ctx, limit)
 	if err != nil && ctx.Err() == nil {
 		h.log.Warn().Err(err).Msg("due ticks")
 	}
+	seen, tried := make(map[uuid.UUID]bool, len(due)), 0
 	for _, d := range due {
-		_, evs, err := h.ledger.AdvanceDutch(ctx, d.Lot, d.Step, systemRegion)
-		if err != nil {
-			h.log.Warn().Err(err).Str("lot", d.Lot.String()).Msg("advance dutch lot")
+		seen[d.Lot] = true
+		if tried == scheduleBatch || !ticks.ready(d.Lot) {
 			continue
 		}
+		tried++
+		_, evs, err := h.ledger.AdvanceDutch(ctx, d.Lot, d.Step, systemRegion)
+		if err != nil {
+			h.scheduleFailed(ctx, "tick", ticks, d.Lot, err)
+			continue
+		}
+		h.scheduleDone("tick", ticks, d.Lot)
 		h.deliverLocal(evs)
 		h.publish(ctx, evs)
 	}
-	ended, err := h.ledger.DueLots(ctx, 200)
+	if err == nil && len(due) < limit { // the whole due list: forget lots done elsewhere
+		ticks.retain(seen)
+	}
+	limit = scheduleBatch + settles.waiting()
+	ended, err := h.ledger.DueLots(ctx, limit)
 	if err != nil && ctx.Err() == nil {
 		h.log.Warn().Err(err).Msg("due lots")
 	}
+	seen, tried = make(map[uuid.UUID]bool, len(ended)), 0
 	for _, id := range ended {
-		evs, err := h.ledger.SettleDue(ctx, id, systemRegion)
-		if err != nil {
-			h.log.Warn().Err(err).Str("lot", id.String()).Msg("settle lot")
+		seen[id] = true
+		if tried == scheduleBatch || !settles.ready(id) {
 			continue
 		}
+		tried++
+		evs, err := h.ledger.SettleDue(ctx, id, systemRegion)
+		if err != nil {
+			h.scheduleFailed(ctx, "settle", settles, id, err)
+			continue
+		}
+		h.scheduleDone("settle", settles, id)
 		h.deliverLocal(evs)
 		h.publish(ctx, evs)
+	}
+	if err == nil && len(ended) < limit {
+		settles.retain(seen)
+	}
+}
+
+// scheduleFailed backs the lot's work off and reports it: every failure is
+// counted and logged with its code and the delay; reaching stuckAfter
+// failures in a row logs an error (the lot is then in lotzero_stuck_lots).
+func (h *Hub) scheduleFailed(ctx context.Context, work string, b *lotBackoff, id uuid.UUID, err error) {
+	if ctx.Err() != nil {
+		return // shutting down: not the lot's fault
+	}
+	attempts, delay := b.fail(id)
+	h.metrics.scheduleFailures.WithLabelValues(work).Inc()
+	ev := h.log.Warn()
+	if attempts == stuckAfter {
+		ev = h.log.Error()
+	}
+	ev.Err(err).Str("lot", id.String()).Str("work", work).Str("code", string(ledger.CodeOf(err))).
+		Int("attempts", attempts).Dur("retry_in", delay).Bool("stuck", attempts >= stuckAfter).
+		Msg("scheduled lot work failed; backing off")
+}
+
+// scheduleDone clears a lot's backoff, logging a recovery.
+func (h *Hub) scheduleDone(work string, b *lotBackoff, id uuid.UUID) {
+	if attempts, was := b.succeed(id); was {
+		h.log.Info().Str("lot", id.String()).Str("work", work).Int("failed_attempts", attempts).
+			Msg("scheduled lot work succeeded after failures")
 	}
 }

@@ -3,9 +3,12 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"math"
+	"math/big"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // The invariants Audit checks, named as in ledger/README.md.
@@ -15,6 +18,7 @@ const (
 	InvNoDoubleSpend = "no-double-spend" // 3: held + spent <= funded + earned, columns equal entries
 	InvHolds         = "holds"           // holds are released or captured exactly once
 	InvConserved     = "conserved"       // 4: every movement balances across the ledger
+	InvBounded       = "bounded"         // 5: funded + earned <= MaxAmount for every wallet
 )
 
 // Violation is one broken invariant, with what was expected and what the
@@ -33,6 +37,38 @@ func (v Violation) String() string {
 type auditor struct {
 	tx  pgx.Tx
 	out []Violation
+	// Ledger-wide totals for invariant 4, summed in Go without a bound:
+	// with many wallets they pass int64 even when every column is bounded,
+	// and DSQL has no unbounded SQL type to sum them in.
+	spent, earned, pending big.Int
+}
+
+// sqlSum is a SUM (or any integer) read from SQL. PostgreSQL returns
+// SUM(bigint) as numeric, which can exceed int64; scanning it into an
+// int64 would fail the whole audit. Scanned as numeric and clamped, a sum
+// out of range is simply a value no bounded column can equal: reported as
+// a violation, never an error.
+type sqlSum struct{ pgtype.Numeric }
+
+// int64 is the sum, saturated to the int64 range.
+func (s *sqlSum) int64() int64 {
+	if !s.Valid || s.NaN || s.InfinityModifier != pgtype.Finite || s.Int == nil {
+		return 0
+	}
+	v := new(big.Int).Set(s.Int)
+	if s.Exp > 0 {
+		v.Mul(v, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(s.Exp)), nil))
+	} else if s.Exp < 0 {
+		v.Quo(v, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(-s.Exp)), nil))
+	}
+	switch {
+	case v.IsInt64():
+		return v.Int64()
+	case v.Sign() > 0:
+		return math.MaxInt64
+	default:
+		return math.MinInt64
+	}
 }
 
 func (a *auditor) fail(inv, subject, expected, found string, args ...any) {
@@ -76,11 +112,11 @@ func sums[K comparable](ctx context.Context, tx pgx.Tx, sql string) (map[K]int64
 	out := map[K]int64{}
 	for rows.Next() {
 		var k K
-		var v int64
+		var v sqlSum
 		if err := rows.Scan(&k, &v); err != nil {
 			return nil, err
 		}
-		out[k] = v
+		out[k] = v.int64()
 	}
 	return out, rows.Err()
 }
@@ -100,15 +136,24 @@ GROUP BY w.user_id, w.funded, w.held, w.spent, w.earned`)
 	defer rows.Close()
 	for rows.Next() {
 		var w Wallet
-		var f, h, s, e int64
-		if err := rows.Scan(&w.User, &w.Funded, &w.Held, &w.Spent, &w.Earned, &f, &h, &s, &e); err != nil {
+		var fs, hs, ss, es sqlSum
+		if err := rows.Scan(&w.User, &w.Funded, &w.Held, &w.Spent, &w.Earned, &fs, &hs, &ss, &es); err != nil {
 			return err
 		}
+		f, h, s, e := fs.int64(), hs.int64(), ss.int64(), es.int64()
+		a.spent.Add(&a.spent, big.NewInt(w.Spent))
+		a.earned.Add(&a.earned, big.NewInt(w.Earned))
 		subj := "wallet " + w.User
+		if w.Funded > MaxAmount || w.Held > MaxAmount || w.Spent > MaxAmount || w.Earned > MaxAmount ||
+			w.Funded > MaxAmount-w.Earned {
+			a.fail(InvBounded, subj, "every column and funded + earned <= %d", fmt.Sprintf("%+v", w), MaxAmount)
+		}
 		if w.Held < 0 || w.Spent < 0 || w.Funded < 0 || w.Earned < 0 {
 			a.fail(InvNoDoubleSpend, subj, "no negative column", fmt.Sprintf("%+v", w))
 		}
-		if w.Held+w.Spent > w.Funded+w.Earned {
+		// Compared in big integers: columns past the bound must not wrap.
+		if new(big.Int).Add(big.NewInt(w.Held), big.NewInt(w.Spent)).Cmp(
+			new(big.Int).Add(big.NewInt(w.Funded), big.NewInt(w.Earned))) > 0 {
 			a.fail(InvNoDoubleSpend, subj, "held + spent <= funded + earned",
 				fmt.Sprintf("held %d + spent %d > funded %d + earned %d", w.Held, w.Spent, w.Funded, w.Earned))
 		}
@@ -148,10 +193,12 @@ GROUP BY h.id, h.user_id, h.amount, h.captured, h.status`)
 	for rows.Next() {
 		var id uuid.UUID
 		var user, status string
-		var amount, captured, held, released, capt int64
-		if err := rows.Scan(&id, &user, &amount, &captured, &status, &held, &released, &capt); err != nil {
+		var amount, captured int64
+		var heldSum, releasedSum, captSum sqlSum
+		if err := rows.Scan(&id, &user, &amount, &captured, &status, &heldSum, &releasedSum, &captSum); err != nil {
 			return err
 		}
+		held, released, capt := heldSum.int64(), releasedSum.int64(), captSum.int64()
 		subj := fmt.Sprintf("hold %s of %s", id, user)
 		a.check(InvHolds, subj, amount, held, "hold entries")
 		switch status {
@@ -259,6 +306,9 @@ WHERE e.kind = 'credit' AND (l.id IS NULL OR e.user_id <> l.host) GROUP BY e.use
 				fmt.Sprintf("qty_claimed %d of qty_total %d", l.QtyClaimed, l.QtyTotal))
 		}
 		settled := l.Status == StatusSettled
+		if !settled {
+			a.pending.Add(&a.pending, big.NewInt(l.Proceeds))
+		}
 		if settled {
 			a.check(InvConserved, subj, l.Proceeds, credits[l.ID], "host credit (proceeds)")
 		} else {
@@ -415,18 +465,11 @@ func (a *auditor) english(l *Lot, subj string, bids []bidRow, holds []holdRow) {
 // balance: invariant 4. Money enters only by deposit; every spend or
 // capture is owed to a host, and is either credited (settled lots) or still
 // pending as an unsettled lot's proceeds.
-func (a *auditor) balance(ctx context.Context) error {
-	var spent, earned, pending int64
-	err := a.tx.QueryRow(ctx, `SELECT
-	COALESCE((SELECT SUM(spent) FROM wallets), 0),
-	COALESCE((SELECT SUM(earned) FROM wallets), 0),
-	COALESCE((SELECT SUM(proceeds) FROM lots WHERE status <> 'settled'), 0)`).Scan(&spent, &earned, &pending)
-	if err != nil {
-		return err
-	}
-	if spent != earned+pending {
-		a.fail(InvConserved, "ledger", "total spent = total earned + pending proceeds (%d + %d)",
-			fmt.Sprintf("total spent %d", spent), earned, pending)
+func (a *auditor) balance(context.Context) error {
+	owed := new(big.Int).Add(&a.earned, &a.pending)
+	if a.spent.Cmp(owed) != 0 {
+		a.fail(InvConserved, "ledger", "total spent = total earned + pending proceeds (%s + %s)",
+			"total spent "+a.spent.String(), a.earned.String(), a.pending.String())
 	}
 	return nil
 }

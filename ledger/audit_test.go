@@ -41,6 +41,9 @@ func TestAuditCatchesEachCorruption(t *testing.T) {
 			UPDATE lots SET qty_claimed = 3, proceeds = 3000 WHERE kind = 'drop';
 			UPDATE wallets SET spent = 3000 WHERE user_id = 'bob';
 			UPDATE entries SET amount = 3000 WHERE kind = 'spend'`, InvNoOversell, "drop"},
+		{"wallet past the money bound", `UPDATE wallets SET funded = funded + 9007199254740991 WHERE user_id = 'carol';
+			INSERT INTO entries (id, user_id, kind, amount, lot_id, hold_id, request_id, region, at_ms)
+			VALUES (gen_random_uuid(), 'carol', 'deposit', 9007199254740991, NULL, NULL, 'forged', 'x', 0)`, InvBounded, "wallet carol"},
 		{"proceeds skimmed", `UPDATE lots SET proceeds = proceeds - 1 WHERE kind = 'drop'`, InvConserved, "drop"},
 	}
 	for _, c := range cases {

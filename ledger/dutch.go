@@ -118,10 +118,12 @@ type DueTick struct {
 	Step int64
 }
 
-// DueTicks lists open Dutch lots whose scheduled step is due: the ticker's work.
+// DueTicks lists open Dutch lots whose scheduled step is due, the longest
+// overdue first: the ticker's work.
 func (l *Ledger) DueTicks(ctx context.Context, limit int) ([]DueTick, error) {
 	rows, err := l.pool.Query(ctx, `SELECT id, step_index FROM lots
-WHERE status = 'open' AND kind = 'dutch' AND next_tick_at_ms > 0 AND next_tick_at_ms <= $1 LIMIT $2`,
+WHERE status = 'open' AND kind = 'dutch' AND next_tick_at_ms > 0 AND next_tick_at_ms <= $1
+ORDER BY next_tick_at_ms, id LIMIT $2`,
 		l.now().UnixMilli(), limit)
 	if err != nil {
 		return nil, err

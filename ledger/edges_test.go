@@ -123,6 +123,7 @@ func TestSaturatedLadderRefusesEqualBid(t *testing.T) {
 	l := newLedger(t)
 	ctx := context.Background()
 	a, b := l.user("alice", MaxAmount), l.user("bob", MaxAmount)
+	l.user("host", 0) // room for the host to be credited the largest amount
 	id := l.lot(LotSpec{Kind: KindEnglish, Title: "x", StartPrice: MaxAmount, DurationS: 600})
 	_, _, err := l.PlaceBid(ctx, l.as(a), id, MaxAmount, 0)
 	mustOK(t, err)
@@ -135,6 +136,7 @@ func TestProceedsBounded(t *testing.T) {
 	l := newLedger(t)
 	ctx := context.Background()
 	a, b := l.user("alice", MaxAmount), l.user("bob", MaxAmount)
+	l.user("host", 0) // room for exactly one sale at the largest amount
 	id := l.lot(LotSpec{Kind: KindDrop, Title: "x", Price: MaxAmount, Qty: 2})
 	_, _, err := l.BuyDrop(ctx, l.as(a), id, 1)
 	mustOK(t, err)

@@ -93,6 +93,14 @@ func (t *txn) bidAgainst(ctx context.Context, lot *Lot, w Wallet, amount, limit 
 	if err := requireFunds(w, limit); err != nil {
 		return BidResult{}, err
 	}
+	// A new high maximum is what settlement may credit the host: it must
+	// fit the host's wallet (a standing proxy that answers keeps its own,
+	// already reserved).
+	if limit > lot.HighMax || lot.HighBidder == "" {
+		if err := t.requireInflowRoom(ctx, lot.Host, lot.ID, limit); err != nil {
+			return BidResult{}, err
+		}
+	}
 	prev, prevMax, prevRegion := lot.HighBidder, lot.HighMax, lot.HighRegion
 	switch {
 	case prev == "":
@@ -165,6 +173,9 @@ func (t *txn) raiseOwnBid(ctx context.Context, lot *Lot, w Wallet, amount, limit
 		return BidResult{}, err
 	}
 	if diff > 0 {
+		if err := t.requireInflowRoom(ctx, lot.Host, lot.ID, newMax); err != nil {
+			return BidResult{}, err
+		}
 		h, err := t.activeHold(ctx, lot.ID, t.actor.User)
 		if err != nil {
 			return BidResult{}, err

@@ -76,6 +76,11 @@ func (t *txn) purchase(ctx context.Context, lot *Lot, qty int64, kind string) (P
 	if lot.Proceeds > MaxAmount-total {
 		return PurchaseResult{}, errorf(CodeLimitExceeded, "the lot's proceeds would pass the largest amount")
 	}
+	// The host is credited the proceeds at settlement (perhaps in this very
+	// transaction): refuse now a sale whose credit could not fit then.
+	if err := t.requireInflowRoom(ctx, lot.Host, lot.ID, lot.Proceeds+total); err != nil {
+		return PurchaseResult{}, err
+	}
 	w, err := t.wallet(ctx, t.actor.User)
 	if err != nil {
 		return PurchaseResult{}, err

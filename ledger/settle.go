@@ -34,6 +34,19 @@ func (t *txn) closeAndSettle(ctx context.Context, lot *Lot, reason string) error
 		}
 	}
 	if lot.Proceeds > 0 {
+		// Sales and bids reserved room for this credit on the host's
+		// wallet (requireInflowRoom), so it fits unless two of them raced
+		// past the bound. Then the settlement is refused and nothing
+		// changes: the lot stays unsettled with its proceeds pending (money
+		// conserved), and the closer backs it off and reports it stuck.
+		h, err := t.wallet(ctx, lot.Host)
+		if err != nil {
+			return err
+		}
+		if addBounded(h.inflow(), lot.Proceeds) > MaxAmount {
+			return errorf(CodeLimitExceeded, "crediting %d to host %s would pass the largest amount %d (funded + earned %d)",
+				lot.Proceeds, lot.Host, MaxAmount, h.inflow())
+		}
 		t.move(lot.Host, EntryCredit, lot.Proceeds, &lot.ID, nil)
 	}
 	if err := t.emit(lot, ClosedData{Reason: reason}); err != nil {
@@ -96,9 +109,11 @@ func (l *Ledger) SettleDue(ctx context.Context, id uuid.UUID, region string) ([]
 	})
 }
 
-// DueLots lists open English lots whose end has passed: work for the closer.
+// DueLots lists open English lots whose end has passed, the longest overdue
+// first: work for the closer, which pages past lots it is backing off.
 func (l *Ledger) DueLots(ctx context.Context, limit int) ([]uuid.UUID, error) {
-	return l.lotIDs(ctx, `SELECT id FROM lots WHERE status = 'open' AND kind = 'english' AND ends_at_ms <= $1 LIMIT $2`,
+	return l.lotIDs(ctx, `SELECT id FROM lots WHERE status = 'open' AND kind = 'english' AND ends_at_ms <= $1
+ORDER BY ends_at_ms, id LIMIT $2`,
 		l.now().UnixMilli(), limit)
 }
 

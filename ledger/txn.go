@@ -28,6 +28,9 @@ type txn struct {
 	// scans reads the rows of queued writes that return one, by position
 	// in batch; nil for plain writes.
 	scans []func(pgx.Row) error
+	// reserved names the wallets this attempt already touched for room
+	// near the money bound (requireInflowRoom).
+	reserved map[string]bool
 	// ownBidSeq is the seq of the acting user's latest bid event, if any.
 	ownBidSeq int64
 }
@@ -124,7 +127,10 @@ func walletDelta(kind string, amount int64) (funded, held, spent, earned int64) 
 // updateWalletSQL applies one entry's delta. The WHERE clause restates the
 // double-spend invariant, so even a logic error elsewhere cannot commit a
 // wallet with held + spent > funded + earned: the write affects no row and
-// flush aborts the transaction. It returns the wallet as written, which the
+// flush aborts the transaction. It restates the money bound the same way:
+// a write that takes money in ($2 + $5 > 0) may not lift funded + earned
+// past MaxAmount ($7), which with the invariant bounds every column. A
+// movement out of a wallet is never blocked by the bound. It returns the wallet as written, which the
 // events carry to the owner's sessions (no read per push).
 const updateWalletSQL = `UPDATE wallets SET
 	funded = funded + $2, held = held + $3, spent = spent + $4, earned = earned + $5, updated_at_ms = $6,
@@ -132,6 +138,7 @@ const updateWalletSQL = `UPDATE wallets SET
 WHERE user_id = $1
 	AND held + $3 >= 0
 	AND held + $3 + spent + $4 <= funded + $2 + earned + $5
+	AND ($2 + $5 <= 0 OR funded + $2 + earned + $5 <= $7)
 RETURNING funded, held, spent, earned, version`
 
 const insertEntrySQL = `INSERT INTO entries (id, user_id, kind, amount, lot_id, hold_id, request_id, region, at_ms)
@@ -153,7 +160,7 @@ func (t *txn) move(user, kind string, amount int64, lot, hold *uuid.UUID) {
 		}
 		t.balances[user] = *w // the statement queued last is the final state
 		return nil
-	}, updateWalletSQL, user, f, h, s, e, t.nowMS())
+	}, updateWalletSQL, user, f, h, s, e, t.nowMS(), MaxAmount)
 	t.write(insertEntrySQL, uuid.New(), user, kind, amount, lot, hold, t.actor.RequestID, t.actor.Region, t.nowMS())
 	if t.touched == nil {
 		t.touched = map[string]bool{}

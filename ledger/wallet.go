@@ -109,8 +109,10 @@ func (l *Ledger) Deposit(ctx context.Context, a Actor, amount int64) (Wallet, er
 		if err != nil {
 			return err
 		}
-		if w.Funded+w.Earned > MaxAmount-amount {
-			return errorf(CodeLimitExceeded, "a wallet holds at most %d minor units", MaxAmount)
+		// The room a deposit may take excludes what the user's own unsettled
+		// lots will credit them: those settlements must still fit.
+		if err := t.requireInflowRoom(ctx, a.User, uuid.Nil, amount); err != nil {
+			return err
 		}
 		t.move(a.User, EntryDeposit, amount, nil, nil)
 		w.Funded += amount
