@@ -18,6 +18,7 @@ type metrics struct {
 	published     prometheus.Counter
 	relayed       prometheus.Counter
 	refused       *prometheus.CounterVec
+	limited       *prometheus.CounterVec
 }
 
 // lagger is a firehose that knows how far behind its stream it is.
@@ -49,7 +50,11 @@ func newMetrics(l Ledger, fh any) *metrics {
 	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "lotzero_connections_refused_total", Help: "WebSocket connections refused before the upgrade, by reason (capacity)."},
 		[]string{"reason"})
-	m.reg.MustRegister(m.refused, m.sessions, m.rooms, m.commands, m.droppedFrames, m.slowCloses, m.fanout, m.published, m.relayed,
+	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lotzero_limit_refusals_total",
+		Help: "Requests and connections refused by a resource limit, by limit (user_sessions, ip_pending, pending, rooms, body_size, body_timeout, rate)."},
+		[]string{"limit"})
+	m.reg.MustRegister(m.limited, m.refused, m.sessions, m.rooms, m.commands, m.droppedFrames, m.slowCloses, m.fanout, m.published, m.relayed,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "lotzero_ledger_occ_retries_total", Help: "Ledger transaction attempts retried after a conflict."},
 			func() float64 { return float64(l.Stats().Conflicts) }),
