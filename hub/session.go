@@ -206,7 +206,7 @@ func okReply(id string, result any) (protocol.Reply, error) {
 // invalidFrameCost is how many command tokens a frame that does not parse
 // costs: garbage is never cheaper than a request, and a flood of it reaches
 // 4029 sooner than a flood of valid requests.
-const invalidFrameCost = 4
+const invalidFrameCost = 2
 
 // limited applies the rate limits to every frame, valid or not (typ
 // "invalid"); a session that keeps hitting them is closed with 4029.
