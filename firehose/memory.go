@@ -9,20 +9,45 @@ import (
 )
 
 // Memory is the in-process firehose: one node, no external service. It
-// keeps a bounded window of seen ledger keys per lot for idempotency.
+// remembers what it published for DedupRetention, so a republish (the
+// outbox relay, a client's retry of a chat) within that time is dropped,
+// and forgets it afterwards: its memory is bounded by the traffic of one
+// retention period, not by the process's lifetime.
 type Memory struct {
 	mu        sync.Mutex
 	subs      subscribers
-	seen      map[string]map[int64]struct{} // lot -> ledger seqs seen
-	seenIDs   map[string]time.Time          // social message ids -> when
+	seen      map[string]*lotSeen // lot -> ledger seqs seen
+	seenIDs   map[string]time.Time
+	idOrder   []seenID // seenIDs in publish order, oldest first
+	lastSweep time.Time
 	socialSeq map[string]int64
 	presence  *memoryPresence
 	closed    bool
+
+	retention time.Duration
+	now       func() time.Time
+}
+
+type lotSeen struct {
+	seqs map[int64]struct{}
+	last time.Time // the lot's last ledger publish
+}
+
+type seenID struct {
+	id string
+	at time.Time
 }
 
 // seenWindow bounds how many ledger seqs per lot Memory remembers: a
 // republish older than that is dropped by subscribers' own seq check.
 const seenWindow = 4096
+
+// DedupRetention is how long Memory remembers a published message for
+// deduplication. Longer than any retry (the outbox relay republishes
+// within seconds; a client's retry of a chat within its reconnect); a
+// republished ledger event older than it is still dropped by the
+// subscribers' seq check.
+const DedupRetention = 10 * time.Minute
 
 // NewMemory returns an empty in-process firehose. presenceTTL is how long a
 // presence entry lives without a heartbeat; zero means DefaultPresenceTTL.
@@ -31,10 +56,12 @@ func NewMemory(presenceTTL time.Duration) *Memory {
 		presenceTTL = DefaultPresenceTTL
 	}
 	return &Memory{
-		seen:      map[string]map[int64]struct{}{},
+		seen:      map[string]*lotSeen{},
 		seenIDs:   map[string]time.Time{},
 		socialSeq: map[string]int64{},
 		presence:  &memoryPresence{ttl: presenceTTL, lots: map[string]map[string]Present{}},
+		retention: DedupRetention,
+		now:       time.Now,
 	}
 }
 
@@ -49,21 +76,24 @@ func (m *Memory) Publish(ctx context.Context, msg Message) error {
 		m.mu.Unlock()
 		return ErrClosed
 	}
+	now := m.now()
+	m.forget(now)
 	if msg.Kind == KindLedger {
-		seen := m.seen[msg.Lot]
-		if seen == nil {
-			seen = map[int64]struct{}{}
-			m.seen[msg.Lot] = seen
+		ls := m.seen[msg.Lot]
+		if ls == nil {
+			ls = &lotSeen{seqs: map[int64]struct{}{}}
+			m.seen[msg.Lot] = ls
 		}
-		if _, dup := seen[msg.Seq]; dup {
+		if _, dup := ls.seqs[msg.Seq]; dup {
 			m.mu.Unlock()
 			return nil
 		}
-		seen[msg.Seq] = struct{}{}
-		if len(seen) > seenWindow {
-			for s := range seen {
+		ls.seqs[msg.Seq] = struct{}{}
+		ls.last = now
+		if len(ls.seqs) > seenWindow {
+			for s := range ls.seqs {
 				if s < msg.Seq-seenWindow {
-					delete(seen, s)
+					delete(ls.seqs, s)
 				}
 			}
 		}
@@ -73,15 +103,8 @@ func (m *Memory) Publish(ctx context.Context, msg Message) error {
 				m.mu.Unlock()
 				return nil
 			}
-			m.seenIDs[msg.ID] = time.Now()
-			if len(m.seenIDs) > 4*seenWindow {
-				cutoff := time.Now().Add(-time.Minute)
-				for id, at := range m.seenIDs {
-					if at.Before(cutoff) {
-						delete(m.seenIDs, id)
-					}
-				}
-			}
+			m.seenIDs[msg.ID] = now
+			m.idOrder = append(m.idOrder, seenID{msg.ID, now})
 		}
 		m.socialSeq[msg.Lot]++
 		msg.Seq = m.socialSeq[msg.Lot]
@@ -91,6 +114,30 @@ func (m *Memory) Publish(ctx context.Context, msg Message) error {
 	// message is marked seen, so a fan-out cut short would lose it for good.
 	m.subs.send(context.Background(), msg)
 	return nil
+}
+
+// forget drops what is older than the retention: message ids from the
+// front of their queue at every publish (amortized O(1)), and lots with no
+// ledger publish for a retention, swept a few times per retention. The
+// caller holds m.mu.
+func (m *Memory) forget(now time.Time) {
+	cutoff := now.Add(-m.retention)
+	n := 0
+	for n < len(m.idOrder) && m.idOrder[n].at.Before(cutoff) {
+		delete(m.seenIDs, m.idOrder[n].id)
+		m.idOrder[n] = seenID{} // the next growth of the slice copies only the live tail
+		n++
+	}
+	m.idOrder = m.idOrder[n:]
+	if now.Sub(m.lastSweep) < m.retention/4 {
+		return
+	}
+	m.lastSweep = now
+	for lot, ls := range m.seen {
+		if ls.last.Before(cutoff) {
+			delete(m.seen, lot)
+		}
+	}
 }
 
 func (m *Memory) Subscribe(ctx context.Context) (<-chan Message, error) {

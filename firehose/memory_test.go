@@ -57,3 +57,50 @@ func TestMemoryPresenceExpires(t *testing.T) {
 		t.Fatal("a closed firehose reports ready")
 	}
 }
+
+// The dedup memory is bounded by age: a retry within DedupRetention is
+// still dropped, and what is older is forgotten, ids and quiet lots alike.
+func TestMemoryForgetsAfterRetention(t *testing.T) {
+	m := NewMemory(0)
+	now := time.Unix(1_700_000_000, 0)
+	m.now = func() time.Time { return now }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sub, _ := m.Subscribe(ctx)
+	go func() {
+		for range sub {
+		}
+	}()
+	publish := func(msg Message) {
+		t.Helper()
+		if err := m.Publish(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		publish(Message{Kind: KindChat, Lot: "L", ID: "chat-" + string(rune('a'+i%26)) + time.Duration(i).String()})
+		publish(Message{Kind: KindLedger, Lot: "lot-" + time.Duration(i).String(), Seq: 1, Event: "bid"})
+	}
+	now = now.Add(DedupRetention - time.Second)
+	publish(Message{Kind: KindChat, Lot: "L", ID: "chat-a0s"}) // a retry within the retention
+	if got := m.socialSeq["L"]; got != 100 {
+		t.Fatalf("a retry within the retention was published again: social seq %d, want 100", got)
+	}
+	now = now.Add(2 * time.Second)
+	publish(Message{Kind: KindChat, Lot: "L", ID: "late"})
+	m.mu.Lock()
+	ids, order := len(m.seenIDs), len(m.idOrder)
+	m.mu.Unlock()
+	if ids != 1 || order != 1 {
+		t.Fatalf("after the retention Memory still remembers %d ids (%d queued); want 1", ids, order)
+	}
+	// Quiet lots are swept a few times per retention.
+	now = now.Add(DedupRetention / 4)
+	publish(Message{Kind: KindChat, Lot: "L", ID: "later"})
+	m.mu.Lock()
+	lots := len(m.seen)
+	m.mu.Unlock()
+	if lots != 0 {
+		t.Fatalf("Memory still remembers %d quiet lots after the retention", lots)
+	}
+}

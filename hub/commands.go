@@ -20,7 +20,13 @@ func (s *session) handle(frame []byte) {
 	if !slices.Contains(protocol.RequestTypes(), typ) {
 		typ = "invalid" // keeps the metric's label set bounded
 	}
-	if perr == nil && s.limited(req.Type) {
+	// Every frame counts against the rate limits, the invalid ones more:
+	// otherwise garbage costs the server a reply each and never a 4029.
+	limitAs := req.Type
+	if perr != nil {
+		limitAs = "invalid"
+	}
+	if s.limited(limitAs) {
 		perr = protocol.Errorf(protocol.ErrRateLimited, "too many requests; slow down")
 		perr.RetryAfterMS = max(1, s.retryAfter(req.Type).Milliseconds())
 	}

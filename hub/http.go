@@ -59,7 +59,7 @@ func (h *Hub) Handler(static http.Handler) http.Handler {
 			static.ServeHTTP(w, r)
 		})
 	}
-	return mux
+	return h.limitBodies(mux)
 }
 
 // statusOf maps an error code to its HTTP status.

@@ -40,7 +40,8 @@ type Hub struct {
 	walletSent      map[string]int64 // user -> version of the wallet last sent to their sessions here
 	published       chan []ledger.EventKey
 
-	conns      atomic.Int64 // WebSocket connections open or being opened (MaxSessions)
+	conns      atomic.Int64  // WebSocket connections open or being opened (MaxSessions)
+	pending    *pendingSlots // connections yet to say hello (MaxPending, MaxPendingPerIP)
 	draining   atomic.Bool
 	drainMu    sync.RWMutex   // orders the drain flag against new in-flight commands
 	auditLimit *rate.Limiter  // paces GET /api/audit outside demo mode
@@ -61,6 +62,7 @@ func New(l Ledger, fh firehose.Firehose, opts Options) *Hub {
 		sessions: map[*session]struct{}{}, personal: newSeenSet(1 << 16), presenceChanges: newPresenceChanges(),
 		presence: newPresenceView(fh.Presence(), opts.Node), walletSent: map[string]int64{},
 		published: make(chan []ledger.EventKey, 1024), auditLimit: rate.NewLimiter(rate.Every(opts.AuditEvery), 2),
+		pending: newPendingSlots(opts.MaxPending, opts.MaxPendingPerIP, opts.HelloTimeout),
 	}
 }
 
@@ -83,6 +85,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.loop(func() { h.every(ctx, h.opts.PresenceEvery, h.flushPresence) })
 	h.loop(func() { h.every(ctx, h.opts.PingInterval, h.pingAll) })
 	h.loop(func() { h.every(ctx, time.Second, h.dropStuckWriters) })
+	h.loop(func() { h.every(ctx, h.opts.PruneEvery, h.pruneRequests) })
 	return nil
 }
 
@@ -168,9 +171,12 @@ func (h *Hub) pingAll(ctx context.Context) {
 	}
 }
 
-// dropStuckWriters closes, without a handshake, every connection whose
-// current write has not finished within WriteTimeout: its peer stopped
-// reading and its kernel buffers are full.
+// dropStuckWriters closes every connection whose current write has not
+// finished within WriteTimeout: its peer stopped reading. It is too slow,
+// so it gets 4009 like an overflowing queue: the close frame is sent as
+// soon as the stuck write lets it, and the library drops the connection
+// if that has not happened within its own short close deadline (5s), so a
+// peer that reads again soon learns why instead of finding a reset.
 func (h *Hub) dropStuckWriters(context.Context) {
 	cutoff := nanotime() - int64(h.opts.WriteTimeout)
 	h.mu.RLock()
@@ -182,9 +188,24 @@ func (h *Hub) dropStuckWriters(context.Context) {
 	}
 	h.mu.RUnlock()
 	for _, s := range stuck {
-		h.log.Info().Str("user", s.ident.User).Msg("dropping a connection stuck in a write")
-		s.close(protocol.CloseGoingAway, "write timeout")
-		_ = s.conn.CloseNow()
+		if s.ctx.Err() != nil {
+			continue // already closing; its close frame has its deadline
+		}
+		h.log.Info().Str("user", s.ident.User).Msg("closing a connection stuck in a write with 4009")
+		h.metrics.slowCloses.Inc()
+		s.close(protocol.CloseTooSlow, "too slow: reconnect and join with since")
+	}
+}
+
+// pruneRequests deletes idempotency records past RequestRetention, so the
+// requests table holds one retention's traffic, not all of history.
+func (h *Hub) pruneRequests(ctx context.Context) {
+	n, err := h.ledger.PruneRequests(ctx, h.opts.RequestRetention)
+	if err != nil && ctx.Err() == nil {
+		h.log.Warn().Err(err).Msg("prune request records")
+	}
+	if n > 0 {
+		h.log.Info().Int("deleted", n).Dur("retention", h.opts.RequestRetention).Msg("pruned request records")
 	}
 }
 
@@ -192,8 +213,13 @@ func (h *Hub) dropStuckWriters(context.Context) {
 func nanotime() int64 { return int64(time.Since(processStart)) }
 
 // register and unregister track a session for user pushes and shutdown.
-func (h *Hub) register(s *session) {
+// register refuses (false) a session past its user's MaxSessionsPerUser.
+func (h *Hub) register(s *session) bool {
 	h.mu.Lock()
+	if len(h.users[s.ident.User]) >= h.opts.MaxSessionsPerUser {
+		h.mu.Unlock()
+		return false
+	}
 	h.sessions[s] = struct{}{}
 	if h.users[s.ident.User] == nil {
 		h.users[s.ident.User] = map[*session]struct{}{}
@@ -201,6 +227,7 @@ func (h *Hub) register(s *session) {
 	h.users[s.ident.User][s] = struct{}{}
 	h.mu.Unlock()
 	h.metrics.sessions.Inc()
+	return true
 }
 
 func (h *Hub) unregister(s *session) {

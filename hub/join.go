@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,6 +21,22 @@ import (
 // between them and live delivery.
 func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID) (any, *protocol.Error) {
 	h, id := s.h, req.Lot
+	// Joins in flight count against the cap too, so concurrent joins
+	// cannot pass it together.
+	s.mu.Lock()
+	_, rejoin := s.rooms[id]
+	if !rejoin && len(s.rooms)+s.joining >= h.opts.MaxRoomsPerSession {
+		s.mu.Unlock()
+		h.metrics.limited.WithLabelValues("rooms").Inc()
+		return nil, protocol.Errorf(protocol.ErrLimitExceeded, fmt.Sprintf("a session may be in at most %d lots at once; leave one first", h.opts.MaxRoomsPerSession))
+	}
+	s.joining++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.joining--
+		s.mu.Unlock()
+	}()
 	r, err := h.roomSnapshot(ctx, id, lot)
 	if err != nil {
 		return nil, h.protocolError(err) // unknown lot: no presence, no room

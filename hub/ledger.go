@@ -28,6 +28,8 @@ type Ledger interface {
 	Stats() ledger.Stats
 	DemoBalance() int64
 	Ping(ctx context.Context) error
+	// PruneRequests forgets idempotency records older than retention.
+	PruneRequests(ctx context.Context, retention time.Duration) (int, error)
 }
 
 // LotReader reads a lot and its events: a room's snapshot, gap fills and

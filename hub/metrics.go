@@ -23,6 +23,7 @@ type metrics struct {
 	// scheduler backs off and lotzero_stuck_lots reports.
 	scheduleFailures *prometheus.CounterVec
 	ticks, settles   *lotBackoff
+	limited          *prometheus.CounterVec
 }
 
 // lagger is a firehose that knows how far behind its stream it is.
@@ -64,7 +65,11 @@ func newMetrics(l Ledger, fh any) *metrics {
 			ConstLabels: prometheus.Labels{"work": work}},
 			func() float64 { return float64(b.stuck()) }))
 	}
-	m.reg.MustRegister(m.scheduleFailures, m.refused, m.sessions, m.rooms, m.commands, m.droppedFrames, m.slowCloses, m.fanout, m.published, m.relayed,
+	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lotzero_limit_refusals_total",
+		Help: "Requests and connections refused by a resource limit, by limit (user_sessions, ip_pending, pending, rooms, body_size, body_timeout, rate)."},
+		[]string{"limit"})
+	m.reg.MustRegister(m.limited, m.scheduleFailures, m.refused, m.sessions, m.rooms, m.commands, m.droppedFrames, m.slowCloses, m.fanout, m.published, m.relayed,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "lotzero_ledger_occ_retries_total", Help: "Ledger transaction attempts retried after a conflict."},
 			func() float64 { return float64(l.Stats().Conflicts) }),

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lotzero/lotzero/firehose"
+	"github.com/lotzero/lotzero/ledger"
 	"github.com/rs/zerolog"
 )
 
@@ -93,6 +94,43 @@ type Options struct {
 	// process's open-files limit less 512 (for the database, the firehose
 	// and files), at least 64.
 	MaxSessions int
+	// MaxSessionsPerUser caps one user's sessions on this node; past it a
+	// new one is closed with 4029 right after its hello. Zero means 100:
+	// far above a person's tabs or a bot's pool, far below one token
+	// filling the node.
+	MaxSessionsPerUser int
+	// MaxPendingPerIP caps the connections from one IP address that have
+	// not yet sent their hello (authenticated sessions do not count, so
+	// many users behind one NAT are not limited). Past it a new connection
+	// waits up to HelloTimeout for a slot, then gets HTTP 429 before the
+	// upgrade. Zero means 1024.
+	MaxPendingPerIP int
+	// MaxPending caps this node's connections that have not yet sent their
+	// hello, from any address; past it a new connection waits like above,
+	// then gets HTTP 503. Zero means MaxSessions/4, at least 1024, so a
+	// flood of silent sockets leaves room for real sessions.
+	MaxPending int
+	// MaxRoomsPerSession caps the lots one session is joined to at once;
+	// past it join answers limit_exceeded. Zero means 100.
+	MaxRoomsPerSession int
+	// MaxBodyBytes bounds every HTTP request body; past it the answer is
+	// 413 limit_exceeded. Zero means 64 KiB.
+	MaxBodyBytes int
+	// HTTPReadTimeout bounds reading one HTTP request, headers and body
+	// (the WebSocket is not affected once upgraded): a body dribbled in
+	// slowly cannot hold a connection. Zero means 15s.
+	HTTPReadTimeout time.Duration
+	// HTTPIdleTimeout closes a keep-alive HTTP connection idle this long.
+	// Zero means 60s.
+	HTTPIdleTimeout time.Duration
+	// RequestRetention is how long a request's outcome is kept for
+	// idempotent retries (the ledger's requests table); older records are
+	// deleted every PruneEvery, in small chunks. A retry after it runs as a
+	// new request. Zero means 24h.
+	RequestRetention time.Duration
+	// PruneEvery is how often old request records are deleted. Zero means
+	// 10m.
+	PruneEvery time.Duration
 	// DemoBalance funds users created by POST /api/session in demo mode
 	// (the ledger's default when zero).
 	DemoBalance int64
@@ -155,6 +193,15 @@ func (o Options) withDefaults() Options {
 	defInt(&o.RoomHistory, 256)
 	defInt(&o.DispatchShards, 8)
 	defInt(&o.MaxSessions, max(64, openFilesLimit()-512))
+	def(&o.RequestRetention, ledger.DefaultRequestRetention)
+	def(&o.PruneEvery, 10*time.Minute)
+	defInt(&o.MaxSessionsPerUser, 100)
+	defInt(&o.MaxPendingPerIP, 1024)
+	defInt(&o.MaxPending, max(1024, o.MaxSessions/4))
+	defInt(&o.MaxRoomsPerSession, 100)
+	defInt(&o.MaxBodyBytes, 64<<10)
+	def(&o.HTTPReadTimeout, 15*time.Second)
+	def(&o.HTTPIdleTimeout, 60*time.Second)
 	defRate(&o.CommandRate, 50)
 	defRate(&o.ChatRate, 2)
 	// Reactions and the chat burst follow the chat rate unless set.

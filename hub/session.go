@@ -36,6 +36,7 @@ type session struct {
 
 	mu      sync.Mutex
 	rooms   map[string]*room
+	joining int // joins in progress (MaxRoomsPerSession)
 	strikes int
 
 	closeOnce sync.Once
@@ -88,6 +89,12 @@ func (s *session) close(code int, reason string) {
 		if n := s.out.close(); n > 0 {
 			s.h.metrics.droppedFrames.Add(float64(n))
 		}
+		if s.conn == nil {
+			return // a unit test's session
+		}
+		// Close sends the close frame once the write in progress ends, and
+		// drops the connection itself when that has not happened within its
+		// close deadline: never a bare reset while the frame could go out.
 		go func() {
 			_ = s.conn.Close(websocket.StatusCode(code), reason)
 		}()
@@ -214,10 +221,20 @@ func (s *session) retryAfter(typ string) time.Duration {
 	return d
 }
 
-// limited applies the rate limits; a session that keeps hitting them is
-// closed with 4029.
+// invalidFrameCost is how many command tokens a frame that does not parse
+// costs: garbage is never cheaper than a request, and a flood of it reaches
+// 4029 sooner than a flood of valid requests.
+const invalidFrameCost = 2
+
+// limited applies the rate limits to every frame, valid or not (typ
+// "invalid"); a session that keeps hitting them is closed with 4029.
 func (s *session) limited(typ string) bool {
-	ok := s.cmdLimit.Allow()
+	var ok bool
+	if typ == "invalid" {
+		ok = s.cmdLimit.AllowN(time.Now(), invalidFrameCost)
+	} else {
+		ok = s.cmdLimit.Allow()
+	}
 	switch typ {
 	case "chat":
 		ok = ok && s.chatLimit.Allow()
@@ -232,6 +249,9 @@ func (s *session) limited(typ string) bool {
 	}
 	strikes := s.strikes
 	s.mu.Unlock()
+	if !ok {
+		s.h.metrics.limited.WithLabelValues("rate").Inc()
+	}
 	if strikes >= s.h.opts.RateStrikes {
 		s.close(protocol.CloseRateLimited, "rate limited")
 	}

@@ -34,6 +34,22 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 			h.conns.Add(-1)
 		}
 	}()
+	// Until its hello a connection holds a pending slot: silent sockets
+	// are bounded per address and per node, before the upgrade.
+	release, err := h.pending.acquire(r.Context(), clientIP(r))
+	if err != nil {
+		if errors.Is(err, errPendingIP) {
+			h.metrics.limited.WithLabelValues("ip_pending").Inc()
+			w.Header().Set("Retry-After", "1")
+			writeError(w, protocol.Errorf(protocol.ErrRateLimited, "too many connections from your address have not sent their hello; retry shortly"))
+			return
+		}
+		h.metrics.limited.WithLabelValues("pending").Inc()
+		w.Header().Set("Retry-After", "1")
+		writeError(w, protocol.Errorf(protocol.ErrBusy, "too many connections on this node have not sent their hello; retry shortly"))
+		return
+	}
+	defer release()
 	conn, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return // Accept wrote the HTTP error
@@ -48,11 +64,16 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ident, region, ok := h.awaitHello(conn)
+	release()
 	if !ok {
 		return
 	}
 	s := h.newSession(conn, ident, region)
-	h.register(s)
+	if !h.register(s) {
+		h.metrics.limited.WithLabelValues("user_sessions").Inc()
+		_ = conn.Close(protocol.CloseRateLimited, "too many sessions for this user on this node")
+		return
+	}
 	wallet, err := h.ledger.Wallet(r.Context(), ident.User)
 	if err != nil {
 		h.log.Warn().Err(err).Str("user", ident.User).Msg("welcome: no wallet")

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestSameRequestIDReturnsFirstOutcome(t *testing.T) {
@@ -214,5 +215,50 @@ func TestUnknownCommitOutcomeIsRetriedSafely(t *testing.T) {
 	}
 	if lost.Load() != 2 {
 		t.Fatalf("expected one retry, saw %d commits", lost.Load())
+	}
+}
+
+// Request records are pruned by age, in chunks: a retry within the
+// retention still replays its first outcome; after it the id is forgotten.
+func TestPruneRequestsByAge(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	a := l.user("alice", 1_000_000)
+	drop := l.lot(LotSpec{Kind: KindDrop, Title: "x", Price: 10, Qty: 10_000})
+	old := Actor{User: a, Region: "eu-west-1", RequestID: "old"}
+	_, _, err := l.BuyDrop(ctx, old, drop, 1)
+	mustOK(t, err)
+	// More old records than one chunk, so pruning takes several transactions.
+	for i := 0; i < pruneChunk+50; i++ {
+		_, _, err := l.BuyDrop(ctx, l.as(a), drop, 1)
+		mustOK(t, err)
+	}
+	var before int
+	if err := l.pool.QueryRow(ctx, `SELECT count(*) FROM requests`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	l.clock.Advance(2 * time.Hour)
+	recent := Actor{User: a, Region: "eu-west-1", RequestID: "recent"}
+	_, _, err = l.BuyDrop(ctx, recent, drop, 1)
+	mustOK(t, err)
+
+	n, err := l.PruneRequests(ctx, time.Hour)
+	mustOK(t, err)
+	if n != before || n <= pruneChunk {
+		t.Fatalf("pruned %d records, want the %d older than the retention", n, before)
+	}
+	spent := l.wallet(a).Spent
+	// The recent request is still remembered: its retry moves nothing.
+	_, evs, err := l.BuyDrop(ctx, recent, drop, 1)
+	mustOK(t, err)
+	if len(evs) != 0 || l.wallet(a).Spent != spent {
+		t.Fatal("a retry within the retention ran again")
+	}
+	var left int
+	if err := l.pool.QueryRow(ctx, `SELECT count(*) FROM requests`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 1 {
+		t.Fatalf("%d request records left, want 1", left)
 	}
 }

@@ -34,6 +34,14 @@ type hubFlags struct {
 	seed           bool
 	queueBytes     int
 	maxSessions    int
+	maxPerUser     int
+	maxPendingIP   int
+	maxPending     int
+	maxRooms       int
+	maxBodyBytes   int
+	httpRead       time.Duration
+	httpIdle       time.Duration
+	reqRetention   time.Duration
 	gcPercent      int
 	commandRate    float64
 	commandBurst   int
@@ -67,6 +75,22 @@ func (f *hubFlags) register(fs *flagSet) {
 	fs.bind("seed", "LOTZERO_SEED")
 	fs.IntVar(&f.maxSessions, "max-sessions", d.MaxSessions, "WebSocket connections this node takes; past it new ones get HTTP 503 before the upgrade (default: the open-files limit less 512)")
 	fs.bind("max-sessions", "LOTZERO_MAX_SESSIONS")
+	fs.IntVar(&f.maxPerUser, "max-sessions-per-user", d.MaxSessionsPerUser, "WebSocket sessions one user may have on this node; past it a new one is closed with 4029")
+	fs.bind("max-sessions-per-user", "LOTZERO_MAX_SESSIONS_PER_USER")
+	fs.IntVar(&f.maxPendingIP, "max-pending-per-ip", d.MaxPendingPerIP, "connections from one IP that have not sent their hello; past it a new one waits up to the hello timeout, then gets HTTP 429")
+	fs.bind("max-pending-per-ip", "LOTZERO_MAX_PENDING_PER_IP")
+	fs.IntVar(&f.maxPending, "max-pending", d.MaxPending, "connections on this node that have not sent their hello; past it a new one waits up to the hello timeout, then gets HTTP 503 (default: max-sessions/4, at least 1024)")
+	fs.bind("max-pending", "LOTZERO_MAX_PENDING")
+	fs.IntVar(&f.maxRooms, "max-rooms-per-session", d.MaxRoomsPerSession, "lots one session may be joined to at once; past it join answers limit_exceeded")
+	fs.bind("max-rooms-per-session", "LOTZERO_MAX_ROOMS_PER_SESSION")
+	fs.IntVar(&f.maxBodyBytes, "max-body-bytes", d.MaxBodyBytes, "largest HTTP request body; past it HTTP 413 limit_exceeded")
+	fs.bind("max-body-bytes", "LOTZERO_MAX_BODY_BYTES")
+	fs.DurationVar(&f.httpRead, "http-read-timeout", d.HTTPReadTimeout, "time to read one HTTP request, headers and body (not the WebSocket once upgraded)")
+	fs.bind("http-read-timeout", "LOTZERO_HTTP_READ_TIMEOUT")
+	fs.DurationVar(&f.httpIdle, "http-idle-timeout", d.HTTPIdleTimeout, "how long an idle keep-alive HTTP connection is kept")
+	fs.bind("http-idle-timeout", "LOTZERO_HTTP_IDLE_TIMEOUT")
+	fs.DurationVar(&f.reqRetention, "request-retention", d.RequestRetention, "how long a request's outcome is kept for idempotent retries; older records are deleted")
+	fs.bind("request-retention", "LOTZERO_REQUEST_RETENTION")
 	fs.IntVar(&f.gcPercent, "gc-percent", defaultGCPercent, "how far the Go heap may grow past live data before a collection (Go's GOGC); lower keeps a crowd's memory near what it uses, at some CPU")
 	fs.bind("gc-percent", "LOTZERO_GC_PERCENT")
 	fs.IntVar(&f.queueBytes, "queue-bytes", d.QueueBytes, "per-session outbound queue bound in bytes; over it the session is closed with 4009")
@@ -100,6 +124,15 @@ func (f *hubFlags) options() (hub.Options, error) {
 	if f.maxSessions < 1 {
 		return hub.Options{}, errors.New("--max-sessions must be at least 1")
 	}
+	if f.maxPerUser < 1 || f.maxPendingIP < 1 || f.maxPending < 1 || f.maxRooms < 1 || f.maxBodyBytes < 1024 {
+		return hub.Options{}, errors.New("--max-sessions-per-user, --max-pending-per-ip, --max-pending and --max-rooms-per-session must be at least 1, --max-body-bytes at least 1024")
+	}
+	if f.httpRead <= 0 || f.httpIdle <= 0 {
+		return hub.Options{}, errors.New("--http-read-timeout and --http-idle-timeout must be positive")
+	}
+	if f.reqRetention < time.Minute {
+		return hub.Options{}, errors.New("--request-retention must be at least 1m: retries within it must still find their first outcome")
+	}
 	if f.commandRate <= 0 || f.commandBurst < 1 || f.chatRate <= 0 {
 		return hub.Options{}, errors.New("rates and bursts must be positive")
 	}
@@ -114,6 +147,9 @@ func (f *hubFlags) options() (hub.Options, error) {
 		PublicOrigins: splitList(f.publicOrigins), MaxTokenTTL: f.maxTokenTTL, AuditEvery: f.auditEvery,
 		CommandRate: f.commandRate, CommandBurst: f.commandBurst, ChatRate: f.chatRate, RelayEvery: f.relayEvery,
 		HelloTimeout: f.helloTimeout, SkipPublish: f.skipPublish, PresenceTTL: f.presenceTTL, MaxSessions: f.maxSessions,
+		MaxSessionsPerUser: f.maxPerUser, MaxPendingPerIP: f.maxPendingIP, MaxPending: f.maxPending,
+		MaxRoomsPerSession: f.maxRooms, MaxBodyBytes: f.maxBodyBytes, HTTPReadTimeout: f.httpRead, HTTPIdleTimeout: f.httpIdle,
+		RequestRetention: f.reqRetention,
 	}, nil
 }
 
@@ -206,7 +242,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		mux.Handle("/", handler)
 		handler = mux
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// Read and idle timeouts bound what a slow or silent HTTP client can
+	// hold; an upgraded WebSocket has its deadlines cleared and its own
+	// hello timeout and pings.
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: opts.HTTPReadTimeout, IdleTimeout: opts.HTTPIdleTimeout}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	mode := "demo mode: POST /api/session issues tokens"

@@ -245,7 +245,7 @@ func (e *Server) initdb(ctx context.Context) error {
 // could have been left by us (our log, an interrupted initdb or move).
 func isClusterEntryName(name string) bool {
 	switch name {
-	case postgresLogName, initdbTmpName, "base", "global":
+	case postgresLogName, initdbTmpName, ownerLockName, "base", "global":
 		return true
 	}
 	for _, p := range []string{"pg_", "postgresql.", "postmaster.", ".s.PGSQL."} {

@@ -17,8 +17,9 @@ import (
 
 // clearStaleLock handles a postmaster.pid (or socket lock file) left behind.
 // postgres itself only checks kill(pid, 0), so a recycled pid would block it
-// forever; a live postgres for this data dir (an earlier run of ours whose
-// parent died) is shut down so that we can own the server.
+// forever; a live postgres for this data dir whose owner died (we hold the
+// owner lock, so no live process owns it) is shut down so that we can own
+// the server.
 func (e *Server) clearStaleLock(ctx context.Context, path string) error {
 	pid, err := readLockPid(path)
 	if errors.Is(err, os.ErrNotExist) {

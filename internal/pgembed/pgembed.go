@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -82,8 +83,9 @@ type Server struct {
 	// cred is non-nil when we run as root and must drop to opts.RunAsUser.
 	cred *syscall.Credential
 
-	mu   sync.Mutex // serializes start/stop/restart
-	proc *pgProcess // nil when stopped
+	mu    sync.Mutex // serializes start/stop/restart
+	proc  *pgProcess // nil when stopped
+	owner *os.File   // the data dir's owner lock (ownerlock.go), held until Stop
 }
 
 // pgProcess is one running postgres server child.
@@ -130,6 +132,17 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	e.log = e.log.With().Str("data_dir", e.dataDir).Logger()
 	e.env = childEnv(e.cred, opts.RunAsUser)
+	// Before anything touches the cluster: a live owner's server must never
+	// be mistaken for a crashed run's leftover and shut down.
+	if e.owner, err = lockOwner(e.dataDir); err != nil {
+		return nil, fmt.Errorf("embedded postgres: %w", err)
+	}
+	started := false
+	defer func() {
+		if !started {
+			e.owner.Close()
+		}
+	}()
 
 	if readPGVersion(e.dataDir) == "" {
 		if err := e.initdb(ctx); err != nil {
@@ -144,6 +157,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := e.startLocked(ctx); err != nil {
 		return nil, fmt.Errorf("embedded postgres: %w", err)
 	}
+	started = true
 	return e, nil
 }
 
@@ -224,6 +238,10 @@ func (e *Server) Stop(ctx context.Context) error {
 	defer e.mu.Unlock()
 	if err := e.stopLocked(ctx); err != nil {
 		return fmt.Errorf("embedded postgres: %w", err)
+	}
+	if e.owner != nil {
+		_ = e.owner.Close() // releases the lock: the data dir is free
+		e.owner = nil
 	}
 	return nil
 }

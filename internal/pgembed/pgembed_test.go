@@ -26,6 +26,17 @@ func (e *Server) testProc() *pgProcess {
 	return e.proc
 }
 
+// testOwnerDied releases the owner lock as the kernel does when the owning
+// process dies, leaving its postgres (if alive) an orphan.
+func (e *Server) testOwnerDied() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.owner != nil {
+		_ = e.owner.Close()
+		e.owner = nil
+	}
+}
+
 func embeddedTestLogger(t *testing.T) zerolog.Logger {
 	return zerolog.New(zerolog.NewTestWriter(t)).With().Timestamp().Logger()
 }
@@ -317,6 +328,7 @@ func TestEmbeddedRecoversAfterSIGKILL(t *testing.T) {
 		t.Fatalf("frozen backend %d should still be alive", backend)
 	}
 
+	e1.testOwnerDied() // as if the lotzero that ran e1 had been killed too
 	e2 := startEmbeddedForTest(t, dir)
 	if processAlive(backend) {
 		t.Fatalf("orphaned backend %d should have been reaped", backend)
@@ -417,14 +429,15 @@ func TestEmbeddedStalePidFile(t *testing.T) {
 	}
 }
 
-// A postgres still serving the data dir (e.g. left by a crashed earlier run
-// of ours) is shut down and replaced by our own child.
+// A postgres still serving the data dir whose owner died (a crashed
+// earlier run of ours) is shut down and replaced by our own child.
 func TestEmbeddedTakesOverLiveLeftoverServer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := embeddedTestDir(t)
 	old := startEmbeddedForTest(t, dir)
 	oldProc := old.testProc()
+	old.testOwnerDied()
 
 	e := startEmbeddedForTest(t, dir)
 	select {
@@ -447,6 +460,48 @@ func TestEmbeddedTakesOverLiveLeftoverServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	embAssertNoPidFile(t, dir)
+}
+
+// A second Start on a data dir whose owner is alive refuses, naming the
+// owner's pid, and the owner's server keeps running untouched.
+func TestEmbeddedRefusesDataDirInUse(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := embeddedTestDir(t)
+	first := startEmbeddedForTest(t, dir)
+	conn := embConnect(t, first, "postgres")
+	embExec(t, conn, "CREATE TABLE t (id int)")
+	firstProc := first.testProc()
+
+	second, err := Start(ctx, Options{DataDir: dir, NoSync: true, Logger: embeddedTestLogger(t)})
+	if err == nil {
+		_ = second.Stop(ctx)
+		t.Fatal("a second Start on a data dir in use succeeded")
+	}
+	if !errors.Is(err, ErrDataDirInUse) || !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) {
+		t.Fatalf("want ErrDataDirInUse naming pid %d, got %v", os.Getpid(), err)
+	}
+	select {
+	case <-firstProc.done:
+		t.Fatal("the owner's postgres was stopped by the refused second start")
+	default:
+	}
+	embExec(t, conn, "INSERT INTO t VALUES (1)")
+	if got := embQuery(t, conn, "SELECT count(*)::text FROM t"); got != "1" {
+		t.Fatalf("owner's database after the refused start: %q", got)
+	}
+	_ = conn.Close(ctx)
+
+	// Once the owner stops, the directory is free again.
+	if err := first.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	third := startEmbeddedForTest(t, dir)
+	c3 := embConnect(t, third, "postgres")
+	if got := embQuery(t, c3, "SELECT count(*)::text FROM t"); got != "1" {
+		t.Fatalf("after handover: %q", got)
+	}
+	_ = c3.Close(ctx)
 }
 
 func TestEmbeddedNotInstalled(t *testing.T) {
