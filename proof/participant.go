@@ -11,7 +11,7 @@ import (
 	"github.com/lotzero/lotzero/protocol"
 )
 
-// participant is one real WebSocket session of the race. When its
+// participant is one racer, on a real WebSocket session. When its
 // connection breaks it reconnects, and an operation whose outcome it lost is
 // retried under the same request id, which returns the first outcome.
 type participant struct {
@@ -21,14 +21,32 @@ type participant struct {
 	token  string
 	wss    []string // its node's WebSocket URL first, then the others'
 	rec    *recorder
+	// shared, when set, is the participant whose session this one races on:
+	// one user's many racers share a few sessions, as a server caps the
+	// sessions of one user (each session carries several requests at once).
+	shared *participant
 
+	dial   sync.Mutex // one dial at a time for the session
 	mu     sync.Mutex
 	client *protocol.Client
 	before checker.Wallet
 }
 
+// session is the participant that owns the connection p races on.
+func (p *participant) session() *participant {
+	if p.shared != nil {
+		return p.shared
+	}
+	return p
+}
+
 // connect dials until it succeeds or ctx ends (a node may be restarting).
 func (p *participant) connect(ctx context.Context) (*protocol.Client, error) {
+	if p.shared != nil {
+		return p.shared.connect(ctx)
+	}
+	p.dial.Lock()
+	defer p.dial.Unlock()
 	p.mu.Lock()
 	c := p.client
 	p.mu.Unlock()
@@ -72,6 +90,7 @@ func (p *participant) watchWallet(c *protocol.Client) {
 
 // drop cuts the connection at once, as a network fault would.
 func (p *participant) drop() {
+	p = p.session()
 	p.mu.Lock()
 	c := p.client
 	p.mu.Unlock()
@@ -82,6 +101,7 @@ func (p *participant) drop() {
 
 // close ends the session normally.
 func (p *participant) close() {
+	p = p.session()
 	p.mu.Lock()
 	c := p.client
 	p.mu.Unlock()

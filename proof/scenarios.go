@@ -17,6 +17,10 @@ import (
 
 // Scenario parameters.
 const (
+	// spenderSessions is how many sessions the double-spend's one user
+	// races on: under the server's default cap on one user's sessions, and
+	// with its per-session concurrency carrying the N attempts at once.
+	spenderSessions = 64
 	dropPrice    = 2_500
 	dutchStart   = 100_000
 	dutchFloor   = 10_000
@@ -62,7 +66,16 @@ func (r *run) setup(ctx context.Context) error {
 		}
 		spender = s.Token
 	}
-	err := parallel(n, 32, func(i int) error {
+	// The spender's racers share spenderSessions sessions (a server caps
+	// one user's sessions); everyone else races on a session of their own.
+	owners := n
+	if spender != "" {
+		owners = min(n, spenderSessions)
+	}
+	for i := owners; i < n; i++ {
+		r.parts[i] = &participant{id: i, user: r.tag + "-spender", token: spender, rec: r.rec}
+	}
+	err := parallel(owners, 32, func(i int) error {
 		p := &participant{id: i, region: regions[i%len(regions)], wss: r.nodeOrder(i % len(regions)), rec: r.rec}
 		if spender != "" {
 			p.user, p.token = r.tag+"-spender", spender
@@ -83,6 +96,10 @@ func (r *run) setup(ctx context.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	for i := owners; i < n; i++ {
+		r.parts[i].shared = r.parts[i%owners]
+		r.parts[i].region, r.parts[i].wss = r.parts[i%owners].region, r.parts[i%owners].wss
 	}
 	r.server = r.parts[0].client.Welcome.Server
 	r.prices = map[string][]int64{}
@@ -260,7 +277,7 @@ func (r *run) final(ctx context.Context, hostBefore checker.Wallet) (checker.Fin
 		}
 		after, err := r.wallet(ctx, p.token)
 		mu.Lock()
-		f.Wallets[p.user] = checker.Pair{Before: p.before, After: after}
+		f.Wallets[p.user] = checker.Pair{Before: p.session().before, After: after}
 		mu.Unlock()
 		return err
 	}); err != nil {
