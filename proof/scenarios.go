@@ -21,12 +21,12 @@ const (
 	// races on: under the server's default cap on one user's sessions, and
 	// with its per-session concurrency carrying the N attempts at once.
 	spenderSessions = 64
-	dropPrice    = 2_500
-	dutchStart   = 100_000
-	dutchFloor   = 10_000
-	dutchStep    = 1_000
-	englishStart = 1_000
-	limitSpacing = 10_007 // wider than the largest bid increment
+	dropPrice       = 2_500
+	dutchStart      = 100_000
+	dutchFloor      = 10_000
+	dutchStep       = 1_000
+	englishStart    = 1_000
+	limitSpacing    = 10_007 // wider than the largest bid increment
 )
 
 // parallel runs f(i) for i < n, at most width at once, returning the first error.
