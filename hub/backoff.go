@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"sort"
 	"sync"
 	"time"
 
@@ -114,4 +115,19 @@ func (b *lotBackoff) stuck() int {
 		}
 	}
 	return n
+}
+
+// stuckLots lists the lots that failed at least stuckAfter times in a row,
+// for the audit report.
+func (b *lotBackoff) stuckLots() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := []string{}
+	for id, f := range b.lots {
+		if f.attempts >= stuckAfter {
+			out = append(out, id.String())
+		}
+	}
+	sort.Strings(out)
+	return out
 }

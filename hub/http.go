@@ -405,7 +405,10 @@ func (h *Hub) getAudit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.protocolError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": len(vs) == 0, "violations": vs})
+	// Lots whose settlement or tick keeps failing on this node are not a
+	// violation (nothing moved) but need an operator: the report names them.
+	stuck := map[string][]string{"settle": h.metrics.settles.stuckLots(), "tick": h.metrics.ticks.stuckLots()}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": len(vs) == 0, "violations": vs, "stuck_lots": stuck})
 }
 
 func (h *Hub) getReady(w http.ResponseWriter, r *http.Request) {

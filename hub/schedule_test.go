@@ -168,3 +168,19 @@ func metricValue(t *testing.T, h *Hub, name, work string) float64 {
 	t.Fatalf("no series %s{work=%q}", name, work)
 	return 0
 }
+
+// A lot that failed stuckAfter times in a row is named for the audit.
+func TestStuckLotsNamed(t *testing.T) {
+	b := newLotBackoff()
+	id := uuid.New()
+	for i := 0; i < stuckAfter-1; i++ {
+		b.fail(id)
+	}
+	if got := b.stuckLots(); len(got) != 0 {
+		t.Fatalf("stuck after %d failures: %v", stuckAfter-1, got)
+	}
+	b.fail(id)
+	if got := b.stuckLots(); len(got) != 1 || got[0] != id.String() {
+		t.Fatalf("stuck lots %v, want [%s]", got, id)
+	}
+}
