@@ -47,11 +47,14 @@ func drain(c *protocol.Client) *atomic.Int64 {
 // TestSlowReaderClosedWith4009: a client that never reads is closed with
 // 4009 once its queue passes the bound, while the others keep receiving.
 func TestSlowReaderClosedWith4009(t *testing.T) {
-	s := startServer(t, "", "LOTZERO_QUEUE_BYTES=65536", "LOTZERO_CHAT_RATE=100000",
+	s := startServer(t, "", "LOTZERO_QUEUE_BYTES=262144", "LOTZERO_CHAT_RATE=100000",
 		"LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000")
 	lot := s.createLot(t, `{"kind":"drop","title":"flood","price":100,"qty":10}`)
 
-	ctx := ctxT(t, 90*time.Second)
+	// Filling the kernel's buffers toward a reader that reads nothing takes
+	// a few megabytes; on a loaded machine with the DynamoDB firehose that
+	// is a minute or more.
+	ctx := ctxT(t, 240*time.Second)
 	slow, _, err := websocket.Dial(ctx, s.WS, &websocket.DialOptions{HTTPClient: smallBufferClient()})
 	if err != nil {
 		t.Fatal(err)
@@ -70,21 +73,22 @@ func TestSlowReaderClosedWith4009(t *testing.T) {
 	mustOK(t, chatter, protocol.Request{Type: "join", Lot: lot}, nil)
 	drain(chatter)
 
-	// ~700-byte chat frames in small bursts, each drained by the fast reader
+	// ~700-byte chat frames in bursts of 150 (about 100 KiB, well under a
+	// reading session's 256 KiB queue), each drained by the fast reader
 	// before the next, so only the reader that reads nothing can overflow.
 	// Its overflow is seen at once in /metrics, and it then starts reading
 	// while the server's close handshake is still waiting for it.
 	text := strings.Repeat("lorem ipsum ", 40)
 	sent := 0
 	for sent < 20000 && slowCloses(t, s) == 0 {
-		for i := 0; i < 40; i++ {
+		for i := 0; i < 150; i++ {
 			sent++
 			frame := `{"type":"chat","id":"m` + itoa(sent) + `","lot":"` + lot + `","text":"` + text + `"}`
 			if err := chatter.WriteRaw(ctx, []byte(frame)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		for deadline := time.Now().Add(10 * time.Second); fastCount.Load() < int64(sent); time.Sleep(2 * time.Millisecond) {
+		for deadline := time.Now().Add(30 * time.Second); fastCount.Load() < int64(sent); time.Sleep(2 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the fast reader fell behind: %d of %d chats", fastCount.Load(), sent)
 			}
