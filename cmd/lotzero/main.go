@@ -23,11 +23,13 @@ const usage = `lotzero — real-time auctions on a strongly consistent ledger
 
 Usage:
   lotzero [serve]    run the server: HTTP API, WebSocket at /ws, web UI at /
-  lotzero token      mint a token: --user U --role bidder|host|bot --ttl 24h
+  lotzero token      mint a token: --user U --role bidder|host|bot|operator --ttl 24h (needs LOTZERO_AUTH_SECRET)
   lotzero demo       migrate, seed, run a short live rush against the ledger, print the audit
   lotzero proof      race N real sessions (--scenario oversell|double-spend|dutch|english -n N -k K
-                     [--faults]) and check every invariant from the history; exit 1 on a violation
-  lotzero fanout     benchmark: --clients N joined to one lot, bid commit → arrival latency and memory
+                     [--url U ... | --nodes N] [--faults] [--history FILE]) and check every invariant
+                     from the history; exit 1 on a violation, 2 if the run could not be carried out
+  lotzero proof check FILE   re-check a run's record offline
+  lotzero fanout     benchmark: --sessions N join one lot at once (--users U); bid sent → received, CPU, memory
   lotzero migrate    apply the ledger schema
   lotzero seed       apply the schema and create the demo data (idempotent)
   lotzero audit      check every ledger invariant; exit status 1 on a violation
