@@ -31,11 +31,12 @@ func (h *Hub) presenceJoin(ctx context.Context, s *session, lot string) presentV
 		h.log.Warn().Err(err).Msg("presence join")
 	}
 	pr := h.presence.read(ctx, lot, presenceFresh)
-	view := presentView{list: presenceList(pr.users), watchers: len(pr.users), elsewhere: pr.remote[me.User]}
+	view := presentView{list: pr.list, watchers: len(pr.users), elsewhere: pr.remote[me.User]}
 	if !pr.here[me.User] { // the read predates this join
 		view.watchers++
 		if len(view.list) < maxPresenceList {
-			view.list = append(view.list, protocol.Presence{User: me.User, Region: me.Region})
+			// pr.list is shared by every join: append to a copy.
+			view.list = append(view.list[:len(view.list):len(view.list)], protocol.Presence{User: me.User, Region: me.Region})
 		}
 	}
 	return view

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lotzero/lotzero/firehose"
+	"github.com/lotzero/lotzero/protocol"
 )
 
 // presenceFresh is how old a lot's presence a join may be shown: a crowd of
@@ -31,9 +32,10 @@ type presenceView struct {
 
 // presenceRead is one read of a lot's presence; never changed once made.
 type presenceRead struct {
-	users  []firehose.Present // one per user, sorted by user
-	here   map[string]bool    // users present
-	remote map[string]bool    // users with a session on another node
+	users  []firehose.Present  // one per user, sorted by user
+	list   []protocol.Presence // the first maxPresenceList users, as join replies show them
+	here   map[string]bool     // users present
+	remote map[string]bool     // users with a session on another node
 	at     time.Time
 	done   chan struct{} // closed when the read ends
 }
@@ -58,9 +60,11 @@ func (v *presenceView) read(ctx context.Context, lot string, maxAge time.Duratio
 			v.mu.Unlock()
 			select {
 			case <-cur.done:
+				return cur
 			case <-ctx.Done():
+				// The read is still filling cur: answer with nothing known.
+				return &presenceRead{list: []protocol.Presence{}, here: map[string]bool{}, remote: map[string]bool{}}
 			}
-			return cur
 		}
 	}
 	next := &presenceRead{at: time.Now(), done: make(chan struct{})}
@@ -69,6 +73,7 @@ func (v *presenceView) read(ctx context.Context, lot string, maxAge time.Duratio
 
 	ps, _ := v.fh.List(ctx, lot)
 	next.users = firehose.Users(ps)
+	next.list = presenceList(next.users) // built once for every join it serves
 	next.here, next.remote = map[string]bool{}, map[string]bool{}
 	for _, p := range ps {
 		next.here[p.User] = true
