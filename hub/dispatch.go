@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"hash/fnv"
+	"slices"
 
 	"github.com/lotzero/lotzero/firehose"
 	"github.com/lotzero/lotzero/ledger"
@@ -113,13 +114,15 @@ func (h *Hub) pushPersonal(ev ledger.Event) {
 			}
 		}
 	}
-	carried := map[string]bool{}
 	for _, w := range ev.Balances {
-		carried[w.User] = true
 		h.pushWalletState(w)
 	}
+	if len(ev.Balances) == len(ev.Wallets) {
+		return // every changed wallet came with the event: the common case
+	}
 	for _, u := range ev.Wallets {
-		if !carried[u] && h.hasSessions(u) {
+		carried := slices.ContainsFunc(ev.Balances, func(w ledger.Wallet) bool { return w.User == u })
+		if !carried && h.hasSessions(u) {
 			go h.pushWallet(context.Background(), u)
 		}
 	}
