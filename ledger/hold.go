@@ -1,12 +1,7 @@
 package ledger
 
 import (
-	"context"
-	"errors"
-	"fmt"
-
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 )
 
 // Holds are two-phase: placed (status held) when a bidder becomes the high
@@ -23,27 +18,12 @@ type hold struct {
 	Amount int64
 }
 
-// activeHold returns the user's open hold on a lot. An English lot's high
-// bidder always has exactly one; a missing one is a broken invariant.
-func (t *txn) activeHold(ctx context.Context, lot uuid.UUID, user string) (hold, error) {
-	var h hold
-	err := t.tx.QueryRow(ctx, `SELECT id, amount FROM holds WHERE lot_id = $1 AND user_id = $2 AND status = 'held'`,
-		lot, user).Scan(&h.ID, &h.Amount)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return h, &Error{Code: CodeInternal, Message: "the high bidder's hold is missing",
-			Err: fmt.Errorf("no held hold for %s on lot %s", user, lot)}
-	}
-	if err != nil {
-		return h, fmt.Errorf("read hold: %w", err)
-	}
-	return h, nil
-}
-
 func (t *txn) placeHold(lot uuid.UUID, user string, amount int64) {
 	id := uuid.New()
 	t.write(`INSERT INTO holds (id, lot_id, user_id, amount, captured, status, created_at_ms, updated_at_ms)
 VALUES ($1, $2, $3, $4, 0, 'held', $5, $5)`, id, lot, user, amount, t.nowMS())
 	t.move(user, EntryHold, amount, &lot, &id)
+	t.setHold(lot, user, hold{ID: id, Amount: amount}, true)
 }
 
 // raiseHold grows an open hold: a high bidder raising their own maximum is
@@ -52,6 +32,7 @@ func (t *txn) raiseHold(lot uuid.UUID, user string, h hold, by int64) {
 	t.write(`UPDATE holds SET amount = amount + $2, updated_at_ms = $3 WHERE id = $1 AND status = 'held'`,
 		h.ID, by, t.nowMS())
 	t.move(user, EntryHold, by, &lot, &h.ID)
+	t.setHold(lot, user, hold{ID: h.ID, Amount: h.Amount + by}, true)
 }
 
 // releaseHold voids a hold; the status guard makes a second release fail
@@ -59,6 +40,7 @@ func (t *txn) raiseHold(lot uuid.UUID, user string, h hold, by int64) {
 func (t *txn) releaseHold(lot uuid.UUID, user string, h hold) {
 	t.write(`UPDATE holds SET status = 'released', updated_at_ms = $2 WHERE id = $1 AND status = 'held'`, h.ID, t.nowMS())
 	t.move(user, EntryRelease, h.Amount, &lot, &h.ID)
+	t.setHold(lot, user, hold{}, false)
 }
 
 // captureHold pays price from a hold and releases the rest of it.
@@ -67,4 +49,5 @@ func (t *txn) captureHold(lot uuid.UUID, user string, h hold, price int64) {
 		h.ID, price, t.nowMS())
 	t.move(user, EntryCapture, price, &lot, &h.ID)
 	t.move(user, EntryRelease, h.Amount-price, &lot, &h.ID)
+	t.setHold(lot, user, hold{}, false)
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 )
@@ -63,7 +64,7 @@ type Ledger struct {
 	opts    Options
 	log     zerolog.Logger
 	stats   counters
-	queues  lotQueues
+	lines   lotLines
 	// soldOutLots caches lots seen sold out (lot id -> kind): a settled fact.
 	soldOutLots sync.Map
 	// afterCommit, when set by a test, turns a committed attempt into one
@@ -74,24 +75,29 @@ type Ledger struct {
 
 // counters are the ledger's own metrics, read with Stats.
 type counters struct {
-	commits   atomic.Int64
-	conflicts atomic.Int64
-	busy      atomic.Int64
+	commits    atomic.Int64
+	operations atomic.Int64
+	conflicts  atomic.Int64
+	busy       atomic.Int64
 }
 
 // Stats is a snapshot of the ledger's transaction counters.
 type Stats struct {
-	Commits   int64 // transactions committed
-	Conflicts int64 // attempts that failed with a retryable conflict (OCC retries)
-	Busy      int64 // operations that gave up after the retry bound
+	Commits int64 // transactions committed
+	// Operations are the operations those transactions decided: a batch
+	// decides several in one commit (group commit, see lotLines).
+	Operations int64
+	Conflicts  int64 // attempts that failed with a retryable conflict (OCC retries)
+	Busy       int64 // operations that gave up after the retry bound
 }
 
 // Stats returns the transaction counters since the ledger was created.
 func (l *Ledger) Stats() Stats {
 	return Stats{
-		Commits:   l.stats.commits.Load(),
-		Conflicts: l.stats.conflicts.Load(),
-		Busy:      l.stats.busy.Load(),
+		Commits:    l.stats.commits.Load(),
+		Operations: l.stats.operations.Load(),
+		Conflicts:  l.stats.conflicts.Load(),
+		Busy:       l.stats.busy.Load(),
 	}
 }
 
@@ -103,7 +109,8 @@ func New(pool *pgxpool.Pool, backend Backend, opts Options) *Ledger {
 	if backend == BackendDSQL {
 		d = dialectDSQL
 	}
-	return &Ledger{pool: pool, dialect: d, backend: backend, opts: opts, log: opts.Logger, queues: newLotQueues()}
+	return &Ledger{pool: pool, dialect: d, backend: backend, opts: opts, log: opts.Logger,
+		lines: lotLines{lines: map[uuid.UUID]*lotLine{}}}
 }
 
 // Backend names the database serving this ledger.

@@ -112,12 +112,6 @@ const saveLotSQL = `UPDATE lots SET status = $3, seq = $4, version = version + 1
 	winner = $19
 WHERE id = $1 AND version = $2 AND qty_claimed <= qty_total AND $17 <= qty_total`
 
-func (t *txn) saveLot(l *Lot) {
-	t.write(saveLotSQL, l.ID, l.Version, l.Status, l.Seq, l.OpenedAtMS, l.ClosedAtMS, l.HighBid, l.HighBidder,
-		l.HighMax, l.HighRegion, l.BidCount, l.EndsAtMS, l.HardEndAtMS, l.Price, l.StepIndex, l.NextTickAtMS,
-		l.QtyClaimed, l.Proceeds, l.Winner)
-}
-
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
@@ -136,7 +130,7 @@ func readLot(ctx context.Context, q querier, id uuid.UUID) (*Lot, error) {
 
 // lot reads a lot and checks its kind.
 func (t *txn) lot(ctx context.Context, id uuid.UUID, kind string) (*Lot, error) {
-	l, err := readLot(ctx, t.tx, id)
+	l, err := t.loadLot(ctx, id)
 	if err != nil {
 		return nil, err
 	}

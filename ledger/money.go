@@ -61,6 +61,20 @@ func (w Wallet) inflow() int64 { return addBounded(w.Funded, w.Earned) }
 // names a lot whose figure the caller supplies itself. Summed in Go,
 // saturating, so no number of lots overflows it.
 func (t *txn) pendingCredits(ctx context.Context, host string, except uuid.UUID) (int64, error) {
+	// An operation of a batch changes only its own lot, the one excepted:
+	// the sum of the host's other lots holds for the whole transaction.
+	key := lotUser{except, host}
+	if sum, ok := t.credits[key]; ok && except != uuid.Nil {
+		return sum, nil
+	}
+	sum, err := t.readPendingCredits(ctx, host, except)
+	if err == nil && except != uuid.Nil {
+		t.credits[key] = sum
+	}
+	return sum, err
+}
+
+func (t *txn) readPendingCredits(ctx context.Context, host string, except uuid.UUID) (int64, error) {
 	rows, err := t.tx.Query(ctx, `SELECT id, kind, proceeds, high_bidder, high_max FROM lots
 WHERE host = $1 AND status IN ('scheduled', 'open', 'closed')`, host)
 	if err != nil {

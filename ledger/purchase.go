@@ -55,6 +55,7 @@ func (t *txn) sell(ctx context.Context, lot *Lot, qty, price, total int64, kind 
 	if err := t.emit(lot, data); err != nil {
 		return err
 	}
+	t.addBought(lot.ID, user, qty)
 	t.write(`INSERT INTO purchases (id, lot_id, user_id, qty, unit_price, total, seq, region, at_ms)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, uuid.New(), lot.ID, user, qty, price, total, lot.Seq, t.actor.Region, t.nowMS())
 	if lot.Remaining() == 0 {
@@ -151,9 +152,8 @@ func (l *Ledger) BuyDrop(ctx context.Context, a Actor, id uuid.UUID, qty int64) 
 		if lot.PerUserLimit > 0 {
 			// Every purchase writes the lot row, so purchases of one lot are
 			// serialized and this sum cannot be stale at commit.
-			var bought int64
-			if err := t.tx.QueryRow(ctx, `SELECT COALESCE(SUM(qty), 0) FROM purchases WHERE lot_id = $1 AND user_id = $2`,
-				lot.ID, a.User).Scan(&bought); err != nil {
+			bought, err := t.bought(ctx, lot.ID, a.User)
+			if err != nil {
 				return err
 			}
 			if bought+qty > lot.PerUserLimit {

@@ -109,11 +109,11 @@ func TestTransactionRowLimit(t *testing.T) {
 	l := newLedger(t)
 	ctx := context.Background()
 	err := l.run(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		tt := &txn{tx: tx, now: time.Now()}
+		w := newWork(tx, time.Now())
 		for i := 0; i <= maxTxRows; i++ {
-			tt.write(`UPDATE wallets SET held = held WHERE user_id = $1`, "nobody")
+			w.write(`UPDATE wallets SET held = held WHERE user_id = $1`, "nobody")
 		}
-		return tt.flush(ctx)
+		return w.flush(ctx)
 	})
 	wantCode(t, err, CodeLimitExceeded)
 }

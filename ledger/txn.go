@@ -1,97 +1,32 @@
 package ledger
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
-// txn is the state of one transaction attempt. Operations read first, decide,
-// and queue every write; flush sends all writes in one round trip, each
-// required to touch exactly one row, so a guard that fails aborts the whole
-// transaction instead of committing a partial change.
+// txn is one operation's part of a transaction attempt: the shared work
+// (reads, caches, queued writes) plus what belongs to this operation alone —
+// its actor, its events, the wallets it changed. Operations read first,
+// decide, and queue every write; the batch flushes them all in one round
+// trip, each required to touch exactly one row, so a guard that fails
+// aborts the whole transaction instead of committing a partial change.
 type txn struct {
-	tx      pgx.Tx
-	now     time.Time
+	*work
 	actor   Actor
-	batch   pgx.Batch
 	events  []Event
 	touched map[string]bool // users whose wallets changed
 	// balances are the changed wallets as written, known after flush.
 	balances map[string]Wallet
-	// scans reads the rows of queued writes that return one, by position
-	// in batch; nil for plain writes.
-	scans []func(pgx.Row) error
-	// reserved names the wallets this attempt already touched for room
+	// reserved names the wallets this operation already touched for room
 	// near the money bound (requireInflowRoom).
 	reserved map[string]bool
 	// ownBidSeq is the seq of the acting user's latest bid event, if any.
 	ownBidSeq int64
-}
-
-func (t *txn) nowMS() int64 { return t.now.UnixMilli() }
-
-// write queues a statement that must affect exactly one row.
-func (t *txn) write(sql string, args ...any) {
-	t.batch.Queue(sql, args...)
-	t.scans = append(t.scans, nil)
-}
-
-// writeReturning queues a statement that must return exactly one row, which
-// scan reads when flush executes it.
-func (t *txn) writeReturning(scan func(pgx.Row) error, sql string, args ...any) {
-	t.batch.Queue(sql, args...)
-	t.scans = append(t.scans, scan)
-}
-
-// maxTxRows keeps every transaction under DSQL's limit of 3,000 modified
-// rows. Each queued write touches exactly one row, so the queue length is
-// the row count; work that could grow past it (seeding, relays) is chunked.
-const maxTxRows = 3_000
-
-// flush executes the queued writes and checks each touched exactly one row.
-func (t *txn) flush(ctx context.Context) error {
-	n := t.batch.Len()
-	if n == 0 {
-		return nil
-	}
-	if n > maxTxRows {
-		return &Error{Code: CodeLimitExceeded, Message: "the operation would change too many rows at once",
-			Err: fmt.Errorf("%d writes in one transaction, limit %d", n, maxTxRows)}
-	}
-	br := t.tx.SendBatch(ctx, &t.batch)
-	for i := 0; i < n; i++ {
-		if scan := t.scans[i]; scan != nil {
-			err := scan(br.QueryRow())
-			if errors.Is(err, pgx.ErrNoRows) {
-				_ = br.Close()
-				return &Error{Code: CodeInternal, Message: "a ledger guard refused a write; nothing changed",
-					Err: fmt.Errorf("statement %d of %d returned no row: %s", i+1, n, t.batch.QueuedQueries[i].SQL)}
-			}
-			if err != nil {
-				_ = br.Close()
-				return err
-			}
-			continue
-		}
-		tag, err := br.Exec()
-		if err != nil {
-			_ = br.Close()
-			return err
-		}
-		if tag.RowsAffected() != 1 {
-			_ = br.Close()
-			return &Error{Code: CodeInternal, Message: "a ledger guard refused a write; nothing changed",
-				Err: fmt.Errorf("statement %d of %d affected %d rows: %s", i+1, n, tag.RowsAffected(), t.batch.QueuedQueries[i].SQL)}
-		}
-	}
-	return br.Close()
 }
 
 // Entry kinds: every movement of money is one append-only entry, and each
@@ -162,6 +97,7 @@ func (t *txn) move(user, kind string, amount int64, lot, hold *uuid.UUID) {
 		return nil
 	}, updateWalletSQL, user, f, h, s, e, t.nowMS(), MaxAmount)
 	t.write(insertEntrySQL, uuid.New(), user, kind, amount, lot, hold, t.actor.RequestID, t.actor.Region, t.nowMS())
+	t.changeWallet(user, f, h, s, e)
 	if t.touched == nil {
 		t.touched = map[string]bool{}
 	}

@@ -39,13 +39,6 @@ func readWallet(ctx context.Context, q querier, user string) (Wallet, error) {
 	return w, nil
 }
 
-// wallet reads a wallet inside the transaction. Any wallet the operation
-// then changes is written (guarded) in the same transaction, so a
-// concurrent change to it conflicts instead of being overwritten.
-func (t *txn) wallet(ctx context.Context, user string) (Wallet, error) {
-	return readWallet(ctx, t.tx, user)
-}
-
 // requireFunds refuses when the wallet cannot commit amount more.
 func requireFunds(w Wallet, amount int64) error {
 	if w.Available() < amount {

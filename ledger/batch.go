@@ -1,0 +1,263 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// op is one operation waiting for its lot's turn, and then its outcome.
+type op struct {
+	actor Actor
+	// name is the operation and its arguments, stored with its outcome;
+	// record says whether it has one (system operations do not: they are
+	// idempotent by the state they check).
+	name   string
+	record bool
+	result any
+	fn     func(ctx context.Context, t *txn) error
+
+	// The outcome, set by the batch before done closes.
+	events []Event
+	err    error
+	done   chan struct{}
+	taken  bool // guarded by lotLines.mu: a batch has it
+
+	t *txn // this attempt's part, while it is decided
+}
+
+func newOp(a Actor, name string, record bool, result any, fn func(ctx context.Context, t *txn) error) *op {
+	return &op{actor: a, name: name, record: record, result: result, fn: fn, done: make(chan struct{})}
+}
+
+type requestKey struct{ user, id string }
+
+func (o *op) key() requestKey { return requestKey{o.actor.User, o.actor.RequestID} }
+
+// runBatch decides ops in one transaction, in order, each against the state
+// the earlier ones left, and commits once. It returns the tail of ops the
+// transaction had no room for (DSQL's row limit), which did not run.
+//
+// Each operation gets its own outcome, request record, entries and events:
+// a stored outcome is replayed; a refusal rolls its operation back to its
+// mark and records only the refusal; a success queues its writes. A
+// conflict at commit reruns the whole batch on fresh state; as the request
+// rows commit with the changes they record, no operation is applied twice.
+// If the batch fails for a reason one of its operations caused (a guard
+// refused a write), every operation is run again alone, so one cannot fail
+// the others.
+func (l *Ledger) runBatch(ctx context.Context, lot uuid.UUID, ops []*op) (rest []*op) {
+	err := l.run(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		rest = nil
+		w := newWork(tx, l.now())
+		stored, err := l.prefetch(ctx, w, lot, ops)
+		if err != nil {
+			return err
+		}
+		for i, o := range ops {
+			o.events, o.err, o.t = nil, nil, nil
+			if prior, found := stored[o.key()]; found && o.record {
+				o.err = prior.replay(o.name, o.result)
+				continue
+			}
+			m := w.mark()
+			t := &txn{work: w, actor: o.actor}
+			err := o.fn(ctx, t)
+			if err == nil {
+				err = t.finish(o)
+			}
+			if err == nil {
+				o.t = t
+			} else {
+				w.rollback(m)
+				var refusal *Error
+				if !errors.As(err, &refusal) {
+					return err // the database's trouble: the whole attempt
+				}
+				o.err = refusal
+				if o.record && recordable(refusal.Code) {
+					w.write(insertRequestSQL, o.actor.User, o.actor.RequestID, o.name, false, string(refusal.Code), refusal.Message, "", w.nowMS())
+				}
+			}
+			if i > 0 && w.rows() > maxTxRows {
+				// No room for this one: it and the rest wait for the next batch.
+				w.rollback(m)
+				o.err, o.t = nil, nil
+				rest = ops[i:]
+				break
+			}
+		}
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+		for _, o := range ops {
+			if o.t != nil {
+				o.t.attachBalances()
+				o.events, o.t = o.t.events, nil
+			}
+		}
+		return nil
+	})
+	decided := len(ops) - len(rest)
+	if err == nil {
+		l.stats.operations.Add(int64(decided))
+		return rest
+	}
+	if e := (*Error)(nil); errors.As(err, &e) && decided > 1 && (e.Code == CodeInternal || e.Code == CodeLimitExceeded) {
+		l.log.Warn().Err(err).Int("operations", decided).Msg("a batch failed; running its operations one by one")
+		for _, o := range ops[:decided] {
+			l.runBatch(ctx, lot, []*op{o})
+		}
+		return rest
+	}
+	for _, o := range ops[:decided] {
+		o.events, o.err, o.t = nil, err, nil
+	}
+	return rest
+}
+
+// finish queues what every successful operation writes besides its own
+// changes: its outbox events and, for a request, its stored outcome.
+func (t *txn) finish(o *op) error {
+	t.finishEvents()
+	if !o.record {
+		return nil
+	}
+	raw, err := json.Marshal(o.result)
+	if err != nil {
+		return fmt.Errorf("encode %s result: %w", o.name, err)
+	}
+	t.write(insertRequestSQL, o.actor.User, o.actor.RequestID, o.name, true, "", "", string(raw), t.nowMS())
+	return nil
+}
+
+// prefetch reads, in one round trip, what a batch's operations will ask
+// for: their stored outcomes, their lot (uuid.Nil: none), and their
+// actors' wallets. What it misses
+// is read when asked; nothing depends on it but the number of round trips.
+func (l *Ledger) prefetch(ctx context.Context, w *work, lot uuid.UUID, ops []*op) (map[requestKey]storedRequest, error) {
+	stored := map[requestKey]storedRequest{}
+	var keys []requestKey
+	users := map[string]bool{}
+	var names []string
+	for _, o := range ops {
+		if o.record {
+			keys = append(keys, o.key())
+		}
+		if o.actor.User != "" && !users[o.actor.User] {
+			users[o.actor.User] = true
+			names = append(names, o.actor.User)
+		}
+	}
+	if lot == uuid.Nil && len(keys) == 0 && len(names) == 0 {
+		return stored, nil
+	}
+	var b pgx.Batch
+	if lot != uuid.Nil {
+		b.Queue(`SELECT `+lotColumns+` FROM lots WHERE id = $1`, lot)
+	}
+	if len(keys) > 0 {
+		args := make([]any, 0, 2*padded(len(keys)))
+		for i := 0; i < padded(len(keys)); i++ {
+			k := keys[min(i, len(keys)-1)]
+			args = append(args, k.user, k.id)
+		}
+		b.Queue(`SELECT user_id, request_id, op, ok, code, message, result FROM requests
+WHERE (user_id, request_id) IN (`+placeholders(padded(len(keys)), 2)+`)`, args...)
+	}
+	if len(names) > 0 {
+		args := make([]any, 0, padded(len(names)))
+		for i := 0; i < padded(len(names)); i++ {
+			args = append(args, names[min(i, len(names)-1)])
+		}
+		b.Queue(`SELECT user_id, funded, held, spent, earned, COALESCE(version, 0) FROM wallets
+WHERE user_id IN (`+placeholders(padded(len(names)), 1)+`)`, args...)
+	}
+	br := w.tx.SendBatch(ctx, &b)
+	defer br.Close()
+	if lot != uuid.Nil {
+		var read Lot
+		err := br.QueryRow().Scan(read.fields()...)
+		switch {
+		case err == nil:
+			w.lots[lot] = &read
+		case !errors.Is(err, pgx.ErrNoRows):
+			return nil, fmt.Errorf("read lot %s: %w", lot, err)
+		}
+	}
+	if len(keys) > 0 {
+		rows, err := br.Query()
+		if err != nil {
+			return nil, fmt.Errorf("read requests: %w", err)
+		}
+		for rows.Next() {
+			var k requestKey
+			var r storedRequest
+			if err := rows.Scan(&k.user, &k.id, &r.op, &r.ok, &r.code, &r.message, &r.result); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("scan request: %w", err)
+			}
+			stored[k] = r
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read requests: %w", err)
+		}
+	}
+	if len(names) > 0 {
+		rows, err := br.Query()
+		if err != nil {
+			return nil, fmt.Errorf("read wallets: %w", err)
+		}
+		for rows.Next() {
+			var wl Wallet
+			if err := rows.Scan(&wl.User, &wl.Funded, &wl.Held, &wl.Spent, &wl.Earned, &wl.Version); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("scan wallet: %w", err)
+			}
+			w.learnWallet(wl)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read wallets: %w", err)
+		}
+	}
+	return stored, br.Close()
+}
+
+// padded rounds n up to a power of two, so a batch's reads are one of a
+// few statement texts (the drivers' statement caches stay small).
+func padded(n int) int {
+	p := 1
+	for p < n {
+		p *= 2
+	}
+	return p
+}
+
+// placeholders renders n groups of width parameters: ($1, $2), ($3, $4) …
+// or $1, $2 … for width 1.
+func placeholders(n, width int) string {
+	var sb strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		if width > 1 {
+			sb.WriteByte('(')
+		}
+		for j := 0; j < width; j++ {
+			if j > 0 {
+				sb.WriteString(", ")
+			}
+			fmt.Fprintf(&sb, "$%d", i*width+j+1)
+		}
+		if width > 1 {
+			sb.WriteByte(')')
+		}
+	}
+	return sb.String()
+}
