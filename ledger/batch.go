@@ -92,6 +92,9 @@ func (l *Ledger) runBatch(ctx context.Context, lot uuid.UUID, ops []*op) (rest [
 				break
 			}
 		}
+		if l.beforeFlush != nil {
+			l.beforeFlush()
+		}
 		if err := w.flush(ctx); err != nil {
 			return err
 		}

@@ -71,6 +71,12 @@ type Ledger struct {
 	// whose COMMIT outcome looks unknown (a lost connection), to prove the
 	// retry returns the first outcome instead of applying it twice.
 	afterCommit func() error
+	// beforeBatch and beforeFlush, when set by a test, run as a lot's batch
+	// of n operations starts, and in each attempt after its operations were
+	// decided and before its writes are sent: they hold a batch back while
+	// more operations queue, and let another node commit in between.
+	beforeBatch func(n int)
+	beforeFlush func()
 }
 
 // counters are the ledger's own metrics, read with Stats.

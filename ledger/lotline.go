@@ -84,6 +84,9 @@ func (l *Ledger) serve(lot uuid.UUID, line *lotLine) {
 		if batch == nil {
 			return
 		}
+		if l.beforeBatch != nil {
+			l.beforeBatch(len(batch))
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), l.opts.MaxElapsed+batchGrace)
 		rest := l.runBatch(ctx, lot, batch)
 		cancel()

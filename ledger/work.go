@@ -89,10 +89,11 @@ type mark struct{ writes, undo, saves int }
 // mark records the state before an operation: the queued writes, and a
 // copy of every cached lot (operations change lots in place).
 func (w *work) mark() mark {
+	m := mark{writes: w.batch.Len(), undo: len(w.undo), saves: len(w.saves)}
 	for _, l := range w.lots {
 		w.keepLot(l)
 	}
-	return mark{writes: w.batch.Len(), undo: len(w.undo), saves: len(w.saves)}
+	return m
 }
 
 // keepLot makes a rollback restore l as it is now.
