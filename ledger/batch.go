@@ -52,13 +52,15 @@ func (o *op) key() requestKey { return requestKey{o.actor.User, o.actor.RequestI
 // refused a write), every operation is run again alone, so one cannot fail
 // the others.
 func (l *Ledger) runBatch(ctx context.Context, lot uuid.UUID, ops []*op) (rest []*op) {
-	err := l.run(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	var w *work
+	var stored map[requestKey]storedRequest
+	open := func(b *pgx.Batch) func(pgx.BatchResults) error {
+		w, stored = newWork(nil, l.now()), map[requestKey]storedRequest{}
+		return l.prefetch(b, w, lot, ops, stored)
+	}
+	err := l.runOpening(ctx, open, func(ctx context.Context, tx pgx.Tx) error {
 		rest = nil
-		w := newWork(tx, l.now())
-		stored, err := l.prefetch(ctx, w, lot, ops)
-		if err != nil {
-			return err
-		}
+		w.tx = tx
 		for i, o := range ops {
 			o.events, o.err, o.t = nil, nil, nil
 			if prior, found := stored[o.key()]; found && o.record {
@@ -69,7 +71,7 @@ func (l *Ledger) runBatch(ctx context.Context, lot uuid.UUID, ops []*op) (rest [
 			t := &txn{work: w, actor: o.actor}
 			err := o.fn(ctx, t)
 			if err == nil {
-				err = t.finish(o)
+				err = t.finish(o, lot)
 			}
 			if err == nil {
 				o.t = t
@@ -80,8 +82,8 @@ func (l *Ledger) runBatch(ctx context.Context, lot uuid.UUID, ops []*op) (rest [
 					return err // the database's trouble: the whole attempt
 				}
 				o.err = refusal
-				if o.record && recordable(refusal.Code) {
-					w.write(insertRequestSQL, o.actor.User, o.actor.RequestID, o.name, false, string(refusal.Code), refusal.Message, "", w.nowMS())
+				if o.record && recordable(refusal.Code) && !settledRefusal(refusal.Code) {
+					w.write(insertRequestSQL, o.actor.User, o.actor.RequestID, o.name, false, string(refusal.Code), refusal.Message, "", w.nowMS(), lotOrNull(lot))
 				}
 			}
 			if i > 0 && w.rows() > maxTxRows {
@@ -109,6 +111,9 @@ func (l *Ledger) runBatch(ctx context.Context, lot uuid.UUID, ops []*op) (rest [
 	decided := len(ops) - len(rest)
 	if err == nil {
 		l.stats.operations.Add(int64(decided))
+		if lot := w.lots[lot]; lot != nil {
+			l.noteSoldOut(ctx, lot)
+		}
 		return rest
 	}
 	if e := (*Error)(nil); errors.As(err, &e) && decided > 1 && (e.Code == CodeInternal || e.Code == CodeLimitExceeded) {
@@ -126,7 +131,7 @@ func (l *Ledger) runBatch(ctx context.Context, lot uuid.UUID, ops []*op) (rest [
 
 // finish queues what every successful operation writes besides its own
 // changes: its outbox events and, for a request, its stored outcome.
-func (t *txn) finish(o *op) error {
+func (t *txn) finish(o *op, lot uuid.UUID) error {
 	t.finishEvents()
 	if !o.record {
 		return nil
@@ -135,34 +140,62 @@ func (t *txn) finish(o *op) error {
 	if err != nil {
 		return fmt.Errorf("encode %s result: %w", o.name, err)
 	}
-	t.write(insertRequestSQL, o.actor.User, o.actor.RequestID, o.name, true, "", "", string(raw), t.nowMS())
+	t.write(insertRequestSQL, o.actor.User, o.actor.RequestID, o.name, true, "", "", string(raw), t.nowMS(), lotOrNull(lot))
 	return nil
 }
 
-// prefetch reads, in one round trip, what a batch's operations will ask
-// for: their stored outcomes, their lot (uuid.Nil: none), and their
-// actors' wallets. What it misses
-// is read when asked; nothing depends on it but the number of round trips.
-func (l *Ledger) prefetch(ctx context.Context, w *work, lot uuid.UUID, ops []*op) (map[requestKey]storedRequest, error) {
-	stored := map[requestKey]storedRequest{}
+// lotOrNull is a lot id as a nullable column: NULL for none.
+func lotOrNull(lot uuid.UUID) *uuid.UUID {
+	if lot == uuid.Nil {
+		return nil
+	}
+	return &lot
+}
+
+// prefetch queues, to travel with the BEGIN, the reads a batch's
+// operations will ask for: their stored outcomes, their lot (uuid.Nil:
+// none), their actors' wallets and, once the lot's host is known, the
+// host's wallet and pending credits. It returns what stores the results in
+// w and stored. What it misses is read when asked: nothing depends on it
+// but the number of round trips.
+func (l *Ledger) prefetch(b *pgx.Batch, w *work, lot uuid.UUID, ops []*op, stored map[requestKey]storedRequest) func(pgx.BatchResults) error {
 	var keys []requestKey
 	users := map[string]bool{}
 	var names []string
+	addUser := func(u string) {
+		if u != "" && !users[u] {
+			users[u] = true
+			names = append(names, u)
+		}
+	}
 	for _, o := range ops {
 		if o.record {
 			keys = append(keys, o.key())
 		}
-		if o.actor.User != "" && !users[o.actor.User] {
-			users[o.actor.User] = true
-			names = append(names, o.actor.User)
+		addUser(o.actor.User)
+	}
+	host := ""
+	if lot != uuid.Nil {
+		if h, ok := l.hosts.Load(lot); ok {
+			host = h.(string)
+			addUser(host)
 		}
 	}
-	if lot == uuid.Nil && len(keys) == 0 && len(names) == 0 {
-		return stored, nil
-	}
-	var b pgx.Batch
+	var reads []func(pgx.BatchResults) error
 	if lot != uuid.Nil {
 		b.Queue(`SELECT `+lotColumns+` FROM lots WHERE id = $1`, lot)
+		reads = append(reads, func(br pgx.BatchResults) error {
+			var read Lot
+			err := br.QueryRow().Scan(read.fields()...)
+			switch {
+			case err == nil:
+				w.lots[lot] = &read
+				l.hosts.Store(lot, read.Host)
+			case !errors.Is(err, pgx.ErrNoRows):
+				return fmt.Errorf("read lot %s: %w", lot, err)
+			}
+			return nil
+		})
 	}
 	if len(keys) > 0 {
 		args := make([]any, 0, 2*padded(len(keys)))
@@ -172,6 +205,22 @@ func (l *Ledger) prefetch(ctx context.Context, w *work, lot uuid.UUID, ops []*op
 		}
 		b.Queue(`SELECT user_id, request_id, op, ok, code, message, result FROM requests
 WHERE (user_id, request_id) IN (`+placeholders(padded(len(keys)), 2)+`)`, args...)
+		reads = append(reads, func(br pgx.BatchResults) error {
+			rows, err := br.Query()
+			if err != nil {
+				return fmt.Errorf("read requests: %w", err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var k requestKey
+				var r storedRequest
+				if err := rows.Scan(&k.user, &k.id, &r.op, &r.ok, &r.code, &r.message, &r.result); err != nil {
+					return fmt.Errorf("scan request: %w", err)
+				}
+				stored[k] = r
+			}
+			return rows.Err()
+		})
 	}
 	if len(names) > 0 {
 		args := make([]any, 0, padded(len(names)))
@@ -180,55 +229,45 @@ WHERE (user_id, request_id) IN (`+placeholders(padded(len(keys)), 2)+`)`, args..
 		}
 		b.Queue(`SELECT user_id, funded, held, spent, earned, COALESCE(version, 0) FROM wallets
 WHERE user_id IN (`+placeholders(padded(len(names)), 1)+`)`, args...)
-	}
-	br := w.tx.SendBatch(ctx, &b)
-	defer br.Close()
-	if lot != uuid.Nil {
-		var read Lot
-		err := br.QueryRow().Scan(read.fields()...)
-		switch {
-		case err == nil:
-			w.lots[lot] = &read
-		case !errors.Is(err, pgx.ErrNoRows):
-			return nil, fmt.Errorf("read lot %s: %w", lot, err)
-		}
-	}
-	if len(keys) > 0 {
-		rows, err := br.Query()
-		if err != nil {
-			return nil, fmt.Errorf("read requests: %w", err)
-		}
-		for rows.Next() {
-			var k requestKey
-			var r storedRequest
-			if err := rows.Scan(&k.user, &k.id, &r.op, &r.ok, &r.code, &r.message, &r.result); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("scan request: %w", err)
+		reads = append(reads, func(br pgx.BatchResults) error {
+			rows, err := br.Query()
+			if err != nil {
+				return fmt.Errorf("read wallets: %w", err)
 			}
-			stored[k] = r
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("read requests: %w", err)
-		}
-	}
-	if len(names) > 0 {
-		rows, err := br.Query()
-		if err != nil {
-			return nil, fmt.Errorf("read wallets: %w", err)
-		}
-		for rows.Next() {
-			var wl Wallet
-			if err := rows.Scan(&wl.User, &wl.Funded, &wl.Held, &wl.Spent, &wl.Earned, &wl.Version); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("scan wallet: %w", err)
+			defer rows.Close()
+			for rows.Next() {
+				var wl Wallet
+				if err := rows.Scan(&wl.User, &wl.Funded, &wl.Held, &wl.Spent, &wl.Earned, &wl.Version); err != nil {
+					return fmt.Errorf("scan wallet: %w", err)
+				}
+				w.learnWallet(wl)
 			}
-			w.learnWallet(wl)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("read wallets: %w", err)
-		}
+			return rows.Err()
+		})
 	}
-	return stored, br.Close()
+	if host != "" {
+		b.Queue(pendingCreditsSQL, host)
+		reads = append(reads, func(br pgx.BatchResults) error {
+			rows, err := br.Query()
+			if err != nil {
+				return fmt.Errorf("pending credits of %q: %w", host, err)
+			}
+			sum, err := sumPendingCredits(rows, lot)
+			if err != nil {
+				return fmt.Errorf("pending credits of %q: %w", host, err)
+			}
+			w.credits[lotUser{lot, host}] = sum
+			return nil
+		})
+	}
+	return func(br pgx.BatchResults) error {
+		for _, read := range reads {
+			if err := read(br); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 // padded rounds n up to a power of two, so a batch's reads are one of a

@@ -80,3 +80,11 @@ func recordable(code Code) bool {
 	}
 	return true
 }
+
+// settledRefusal reports whether a refusal can never be lifted for the same
+// request: a lot sold out (or with fewer units left than asked: units only
+// go) or closed stays so. Such refusals need no stored record: asked
+// again, the request meets the same state and gets the same answer.
+func settledRefusal(code Code) bool {
+	return code == CodeSoldOut || code == CodeLotClosed
+}

@@ -67,6 +67,9 @@ type Ledger struct {
 	lines   lotLines
 	// soldOutLots caches lots seen sold out (lot id -> kind): a settled fact.
 	soldOutLots sync.Map
+	// hosts remembers each lot's host (lot id -> user), which never
+	// changes: a batch reads the host's wallet with its first round trip.
+	hosts sync.Map
 	// afterCommit, when set by a test, turns a committed attempt into one
 	// whose COMMIT outcome looks unknown (a lost connection), to prove the
 	// retry returns the first outcome instead of applying it twice.

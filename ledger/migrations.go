@@ -169,6 +169,11 @@ func schema() []migration {
 	lot_id UUID PRIMARY KEY,
 	at_ms BIGINT NOT NULL
 )`},
+		// A request's lot: a node that sees a lot sold out reads once which
+		// requests of it have an outcome, to answer the others from memory
+		// (soldout.go). NULL for requests on no lot, and before this.
+		{Version: 17, SQL: `ALTER TABLE requests ADD COLUMN IF NOT EXISTS lot_id UUID`},
+		{Version: 18, Index: `requests_lot ON requests (lot_id)`},
 	}
 }
 

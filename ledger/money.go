@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // MaxAmount is the largest amount of minor units the ledger accepts in one
@@ -75,11 +76,22 @@ func (t *txn) pendingCredits(ctx context.Context, host string, except uuid.UUID)
 }
 
 func (t *txn) readPendingCredits(ctx context.Context, host string, except uuid.UUID) (int64, error) {
-	rows, err := t.tx.Query(ctx, `SELECT id, kind, proceeds, high_bidder, high_max FROM lots
-WHERE host = $1 AND status IN ('scheduled', 'open', 'closed')`, host)
+	rows, err := t.tx.Query(ctx, pendingCreditsSQL, host)
 	if err != nil {
 		return 0, fmt.Errorf("pending credits of %q: %w", host, err)
 	}
+	sum, err := sumPendingCredits(rows, except)
+	if err != nil {
+		return 0, fmt.Errorf("pending credits of %q: %w", host, err)
+	}
+	return sum, nil
+}
+
+const pendingCreditsSQL = `SELECT id, kind, proceeds, high_bidder, high_max FROM lots
+WHERE host = $1 AND status IN ('scheduled', 'open', 'closed')`
+
+// sumPendingCredits adds up pendingCreditsSQL's rows, except one lot's.
+func sumPendingCredits(rows pgx.Rows, except uuid.UUID) (int64, error) {
 	defer rows.Close()
 	var sum int64
 	for rows.Next() {
@@ -87,7 +99,7 @@ WHERE host = $1 AND status IN ('scheduled', 'open', 'closed')`, host)
 		var kind, bidder string
 		var proceeds, highMax int64
 		if err := rows.Scan(&id, &kind, &proceeds, &bidder, &highMax); err != nil {
-			return 0, fmt.Errorf("scan pending credit: %w", err)
+			return 0, err
 		}
 		if id == except {
 			continue

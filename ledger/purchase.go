@@ -117,25 +117,6 @@ func (t *txn) openForSale(ctx context.Context, id uuid.UUID, kind string, qty in
 	return lot, requireUnits(lot, qty)
 }
 
-// soldOut is the settled check of purchases: a lot of kind with no units
-// left stays that way.
-// Once seen sold out, a lot is remembered so: it cannot un-sell.
-func (l *Ledger) soldOut(id uuid.UUID, kind string) func(ctx context.Context) *Error {
-	return func(ctx context.Context) *Error {
-		if _, known := l.soldOutLots.Load(id); !known {
-			lot, err := readLot(ctx, l.pool, id)
-			if err != nil || lot.Kind != kind || lot.Remaining() > 0 {
-				return nil // let the transaction decide
-			}
-			l.soldOutLots.Store(id, kind)
-		}
-		if k, _ := l.soldOutLots.Load(id); k != kind {
-			return nil // the wrong mechanic: the transaction explains
-		}
-		return errorf(CodeSoldOut, "lot %s is sold out", id)
-	}
-}
-
 // BuyDrop buys qty units of a fixed-price drop. It succeeds only if qty is
 // at most the units left, the per-user limit allows it and funds suffice:
 // exactly qty_total units sell when demand reaches it.

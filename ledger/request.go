@@ -45,8 +45,8 @@ func (r storedRequest) replay(op string, result any) error {
 	return nil
 }
 
-const insertRequestSQL = `INSERT INTO requests (user_id, request_id, op, ok, code, message, result, at_ms)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+const insertRequestSQL = `INSERT INTO requests (user_id, request_id, op, ok, code, message, result, at_ms, lot_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 
 // do runs fn for actor as an idempotent operation in one OCC transaction.
 // op names the operation and its arguments: the same id with other
@@ -65,28 +65,20 @@ func (l *Ledger) do(ctx context.Context, a Actor, op string, lot uuid.UUID, resu
 	return l.doChecked(ctx, a, op, lot, result, nil, fn)
 }
 
-// doChecked is do with a settled check: settled, run before joining the
-// lot's queue, returns a refusal that no later state can lift (sold out).
-// Such a request is refused without waiting behind the lot's writers and
-// without a record — a retry under the same id meets the same settled state
-// and gets the same answer — so in a flash sale the thousands refused after
-// the last unit cost two reads each, in parallel, and no commit.
+// doChecked is do with a settled check: settled, asked before joining the
+// lot's queue, returns from memory a refusal that no later state can lift
+// (sold out) for a request that cannot have another outcome. Such a
+// request is refused without waiting behind the lot's writers, without a
+// read and without a record — a retry under the same id meets the same
+// settled state and gets the same answer.
 func (l *Ledger) doChecked(ctx context.Context, a Actor, op string, lot uuid.UUID, result any,
-	settled func(ctx context.Context) *Error, fn func(ctx context.Context, t *txn) error) ([]Event, error) {
+	settled func(ctx context.Context, a Actor) *Error, fn func(ctx context.Context, t *txn) error) ([]Event, error) {
 	if err := a.validate(); err != nil {
 		return nil, err
 	}
 	if settled != nil {
-		// A read error here only skips the shortcut: the transaction below
-		// retries what is transient.
-		prior, found, err := loadRequest(ctx, l.pool, a)
-		if err == nil && found {
-			return nil, prior.replay(op, result)
-		}
-		if err == nil {
-			if e := settled(ctx); e != nil {
-				return nil, e
-			}
+		if e := settled(ctx, a); e != nil {
+			return nil, e
 		}
 	}
 	o := newOp(a, op, true, result, fn)

@@ -64,9 +64,18 @@ func backoff(attempt int) time.Duration {
 // must not keep state between attempts. When the bound is hit the caller
 // gets CodeBusy and nothing changed.
 func (l *Ledger) run(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return l.runOpening(ctx, nil, fn)
+}
+
+// opening queues, for each attempt, reads that travel with the BEGIN in
+// one round trip, and returns what reads their results (in queue order).
+type opening func(b *pgx.Batch) (read func(br pgx.BatchResults) error)
+
+// runOpening is run whose attempts begin with open's reads.
+func (l *Ledger) runOpening(ctx context.Context, open opening, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
-		err := l.attempt(ctx, fn)
+		err := l.attempt(ctx, open, fn)
 		var unknown *commitUnknown
 		if errors.As(err, &unknown) && attempt < l.opts.MaxAttempts+3 {
 			// The COMMIT may have happened: never answer busy ("nothing
@@ -100,13 +109,33 @@ func (l *Ledger) run(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx
 
 // attempt opens the transaction as REPEATABLE READ (snapshot isolation, what
 // DSQL provides) in the BEGIN itself; SET TRANSACTION and SERIALIZABLE are
-// never used.
-func (l *Ledger) attempt(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
-	tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+// never used. With open, the BEGIN and open's reads go in one round trip
+// (a distant commit makes every round trip count).
+func (l *Ledger) attempt(ctx context.Context, open opening, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	if err := fn(ctx, tx); err != nil {
+	defer conn.Release()
+	var b pgx.Batch
+	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	var read func(pgx.BatchResults) error
+	if open != nil {
+		read = open(&b)
+	}
+	br := conn.SendBatch(ctx, &b)
+	tx := br.Tx()
+	_, err = br.Exec()
+	if err == nil && read != nil {
+		err = read(br)
+	}
+	if closeErr := br.Close(); err == nil {
+		err = closeErr
+	}
+	if err == nil {
+		err = fn(ctx, tx)
+	}
+	if err != nil {
 		_ = tx.Rollback(ctx)
 		return err
 	}
