@@ -62,6 +62,26 @@ func TestProofSurvivesFaults(t *testing.T) {
 	}
 }
 
+// TestProofThroughDatabaseLatency: with a round trip injected between the
+// nodes and PostgreSQL (and the raw bound and it), and PostgreSQL restarted
+// behind the proxy mid-race, the invariants hold, every request pays the
+// distance, and the report says what was injected.
+func TestProofThroughDatabaseLatency(t *testing.T) {
+	const latency = 10 * time.Millisecond
+	rep := runProof(t, proof.Config{Scenario: "oversell", N: 100, K: 10, Binary: binary, Faults: true, RawBound: true, DBLatency: latency})
+	if rep.DBLatencyMS != 10 || rep.RawBound == nil || rep.Check.Succeeded != 10 {
+		t.Fatalf("report: db latency %v ms, raw bound %+v, check %+v", rep.DBLatencyMS, rep.RawBound, rep.Check)
+	}
+	if restarted := strings.Join(rep.Faults, "; "); !strings.Contains(restarted, "restarted PostgreSQL") {
+		t.Fatalf("PostgreSQL was not restarted behind the proxy: %s", restarted)
+	}
+	// The raw bound's statements went through the proxy too: each costs at
+	// least one round trip, and 16 connections carry them.
+	if floor := float64(latency.Milliseconds()) * float64(rep.RawBound.Statements) / float64(rep.RawBound.Conns); rep.RawBound.DurationMS < floor {
+		t.Fatalf("the raw bound took %.1f ms, less than %.0f ms: it bypassed the proxy", rep.RawBound.DurationMS, floor)
+	}
+}
+
 // TestProofAcrossNodes: three nodes on one PostgreSQL race one wallet and
 // one drop with a node killed mid-race; the report has every node.
 func TestProofAcrossNodes(t *testing.T) {

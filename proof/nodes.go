@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/lotzero/lotzero/internal/dblatency"
 	"github.com/lotzero/lotzero/internal/node"
 	"github.com/lotzero/lotzero/internal/pgembed"
 )
@@ -16,20 +17,23 @@ import (
 // runs, a PostgreSQL the proof owns and they share — so it can restart the
 // database under them, and two nodes commit against the same rows, where
 // OCC decides. With a DynamoDB endpoint they share a firehose table too.
+// With a database latency they reach that PostgreSQL only through a proxy
+// that adds it (internal/dblatency), as does the raw bound.
 type nodes struct {
-	all []*node.Node
-	dir string
-	pg  *pgembed.Server
+	all   []*node.Node
+	dir   string
+	pg    *pgembed.Server
+	proxy *dblatency.Proxy // nil without a database latency
 }
 
-func startNodes(ctx context.Context, binary string, n int, ownDatabase bool, dynamoEndpoint string) (*nodes, error) {
+func startNodes(ctx context.Context, binary string, n int, ownDatabase bool, dynamoEndpoint string, dbLatency time.Duration) (*nodes, error) {
 	dir, err := node.TempDir("lotzero-proof-")
 	if err != nil {
 		return nil, err
 	}
 	ns := &nodes{dir: dir}
 	shared := []string{"LOTZERO_SEED=true"} // otherwise the servers' defaults: the proof is what users meet
-	if ownDatabase || n > 1 {
+	if ownDatabase || n > 1 || dbLatency > 0 {
 		ns.pg, err = pgembed.Start(ctx, pgembed.Options{DataDir: filepath.Join(dir, "pg")})
 		if err == nil {
 			err = ns.pg.EnsureDatabase(ctx, "lotzero")
@@ -38,7 +42,18 @@ func startNodes(ctx context.Context, binary string, n int, ownDatabase bool, dyn
 			ns.stop()
 			return nil, fmt.Errorf("start PostgreSQL for the proof: %w", err)
 		}
-		shared = append(shared, "DATABASE_URL="+ns.pg.ConnString("lotzero"))
+		if dbLatency > 0 {
+			if ns.proxy, err = startProxy(ctx, ns.pg, dbLatency); err != nil {
+				ns.stop()
+				return nil, err
+			}
+		}
+		dsn, err := ns.connString("lotzero")
+		if err != nil {
+			ns.stop()
+			return nil, err
+		}
+		shared = append(shared, "DATABASE_URL="+dsn)
 	} else {
 		shared = append(shared, "LOTZERO_DATA_DIR="+filepath.Join(dir, "node"))
 	}
@@ -57,6 +72,31 @@ func startNodes(ctx context.Context, binary string, n int, ownDatabase bool, dyn
 	return ns, nil
 }
 
+// startProxy puts the latency in front of pg. The proxy dials PostgreSQL's
+// socket for every connection, so a restarted database (--faults) is
+// reached again as it would be directly. It lives until stop, not ctx:
+// nodes draining on the way out still reach their database.
+func startProxy(ctx context.Context, pg *pgembed.Server, latency time.Duration) (*dblatency.Proxy, error) {
+	target, err := dblatency.Target(pg.ConnString("postgres"))
+	if err == nil {
+		var p *dblatency.Proxy
+		if p, err = dblatency.Start(context.WithoutCancel(ctx), target, latency); err == nil {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("put %v between the proof's nodes and PostgreSQL: %w", latency, err)
+}
+
+// connString is how the nodes and the raw bound reach a database: through
+// the proxy when there is one.
+func (ns *nodes) connString(database string) (string, error) {
+	dsn := ns.pg.ConnString(database)
+	if ns.proxy == nil {
+		return dsn, nil
+	}
+	return ns.proxy.ConnString(dsn)
+}
+
 // urls are the nodes' base URLs.
 func (ns *nodes) urls() []string {
 	out := make([]string, len(ns.all))
@@ -69,6 +109,9 @@ func (ns *nodes) urls() []string {
 func (ns *nodes) stop() {
 	for _, nd := range ns.all {
 		nd.Stop()
+	}
+	if ns.proxy != nil {
+		ns.proxy.Close()
 	}
 	if ns.pg != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

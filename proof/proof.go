@@ -47,6 +47,11 @@ type Config struct {
 	// statement alone, from as many connections (oversell and double-spend;
 	// needs a server the proof starts itself).
 	RawBound bool
+	// DBLatency, when positive, is a round trip added between every node
+	// and PostgreSQL (internal/dblatency), and between the raw bound and
+	// it: a database in another Region (a cross-Region Aurora DSQL commit)
+	// on one machine. It needs a PostgreSQL the proof owns (no URL).
+	DBLatency time.Duration
 	// Progress, when set, receives a line as the run advances.
 	Progress func(string)
 }
@@ -70,8 +75,11 @@ type Report struct {
 	Backends   protocol.ServerInfo     `json:"backends"`
 	Faults     []string                `json:"faults,omitempty"`
 	RawBound   *RawBound               `json:"raw_bound,omitempty"`
-	History    []checker.Op            `json:"-"`
-	Final      checker.Final           `json:"-"`
+	// DBLatencyMS is the round trip injected between the nodes and the
+	// database (Config.DBLatency); absent when none was.
+	DBLatencyMS float64       `json:"db_latency_ms,omitempty"`
+	History     []checker.Op  `json:"-"`
+	Final       checker.Final `json:"-"`
 }
 
 // Latency of operations from invoke to outcome, in milliseconds.
@@ -132,6 +140,10 @@ func (c *Config) Validate() error {
 		return errors.New("give either the nodes' URLs or how many nodes to start, not both")
 	case (c.Faults || c.RawBound) && len(c.URLs) > 0:
 		return errors.New("faults and the raw bound need servers the proof starts itself (no --url)")
+	case c.DBLatency < 0 || c.DBLatency > time.Second:
+		return errors.New("db latency must be between 0 and 1s")
+	case c.DBLatency > 0 && len(c.URLs) > 0:
+		return errors.New("db latency needs servers and a PostgreSQL the proof starts itself (no --url)")
 	}
 	return nil
 }
@@ -148,7 +160,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var env *nodes
 	if len(cfg.URLs) == 0 {
 		var err error
-		if env, err = startNodes(ctx, cfg.Binary, cfg.Nodes, cfg.Faults || cfg.RawBound, cfg.DynamoEndpoint); err != nil {
+		ownDatabase := cfg.Faults || cfg.RawBound || cfg.DBLatency > 0
+		if env, err = startNodes(ctx, cfg.Binary, cfg.Nodes, ownDatabase, cfg.DynamoEndpoint, cfg.DBLatency); err != nil {
 			return nil, err
 		}
 		defer env.stop()
@@ -273,7 +286,7 @@ loop:
 		Scenario: cfg.Scenario, N: cfg.N, K: cfg.K, OK: res.OK, Check: res,
 		DurationMS: millis(duration), Latency: latencies(outcomes), Regions: r.byRegion(outcomes),
 		Nodes: raceStats, Backends: r.server, Faults: faults, At: protocol.Time(began), Lots: r.lots[:min(len(r.lots), 20)],
-		History: history, Final: final,
+		History: history, Final: final, DBLatencyMS: millis(cfg.DBLatency),
 	}
 	for _, n := range rep.Nodes {
 		rep.OCCRetries += n.OCCRetries

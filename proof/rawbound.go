@@ -26,13 +26,19 @@ type RawBound struct {
 
 // rawBound runs n autocommit claims of k units — one conditional UPDATE
 // each, all on one row — in a database of its own on the proof's
-// PostgreSQL, so the ledger's data is untouched.
+// PostgreSQL, so the ledger's data is untouched. It connects the way the
+// nodes do: through the latency proxy when there is one, so the two are
+// compared over the same distance.
 func rawBound(ctx context.Context, env *nodes, n, k int) (RawBound, error) {
 	rb := RawBound{Statements: n, Conns: rawBoundConns}
 	if err := env.pg.EnsureDatabase(ctx, "rawbound"); err != nil {
 		return rb, err
 	}
-	cfg, err := pgxpool.ParseConfig(env.pg.ConnString("rawbound"))
+	dsn, err := env.connString("rawbound")
+	if err != nil {
+		return rb, err
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return rb, err
 	}

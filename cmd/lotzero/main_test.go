@@ -202,3 +202,18 @@ func TestDefaultOrigins(t *testing.T) {
 		t.Fatalf("every interface: %v", all)
 	}
 }
+
+// TestProofDBLatencyNeedsItsOwnDatabase: the latency goes between nodes and
+// a PostgreSQL the proof starts, so against a deployment (--url) it is a run
+// that cannot be carried out, as is a negative one.
+func TestProofDBLatencyNeedsItsOwnDatabase(t *testing.T) {
+	for _, args := range [][]string{
+		{"proof", "--url", "http://127.0.0.1:1", "--db-latency", "20ms"},
+		{"proof", "--db-latency", "-1ms"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "db latency") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and the reason", args, code, errOut.String())
+		}
+	}
+}

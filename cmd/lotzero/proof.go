@@ -42,6 +42,7 @@ func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.bind("dynamodb-endpoint", "LOTZERO_DYNAMODB_ENDPOINT")
 	fs.BoolVar(&cfg.Faults, "faults", false, "during the race: drop a third of the connections, restart PostgreSQL, SIGKILL and restart the node")
 	fs.BoolVar(&cfg.RawBound, "raw-bound", false, "also time the bare claim statement from as many connections: the database's own limit")
+	fs.DurationVar(&cfg.DBLatency, "db-latency", 0, "without --url: add this round trip between every node (and the raw bound) and the proof's own PostgreSQL, e.g. 20ms for a cross-Region commit")
 	historyFile := fs.String("history", "", "write the run's record to this file: the final reads, then the history, one JSON operation per line (re-check it with `lotzero proof check FILE`)")
 	reportFile := fs.String("report", "", "write the JSON report to this file")
 	if err := fs.parse(args, stderr); err != nil {
@@ -160,6 +161,9 @@ func printReport(w io.Writer, r *proof.Report) {
 	fmt.Fprintf(w, "  %-22s p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", "latency", r.Latency.P50, r.Latency.P99, r.Latency.Max)
 	fmt.Fprintf(w, "  %-22s %.1f ms\n", "duration", r.DurationMS)
 	fmt.Fprintf(w, "  %-22s %d\n", "OCC retries", r.OCCRetries)
+	if r.DBLatencyMS > 0 {
+		fmt.Fprintf(w, "  %-22s %.1f ms per round trip, injected between every node and PostgreSQL\n", "database latency", r.DBLatencyMS)
+	}
 	for _, n := range r.Nodes {
 		fmt.Fprintf(w, "  %-22s commits %d, OCC retries %d, busy %d\n", "node "+n.URL, n.Commits, n.OCCRetries, n.Busy)
 	}
