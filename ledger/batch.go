@@ -83,7 +83,7 @@ func (l *Ledger) runBatch(ctx context.Context, lot uuid.UUID, ops []*op) (rest [
 				}
 				o.err = refusal
 				if o.record && recordable(refusal.Code) && !settledRefusal(refusal.Code) {
-					w.write(insertRequestSQL, o.actor.User, o.actor.RequestID, o.name, false, string(refusal.Code), refusal.Message, "", w.nowMS(), lotOrNull(lot))
+					w.insert(requestsTable, o.actor.User, o.actor.RequestID, o.name, false, string(refusal.Code), refusal.Message, "", w.nowMS(), lotOrNull(lot))
 				}
 			}
 			if i > 0 && w.rows() > maxTxRows {
@@ -140,7 +140,7 @@ func (t *txn) finish(o *op, lot uuid.UUID) error {
 	if err != nil {
 		return fmt.Errorf("encode %s result: %w", o.name, err)
 	}
-	t.write(insertRequestSQL, o.actor.User, o.actor.RequestID, o.name, true, "", "", string(raw), t.nowMS(), lotOrNull(lot))
+	t.insert(requestsTable, o.actor.User, o.actor.RequestID, o.name, true, "", "", string(raw), t.nowMS(), lotOrNull(lot))
 	return nil
 }
 

@@ -37,6 +37,16 @@ func BenchmarkContendedClaimsRemote20ms(b *testing.B) {
 	benchContendedClaims(b, goroutines, max(1, goroutines/runtime.GOMAXPROCS(0)), 20*time.Millisecond)
 }
 
+// BenchmarkContendedClaimsCrowd is the flash sale as users make it: 256
+// buyers at once on the node's 16 connections (BenchmarkRawHotRowCrowd is
+// the database's bound for the same crowd on as many connections).
+//
+//	go test ./ledger -run '^$' -bench 'Crowd' -benchtime 20000x
+func BenchmarkContendedClaimsCrowd(b *testing.B) {
+	const goroutines = 256
+	benchContendedClaims(b, goroutines, max(1, goroutines/runtime.GOMAXPROCS(0)), envLatency(b))
+}
+
 // benchContendedClaims has buyers funded users buy one unit at a time of one
 // drop from parallelism × GOMAXPROCS goroutines, through a ledger latency
 // away from its database (set-up is near).
@@ -64,7 +74,9 @@ func benchContendedClaims(b *testing.B, buyers, parallelism int, latency time.Du
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N-int(busy.Load()))/b.Elapsed().Seconds(), "claims/s")
-	b.ReportMetric(float64(node.Stats().Conflicts)/float64(b.N), "retries/op")
+	st := node.Stats()
+	b.ReportMetric(float64(st.Conflicts)/float64(b.N), "retries/op")
+	b.ReportMetric(float64(st.Operations)/float64(max(st.Commits, 1)), "ops/commit")
 	b.ReportMetric(float64(busy.Load()), "busy")
 }
 
@@ -78,6 +90,16 @@ func benchContendedClaims(b *testing.B, buyers, parallelism int, latency time.Du
 //
 //	go test ./ledger -run '^$' -bench 'ContendedClaims$|RawHotRow' -benchtime 3000x
 func BenchmarkRawHotRow(b *testing.B) {
+	benchRawHotRow(b, 8)
+}
+
+// BenchmarkRawHotRowCrowd is BenchmarkRawHotRow from 256 goroutines on the
+// same 16 connections: the bound beside BenchmarkContendedClaimsCrowd.
+func BenchmarkRawHotRowCrowd(b *testing.B) {
+	benchRawHotRow(b, max(1, 256/runtime.GOMAXPROCS(0)))
+}
+
+func benchRawHotRow(b *testing.B, parallelism int) {
 	l := newLedger(b)
 	ctx := context.Background()
 	for _, stmt := range []string{
@@ -89,7 +111,7 @@ func BenchmarkRawHotRow(b *testing.B) {
 		}
 	}
 	pool := l.poolAt(envLatency(b))
-	b.SetParallelism(8)
+	b.SetParallelism(parallelism)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -219,8 +219,7 @@ func (t *txn) recordBid(lot *Lot, user, region string, amount int64, proxy bool,
 	if user == t.actor.User {
 		t.ownBidSeq = lot.Seq
 	}
-	t.write(`INSERT INTO bids (id, lot_id, seq, user_id, amount, proxy, region, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		uuid.New(), lot.ID, lot.Seq, user, amount, proxy, region, t.nowMS())
+	t.insert(bidsTable, uuid.New(), lot.ID, lot.Seq, user, amount, proxy, region, t.nowMS())
 	return nil
 }
 

@@ -43,9 +43,6 @@ type Event struct {
 	Balances []Wallet
 }
 
-const insertEventSQL = `INSERT INTO lot_events (lot_id, seq, kind, at_ms, region, actor, data, wallets, published)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false)`
-
 const eventColumns = `lot_id, seq, kind, at_ms, region, actor, data, wallets`
 
 func joinUsers(users []string) string { return strings.Join(users, ",") }

@@ -32,9 +32,18 @@ type Options struct {
 	// Clock returns the current time. Nil means time.Now; tests move it to
 	// reach soft-close windows and lot ends without sleeping.
 	Clock func() time.Time
+	// MaxBatch bounds how many operations on one lot one transaction
+	// decides (group commit, see lotLines); the row limit bounds it too.
+	// Zero means DefaultMaxBatch; 1 turns batching off: one transaction
+	// per operation. Correctness does not depend on it.
+	MaxBatch int
 	// Logger receives structured logs. The zero Logger discards.
 	Logger zerolog.Logger
 }
+
+// DefaultMaxBatch is how many operations on one lot a transaction decides
+// at most by default.
+const DefaultMaxBatch = 1024
 
 // DefaultDemoBalance funds every demo user: 10,000.00 in minor units.
 const DefaultDemoBalance int64 = 1_000_000
@@ -48,6 +57,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DemoBalance <= 0 {
 		o.DemoBalance = DefaultDemoBalance
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now

@@ -8,11 +8,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// maxBatchOps bounds how many operations one transaction decides. The real
-// bound is the row limit (maxTxRows): a batch stops taking operations
-// before an operation would pass it, and leaves the rest to the next one.
-const maxBatchOps = 1024
-
 // lotLines queue the operations on each lot of this process and run them
 // in batches (group commit): while one transaction of a lot commits, the
 // operations that arrive wait, and the next transaction decides all of
@@ -102,7 +97,8 @@ func (l *Ledger) serve(lot uuid.UUID, line *lotLine) {
 const batchGrace = 30 * time.Second
 
 // take removes the next batch from line: queued operations in arrival
-// order, up to maxBatchOps, without two that share a request id (the
+// order, up to Options.MaxBatch (the row limit, maxTxRows, bounds it too:
+// a batch stops before an operation would pass it), without two that share a request id (the
 // later waits for the next batch, where it finds the first's outcome).
 // nil means the line is empty and no longer served.
 func (l *Ledger) take(lot uuid.UUID, line *lotLine) []*op {
@@ -118,7 +114,7 @@ func (l *Ledger) take(lot uuid.UUID, line *lotLine) []*op {
 	ids := map[requestKey]bool{}
 	for _, o := range line.queue {
 		key := o.key()
-		if len(batch) == maxBatchOps || (o.record && ids[key]) {
+		if len(batch) == l.opts.MaxBatch || (o.record && ids[key]) {
 			left = append(left, o)
 			continue
 		}

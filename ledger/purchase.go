@@ -56,8 +56,7 @@ func (t *txn) sell(ctx context.Context, lot *Lot, qty, price, total int64, kind 
 		return err
 	}
 	t.addBought(lot.ID, user, qty)
-	t.write(`INSERT INTO purchases (id, lot_id, user_id, qty, unit_price, total, seq, region, at_ms)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, uuid.New(), lot.ID, user, qty, price, total, lot.Seq, t.actor.Region, t.nowMS())
+	t.insert(purchaseTable, uuid.New(), lot.ID, user, qty, price, total, lot.Seq, t.actor.Region, t.nowMS())
 	if lot.Remaining() == 0 {
 		if err := t.emit(lot, SoldOutData{QtyTotal: lot.QtyTotal}); err != nil {
 			return err

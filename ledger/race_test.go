@@ -28,6 +28,13 @@ func rush(n int, op func(i int) error) []Code {
 	return codes
 }
 
+// bothWays runs a race with group commit (the default) and with one
+// transaction per operation: correctness must not depend on batching.
+func bothWays(t *testing.T, race func(t *testing.T, batch int)) {
+	t.Run("batched", func(t *testing.T) { race(t, 0) })
+	t.Run("one-by-one", func(t *testing.T) { race(t, 1) })
+}
+
 func countCodes(codes []Code) map[Code]int {
 	m := map[Code]int{}
 	for _, c := range codes {
@@ -36,8 +43,10 @@ func countCodes(codes []Code) map[Code]int {
 	return m
 }
 
-func TestOversellRace(t *testing.T) {
-	l := newLedger(t)
+func TestOversellRace(t *testing.T) { bothWays(t, checkOversellRace) }
+
+func checkOversellRace(t *testing.T, batch int) {
+	l := newLedger(t, func(o *Options) { o.MaxBatch = batch })
 	ctx := context.Background()
 	const buyers, units, price = 500, 5, 2_500
 	id := l.lot(LotSpec{Kind: KindDrop, Title: "rush", Price: price, Qty: units})
@@ -70,8 +79,10 @@ func TestOversellRace(t *testing.T) {
 	}
 }
 
-func TestDoubleSpendRace(t *testing.T) {
-	l := newLedger(t)
+func TestDoubleSpendRace(t *testing.T) { bothWays(t, checkDoubleSpendRace) }
+
+func checkDoubleSpendRace(t *testing.T, batch int) {
+	l := newLedger(t, func(o *Options) { o.MaxBatch = batch })
 	ctx := context.Background()
 	const lots, price = 200, 7_000
 	spender := l.user("spender", price) // funded for exactly one purchase
@@ -98,8 +109,10 @@ func TestDoubleSpendRace(t *testing.T) {
 // the current minimum with their maximum as a proxy until they win the lead
 // or the minimum passes their maximum. The largest maximum must win, with
 // every other bidder priced out, and only the winner may hold funds.
-func TestEnglishWar(t *testing.T) {
-	l := newLedger(t)
+func TestEnglishWar(t *testing.T) { bothWays(t, checkEnglishWar) }
+
+func checkEnglishWar(t *testing.T, batch int) {
+	l := newLedger(t, func(o *Options) { o.MaxBatch = batch })
 	ctx := context.Background()
 	const bidders = 200
 	id := l.lot(LotSpec{Kind: KindEnglish, Title: "war", StartPrice: 1_000, DurationS: 3600})

@@ -45,9 +45,6 @@ func (r storedRequest) replay(op string, result any) error {
 	return nil
 }
 
-const insertRequestSQL = `INSERT INTO requests (user_id, request_id, op, ok, code, message, result, at_ms, lot_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
-
 // do runs fn for actor as an idempotent operation in one OCC transaction.
 // op names the operation and its arguments: the same id with other
 // arguments is refused, never answered with another request's outcome. The

@@ -76,9 +76,6 @@ WHERE user_id = $1
 	AND ($2 + $5 <= 0 OR funded + $2 + earned + $5 <= $7)
 RETURNING funded, held, spent, earned, version`
 
-const insertEntrySQL = `INSERT INTO entries (id, user_id, kind, amount, lot_id, hold_id, request_id, region, at_ms)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
-
 // move records one entry and applies it to the user's wallet.
 func (t *txn) move(user, kind string, amount int64, lot, hold *uuid.UUID) {
 	if amount == 0 {
@@ -96,7 +93,7 @@ func (t *txn) move(user, kind string, amount int64, lot, hold *uuid.UUID) {
 		t.balances[user] = *w // the statement queued last is the final state
 		return nil
 	}, updateWalletSQL, user, f, h, s, e, t.nowMS(), MaxAmount)
-	t.write(insertEntrySQL, uuid.New(), user, kind, amount, lot, hold, t.actor.RequestID, t.actor.Region, t.nowMS())
+	t.insert(entriesTable, uuid.New(), user, kind, amount, lot, hold, t.actor.RequestID, t.actor.Region, t.nowMS())
 	t.changeWallet(user, f, h, s, e)
 	if t.touched == nil {
 		t.touched = map[string]bool{}
@@ -136,8 +133,8 @@ func (t *txn) finishEvents() {
 		t.events[len(t.events)-1].Wallets = wallets
 	}
 	for _, ev := range t.events {
-		t.write(insertEventSQL, ev.Lot, ev.Seq, ev.Kind, ev.At.UnixMilli(), ev.Region, ev.Actor,
-			string(ev.Data), joinUsers(ev.Wallets))
+		t.insert(outboxTable, ev.Lot, ev.Seq, ev.Kind, ev.At.UnixMilli(), ev.Region, ev.Actor,
+			string(ev.Data), joinUsers(ev.Wallets), false)
 	}
 }
 

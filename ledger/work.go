@@ -30,8 +30,12 @@ type work struct {
 	now   time.Time
 	batch pgx.Batch
 	// scans reads the rows of queued writes that return one, by position
-	// in batch; nil for plain writes.
-	scans []func(pgx.Row) error
+	// in batch; nil for plain writes. rowsOf is how many rows each write
+	// must affect (0 meaning 1).
+	scans  []func(pgx.Row) error
+	rowsOf []int
+	// appends are rows of append-only tables, inserted at flush.
+	appends []appended
 
 	lots      map[uuid.UUID]*Lot
 	saves     []*Lot // lots to write at flush, once each, in first-save order
@@ -84,12 +88,12 @@ func newWork(tx pgx.Tx, now time.Time) *work {
 func (w *work) nowMS() int64 { return w.now.UnixMilli() }
 
 // mark is a point an operation can be rolled back to.
-type mark struct{ writes, undo, saves int }
+type mark struct{ writes, undo, saves, appends int }
 
 // mark records the state before an operation: the queued writes, and a
 // copy of every cached lot (operations change lots in place).
 func (w *work) mark() mark {
-	m := mark{writes: w.batch.Len(), undo: len(w.undo), saves: len(w.saves)}
+	m := mark{writes: w.batch.Len(), undo: len(w.undo), saves: len(w.saves), appends: len(w.appends)}
 	for _, l := range w.lots {
 		w.keepLot(l)
 	}
@@ -110,17 +114,25 @@ func (w *work) rollback(m mark) {
 	w.undo = w.undo[:m.undo]
 	w.batch.QueuedQueries = w.batch.QueuedQueries[:m.writes]
 	w.scans = w.scans[:m.writes]
+	w.rowsOf = w.rowsOf[:m.writes]
 	w.saves = w.saves[:m.saves]
+	w.appends = w.appends[:m.appends]
 }
 
 // rows is how many rows the attempt would modify if flushed now: one per
 // queued write and one per lot to save.
-func (w *work) rows() int { return w.batch.Len() + len(w.saves) }
+func (w *work) rows() int { return w.batch.Len() + len(w.saves) + len(w.appends) }
 
 // write queues a statement that must affect exactly one row.
 func (w *work) write(sql string, args ...any) {
+	w.writeRows(1, sql, args...)
+}
+
+// writeRows queues a statement that must affect exactly n rows.
+func (w *work) writeRows(n int, sql string, args ...any) {
 	w.batch.Queue(sql, args...)
 	w.scans = append(w.scans, nil)
+	w.rowsOf = append(w.rowsOf, n)
 }
 
 // writeReturning queues a statement that must return exactly one row, which
@@ -128,6 +140,7 @@ func (w *work) write(sql string, args ...any) {
 func (w *work) writeReturning(scan func(pgx.Row) error, sql string, args ...any) {
 	w.batch.Queue(sql, args...)
 	w.scans = append(w.scans, scan)
+	w.rowsOf = append(w.rowsOf, 1)
 }
 
 // maxTxRows keeps every transaction under DSQL's limit of 3,000 modified
@@ -145,13 +158,14 @@ func (w *work) flush(ctx context.Context) error {
 			l.QtyClaimed, l.Proceeds, l.Winner)
 	}
 	w.saves = nil
+	if rows := w.rows(); rows > maxTxRows {
+		return &Error{Code: CodeLimitExceeded, Message: "the operation would change too many rows at once",
+			Err: fmt.Errorf("%d rows written in one transaction, limit %d", rows, maxTxRows)}
+	}
+	w.queueAppends()
 	n := w.batch.Len()
 	if n == 0 {
 		return nil
-	}
-	if n > maxTxRows {
-		return &Error{Code: CodeLimitExceeded, Message: "the operation would change too many rows at once",
-			Err: fmt.Errorf("%d writes in one transaction, limit %d", n, maxTxRows)}
 	}
 	br := w.tx.SendBatch(ctx, &w.batch)
 	for i := 0; i < n; i++ {
@@ -173,10 +187,10 @@ func (w *work) flush(ctx context.Context) error {
 			_ = br.Close()
 			return err
 		}
-		if tag.RowsAffected() != 1 {
+		if want := int64(w.rowsOf[i]); tag.RowsAffected() != want {
 			_ = br.Close()
 			return &Error{Code: CodeInternal, Message: "a ledger guard refused a write; nothing changed",
-				Err: fmt.Errorf("statement %d of %d affected %d rows: %s", i+1, n, tag.RowsAffected(), w.batch.QueuedQueries[i].SQL)}
+				Err: fmt.Errorf("statement %d of %d affected %d rows, not %d: %s", i+1, n, tag.RowsAffected(), want, w.batch.QueuedQueries[i].SQL)}
 		}
 	}
 	return br.Close()

@@ -98,6 +98,7 @@ type ledgerFlags struct {
 	awsRegion    string
 	dataDir      string
 	maxConns     int
+	maxBatch     int
 	logLevel     string
 }
 
@@ -114,6 +115,8 @@ func (f *ledgerFlags) register(fs *flagSet) {
 	fs.bind("data-dir", "LOTZERO_DATA_DIR")
 	fs.IntVar(&f.maxConns, "db-max-conns", ledger.DefaultMaxConns, "database connection pool size")
 	fs.bind("db-max-conns", "LOTZERO_DB_MAX_CONNS")
+	fs.IntVar(&f.maxBatch, "db-batch", ledger.DefaultMaxBatch, "most operations on one lot decided in one transaction (group commit); 1 turns batching off")
+	fs.bind("db-batch", "LOTZERO_DB_BATCH")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.bind("log-level", "LOTZERO_LOG_LEVEL")
 }
@@ -121,6 +124,9 @@ func (f *ledgerFlags) register(fs *flagSet) {
 func (f *ledgerFlags) config() (ledger.Config, error) {
 	if f.maxConns < 1 || f.maxConns > 1000 {
 		return ledger.Config{}, fmt.Errorf("--db-max-conns must be between 1 and 1000")
+	}
+	if f.maxBatch < 1 || f.maxBatch > 100_000 {
+		return ledger.Config{}, fmt.Errorf("--db-batch must be between 1 and 100000")
 	}
 	return ledger.Config{
 		DatabaseURL: f.databaseURL,

@@ -67,7 +67,7 @@ func openLedger(ctx context.Context, name string, args []string, stderr io.Write
 		}
 		cfg.DatabaseURL, cfg.Embedded = s.pg.ConnString("lotzero"), true
 	}
-	if s.Ledger, err = ledger.Open(ctx, cfg, ledger.Options{Logger: log}); err != nil {
+	if s.Ledger, err = ledger.Open(ctx, cfg, ledger.Options{Logger: log, MaxBatch: lf.maxBatch}); err != nil {
 		s.Close()
 		return nil, err
 	}

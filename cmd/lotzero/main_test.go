@@ -106,6 +106,7 @@ func TestFlagDefaultsComeFromTheOptions(t *testing.T) {
 		"command-burst": fmt.Sprint(d.CommandBurst), "chat-rate": fmt.Sprint(d.ChatRate),
 		"presence-ttl": d.PresenceTTL.String(), "relay-every": d.RelayEvery.String(),
 		"hello-timeout": d.HelloTimeout.String(), "db-max-conns": fmt.Sprint(ledger.DefaultMaxConns),
+		"db-batch": fmt.Sprint(ledger.DefaultMaxBatch),
 	} {
 		if got := fs.Lookup(name).DefValue; got != want {
 			t.Errorf("--%s defaults to %s, the options to %s", name, got, want)
