@@ -26,12 +26,10 @@ func BenchmarkContendedClaims(b *testing.B) {
 // BenchmarkContendedClaimsRemote20ms is the README's aim for one hot lot
 // served from one node whose database is 20 ms away (a cross-Region Aurora
 // DSQL commit): ≥ 1,000 claims/s. 256 buyers in as many goroutines, on the
-// node's 16 connections, so that whatever batches the operations waiting
-// on one lot has a crowd to batch. A purchase is a transaction of several
-// round trips, each 20 ms, and purchases of one lot take turns: keep the
-// count small until they share commits —
+// node's 16 connections, so that group commit has a crowd to batch: a
+// batch of purchases costs three round trips, each 20 ms —
 //
-//	go test ./ledger -run '^$' -bench ContendedClaimsRemote -benchtime 200x
+//	go test ./ledger -run '^$' -bench ContendedClaimsRemote -benchtime 5000x
 func BenchmarkContendedClaimsRemote20ms(b *testing.B) {
 	const goroutines = 256
 	benchContendedClaims(b, goroutines, max(1, goroutines/runtime.GOMAXPROCS(0)), 20*time.Millisecond)
