@@ -203,8 +203,9 @@ func (l *Ledger) prefetch(b *pgx.Batch, w *work, lot uuid.UUID, ops []*op, store
 			k := keys[min(i, len(keys)-1)]
 			args = append(args, k.user, k.id)
 		}
-		b.Queue(`SELECT user_id, request_id, op, ok, code, message, result FROM requests
-WHERE (user_id, request_id) IN (`+placeholders(padded(len(keys)), 2)+`)`, args...)
+		b.Queue(`SELECT r.user_id, r.request_id, r.op, r.ok, r.code, r.message, r.result
+FROM (VALUES `+placeholders(padded(len(keys)), 2, true)+`) AS k (user_id, request_id)
+JOIN requests r ON r.user_id = k.user_id AND r.request_id = k.request_id`, args...)
 		reads = append(reads, func(br pgx.BatchResults) error {
 			rows, err := br.Query()
 			if err != nil {
@@ -227,8 +228,8 @@ WHERE (user_id, request_id) IN (`+placeholders(padded(len(keys)), 2)+`)`, args..
 		for i := 0; i < padded(len(names)); i++ {
 			args = append(args, names[min(i, len(names)-1)])
 		}
-		b.Queue(`SELECT user_id, funded, held, spent, earned, COALESCE(version, 0) FROM wallets
-WHERE user_id IN (`+placeholders(padded(len(names)), 1)+`)`, args...)
+		b.Queue(`SELECT w.user_id, w.funded, w.held, w.spent, w.earned, COALESCE(w.version, 0)
+FROM (VALUES `+placeholders(padded(len(names)), 1, true)+`) AS k (user_id) JOIN wallets w ON w.user_id = k.user_id`, args...)
 		reads = append(reads, func(br pgx.BatchResults) error {
 			rows, err := br.Query()
 			if err != nil {
@@ -280,15 +281,16 @@ func padded(n int) int {
 	return p
 }
 
-// placeholders renders n groups of width parameters: ($1, $2), ($3, $4) …
-// or $1, $2 … for width 1.
-func placeholders(n, width int) string {
+// placeholders renders n groups of width parameters: ($1, $2), ($3, $4) …,
+// or $1, $2 … for width 1 unless rows asks for ($1), ($2) … (VALUES rows).
+func placeholders(n, width int, rows ...bool) string {
+	group := width > 1 || len(rows) > 0 && rows[0]
 	var sb strings.Builder
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			sb.WriteString(", ")
 		}
-		if width > 1 {
+		if group {
 			sb.WriteByte('(')
 		}
 		for j := 0; j < width; j++ {
@@ -297,7 +299,7 @@ func placeholders(n, width int) string {
 			}
 			fmt.Fprintf(&sb, "$%d", i*width+j+1)
 		}
-		if width > 1 {
+		if group {
 			sb.WriteByte(')')
 		}
 	}
