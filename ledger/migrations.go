@@ -2,8 +2,12 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // dialect is the single switch between Aurora DSQL and PostgreSQL: DSQL
@@ -181,40 +185,106 @@ func schema() []migration {
 // in its own transaction and its record in a separate one, because DSQL
 // forbids mixing DDL and DML; statements are IF NOT EXISTS, so a crash
 // between the two (or two nodes migrating at once) only repeats a no-op.
+//
+// Several nodes may start together on an empty database: their DDL races
+// (PostgreSQL answers a concurrent CREATE TABLE IF NOT EXISTS with a
+// duplicate key on its catalog, DSQL with OC000/OC001), so every step is
+// retried until it succeeds or is found done (migrateStep).
+//
+// On DSQL an index is built asynchronously (CREATE INDEX ASYNC returns at
+// once). The ledger does not wait for one: no index decides correctness —
+// each serves a read that is correct, only slower, without it.
 func (l *Ledger) Migrate(ctx context.Context) error {
-	if _, err := l.pool.Exec(ctx, createMigrationsTable); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
+	if err := l.migrateStep(ctx, "create schema_migrations", createMigrationsTable); err != nil {
+		return err
 	}
-	applied := map[int]bool{}
-	rows, err := l.pool.Query(ctx, `SELECT version FROM schema_migrations`)
+	applied, err := l.appliedMigrations(ctx)
 	if err != nil {
-		return fmt.Errorf("read schema_migrations: %w", err)
-	}
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return fmt.Errorf("scan schema_migrations: %w", err)
-		}
-		applied[v] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read schema_migrations: %w", err)
+		return err
 	}
 	for _, m := range schema() {
 		if applied[m.Version] {
 			continue
 		}
-		if _, err := l.pool.Exec(ctx, m.statement(l.dialect)); err != nil {
-			return fmt.Errorf("migration %d: %w", m.Version, err)
+		if err := l.migrateStep(ctx, fmt.Sprintf("migration %d", m.Version), m.statement(l.dialect)); err != nil {
+			return err
 		}
-		if _, err := l.pool.Exec(ctx,
+		if err := l.migrateStep(ctx, fmt.Sprintf("record migration %d", m.Version),
 			`INSERT INTO schema_migrations (version, applied_at_ms) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING`,
 			m.Version, time.Now().UnixMilli()); err != nil {
-			return fmt.Errorf("record migration %d: %w", m.Version, err)
+			return err
 		}
 		l.log.Info().Int("version", m.Version).Msg("migration applied")
 	}
 	return nil
+}
+
+func (l *Ledger) appliedMigrations(ctx context.Context) (map[int]bool, error) {
+	applied := map[int]bool{}
+	rows, err := l.pool.Query(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("scan schema_migrations: %w", err)
+		}
+		applied[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	return applied, nil
+}
+
+// migrateAttempts bounds how often one migration step is retried while
+// other nodes race it.
+const migrateAttempts = 20
+
+// migrateStep runs one idempotent statement (IF NOT EXISTS DDL, or an
+// insert that ignores a conflict) in its own transaction, retrying what a
+// concurrent migration can cause: the ledger's retryable errors (40001 —
+// DSQL's OC000 and OC001 — deadlocks, a duplicate key, a lost connection),
+// and PostgreSQL's duplicate-object and "tuple concurrently updated"
+// answers to racing DDL. Once the other node's statement has committed,
+// the retry finds the object and does nothing.
+func (l *Ledger) migrateStep(ctx context.Context, name, sql string, args ...any) error {
+	for attempt := 1; ; attempt++ {
+		_, err := l.pool.Exec(ctx, sql, args...)
+		if err == nil {
+			return nil
+		}
+		if !racingDDL(err) || attempt >= migrateAttempts {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		l.log.Debug().Err(err).Str("step", name).Int("attempt", attempt).Msg("migration raced another node; retrying")
+		t := time.NewTimer(backoff(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%s: %w", name, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// racingDDL reports whether a DDL statement failed because another session
+// ran the same DDL at the same time.
+func racingDDL(err error) bool {
+	if retryable(err) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "42P07", "42710", "42701": // duplicate table, object, column
+		return true
+	case "XX000":
+		return strings.Contains(pgErr.Message, "concurrently")
+	}
+	return false
 }
