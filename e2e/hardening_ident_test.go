@@ -247,7 +247,9 @@ func TestOriginIsNotTheHostHeader(t *testing.T) {
 // capped, future tokens refused, a bidder-only host token cannot run the
 // host's lots, and the audit is for operators and hosts, paced.
 func TestProductionIdentity(t *testing.T) {
-	s := startServer(t, "", "LOTZERO_AUTH_SECRET="+prodSecret, "LOTZERO_AUDIT_EVERY=1m")
+	// Production settings seed nothing by default; this test acts as the
+	// demo users, so it asks for them.
+	s := startServer(t, "", "LOTZERO_AUTH_SECRET="+prodSecret, "LOTZERO_AUDIT_EVERY=1m", "LOTZERO_SEED=true")
 	now := time.Now()
 	host := mint(t, prodSecret, "auctioneer", []string{"bidder", "host"}, now, time.Hour)
 	ctx := ctxT(t, 30*time.Second)
@@ -358,5 +360,22 @@ func TestProductionSecretAndTokenCommand(t *testing.T) {
 	case <-time.After(90 * time.Second):
 		_ = cmd.Process.Kill()
 		t.Fatal("serve with a short secret kept running")
+	}
+}
+
+// TestProductionStartsEmpty: with an auth secret (a production deployment)
+// the server seeds no demo lots or users unless asked to.
+func TestProductionStartsEmpty(t *testing.T) {
+	s := startServer(t, "", "LOTZERO_AUTH_SECRET="+prodSecret)
+	ctx := ctxT(t, 30*time.Second)
+	var lobby struct {
+		Lots   []protocol.Lot `json:"lots"`
+		Recent []protocol.Lot `json:"recent"`
+	}
+	if err := protocol.GetJSON(ctx, s.URL+"/api/lots", "", &lobby); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(lobby.Lots) + len(lobby.Recent); n != 0 {
+		t.Fatalf("a production server listed %d lots on its first start, want none (no demo seed)", n)
 	}
 }

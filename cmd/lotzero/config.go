@@ -22,10 +22,11 @@ import (
 type flagSet struct {
 	*flag.FlagSet
 	env map[string]string // flag name -> environment variable
+	set map[string]bool   // flags given on the command line or by their variable
 }
 
 func newFlagSet(name string) *flagSet {
-	return &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), env: map[string]string{}}
+	return &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), env: map[string]string{}, set: map[string]bool{}}
 }
 
 // bind ties the already defined flag name to the environment variable and
@@ -56,19 +57,23 @@ func (fs *flagSet) parse(args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	fs.Visit(func(f *flag.Flag) { fs.set[f.Name] = true })
 	for name, variable := range fs.env {
 		v, ok := os.LookupEnv(variable)
-		if !ok || given[name] {
+		if !ok || fs.set[name] {
 			continue
 		}
 		if err := fs.Set(name, v); err != nil {
 			return fmt.Errorf("environment variable %s=%q: %w", variable, v, err)
 		}
+		fs.set[name] = true
 	}
 	return nil
 }
+
+// given reports whether the flag was set, on the command line or by its
+// variable, rather than left at its default.
+func (fs *flagSet) given(name string) bool { return fs.set[name] }
 
 // boolValue is a flag.Value for booleans written as 1/0, true/false, yes/no
 // or on/off.

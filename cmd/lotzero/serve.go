@@ -17,6 +17,7 @@ import (
 
 	"github.com/lotzero/lotzero/firehose"
 	"github.com/lotzero/lotzero/hub"
+	"github.com/lotzero/lotzero/ledger"
 	"github.com/lotzero/lotzero/proof"
 	"github.com/lotzero/lotzero/static"
 	"github.com/rs/zerolog"
@@ -32,6 +33,7 @@ type hubFlags struct {
 	auditEvery     time.Duration
 	node           string
 	seed           bool
+	fs             *flagSet // to tell a default from a choice
 	queueBytes     int
 	maxSessions    int
 	maxPerUser     int
@@ -71,7 +73,8 @@ func (f *hubFlags) register(fs *flagSet) {
 	fs.bind("audit-every", "LOTZERO_AUDIT_EVERY")
 	fs.StringVar(&f.node, "node", "", "this node's name; default the host name")
 	fs.bind("node", "LOTZERO_NODE")
-	fs.boolFlag(&f.seed, "seed", true, "create the demo data on start, idempotently")
+	f.fs = fs
+	fs.boolFlag(&f.seed, "seed", true, "create the demo data on start, idempotently; off by default with --dsql-endpoint or --auth-secret (a production deployment)")
 	fs.bind("seed", "LOTZERO_SEED")
 	fs.IntVar(&f.maxSessions, "max-sessions", d.MaxSessions, "WebSocket connections this node takes; past it new ones get HTTP 503 before the upgrade (default: the open-files limit less 512)")
 	fs.bind("max-sessions", "LOTZERO_MAX_SESSIONS")
@@ -212,6 +215,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("--gc-percent must be at least 10")
 	}
 	debug.SetGCPercent(hf.gcPercent)
+	if !hf.fs.given("seed") && (l.Backend() == ledger.BackendDSQL || hf.authSecret != "") {
+		// A production deployment starts without demo lots and funded demo
+		// users; seeding stays one flag away.
+		hf.seed = false
+		log.Info().Msg("demo data not seeded: production settings (LOTZERO_SEED=true seeds it)")
+	}
 	if hf.seed {
 		if _, err := l.Seed(ctx); err != nil {
 			return fmt.Errorf("seed demo data: %w", err)
