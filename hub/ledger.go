@@ -22,6 +22,8 @@ type Ledger interface {
 	Entries(ctx context.Context, user string, limit int) ([]ledger.Entry, error)
 	EnsureUser(ctx context.Context, user, region string, balance int64) (bool, error)
 	Deposit(ctx context.Context, a ledger.Actor, amount int64) (ledger.Wallet, error)
+	// Credit is an operator's credit to a wallet, idempotent by ref.
+	Credit(ctx context.Context, operator ledger.Actor, user string, amount int64, ref string, create bool) (ledger.CreditResult, error)
 	LobbyLots(ctx context.Context, openLimit, recentLimit int) (open, recent []*ledger.Lot, err error)
 	Audit(ctx context.Context) ([]ledger.Violation, error)
 	Backend() ledger.Backend

@@ -16,7 +16,7 @@ type appendTable struct {
 }
 
 var (
-	entriesTable  = &appendTable{"entries", []string{"id", "user_id", "kind", "amount", "lot_id", "hold_id", "request_id", "region", "at_ms"}}
+	entriesTable  = &appendTable{"entries", []string{"id", "user_id", "kind", "amount", "lot_id", "hold_id", "request_id", "region", "at_ms", "actor"}}
 	purchaseTable = &appendTable{"purchases", []string{"id", "lot_id", "user_id", "qty", "unit_price", "total", "seq", "region", "at_ms"}}
 	bidsTable     = &appendTable{"bids", []string{"id", "lot_id", "seq", "user_id", "amount", "proxy", "region", "at_ms"}}
 	outboxTable   = &appendTable{"lot_events", []string{"lot_id", "seq", "kind", "at_ms", "region", "actor", "data", "wallets", "published"}}

@@ -19,6 +19,10 @@ type op struct {
 	// idempotent by the state they check).
 	name   string
 	record bool
+	// forgetRefusals keeps refusals out of the record: a retry under the
+	// same id is decided again (an operator's credit, refused for an
+	// unknown user, goes through once the wallet exists).
+	forgetRefusals bool
 	result any
 	fn     func(ctx context.Context, t *txn) error
 
@@ -82,7 +86,7 @@ func (l *Ledger) runBatch(ctx context.Context, lot uuid.UUID, ops []*op) (rest [
 					return err // the database's trouble: the whole attempt
 				}
 				o.err = refusal
-				if o.record && recordable(refusal.Code) && !settledRefusal(refusal.Code) {
+				if o.record && !o.forgetRefusals && recordable(refusal.Code) && !settledRefusal(refusal.Code) {
 					w.insert(requestsTable, o.actor.User, o.actor.RequestID, o.name, false, string(refusal.Code), refusal.Message, "", w.nowMS(), lotOrNull(lot))
 				}
 			}

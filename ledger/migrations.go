@@ -178,6 +178,9 @@ func schema() []migration {
 		// (soldout.go). NULL for requests on no lot, and before this.
 		{Version: 17, SQL: `ALTER TABLE requests ADD COLUMN IF NOT EXISTS lot_id UUID`},
 		{Version: 18, Index: `requests_lot ON requests (lot_id)`},
+		// Who moved the money of an entry (the acting user, or the operator
+		// of an operator credit); NULL for the system and before this.
+		{Version: 19, SQL: `ALTER TABLE entries ADD COLUMN IF NOT EXISTS actor TEXT`},
 	}
 }
 

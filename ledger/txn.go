@@ -27,12 +27,31 @@ type txn struct {
 	reserved map[string]bool
 	// ownBidSeq is the seq of the acting user's latest bid event, if any.
 	ownBidSeq int64
+	// by names who moved the money when it is not the actor (an operator
+	// crediting under the credits' own request key).
+	by string
+}
+
+// entryActor is who an entry records as having moved the money: NULL for
+// the system (ticker, closer, signup).
+func (t *txn) entryActor() *string {
+	who := t.actor.User
+	if t.by != "" {
+		who = t.by
+	}
+	if who == "" {
+		return nil
+	}
+	return &who
 }
 
 // Entry kinds: every movement of money is one append-only entry, and each
 // kind changes exactly these wallet columns.
 const (
 	EntryDeposit = "deposit" // funded += amount (money enters the ledger)
+	// EntryOperatorCredit is money an operator puts in a wallet (funded +=
+	// amount): its entry names the operator (actor) and its reference.
+	EntryOperatorCredit = "operator_credit"
 	EntryHold    = "hold"    // held += amount (an English high bid reserves funds)
 	EntryRelease = "release" // held -= amount (outbid, unsold, or the unused part of a proxy maximum)
 	EntryCapture = "capture" // held -= amount, spent += amount (a won lot is paid from its hold)
@@ -43,7 +62,7 @@ const (
 // walletDelta is what one entry kind does to the four wallet columns.
 func walletDelta(kind string, amount int64) (funded, held, spent, earned int64) {
 	switch kind {
-	case EntryDeposit:
+	case EntryDeposit, EntryOperatorCredit:
 		return amount, 0, 0, 0
 	case EntryHold:
 		return 0, amount, 0, 0
@@ -93,7 +112,7 @@ func (t *txn) move(user, kind string, amount int64, lot, hold *uuid.UUID) {
 		t.balances[user] = *w // the statement queued last is the final state
 		return nil
 	}, updateWalletSQL, user, f, h, s, e, t.nowMS(), MaxAmount)
-	t.insert(entriesTable, uuid.New(), user, kind, amount, lot, hold, t.actor.RequestID, t.actor.Region, t.nowMS())
+	t.insert(entriesTable, uuid.New(), user, kind, amount, lot, hold, t.actor.RequestID, t.actor.Region, t.nowMS(), t.entryActor())
 	t.changeWallet(user, f, h, s, e)
 	if t.touched == nil {
 		t.touched = map[string]bool{}

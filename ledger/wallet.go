@@ -77,8 +77,7 @@ func (l *Ledger) EnsureUser(ctx context.Context, user, region string, balance in
 		if CodeOf(err) != CodeNotFound {
 			return err
 		}
-		t.write(`INSERT INTO wallets (user_id, funded, held, spent, earned, created_at_ms, updated_at_ms)
-VALUES ($1, 0, 0, 0, 0, $2, $2)`, user, t.nowMS())
+		t.openWallet(user)
 		t.move(user, EntryDeposit, balance, nil, nil)
 		created = true
 		return nil

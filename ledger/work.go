@@ -255,6 +255,27 @@ func (w *work) learnWallet(read Wallet) {
 	*st = walletState{w: read, known: true}
 }
 
+// openWallet queues a new, empty wallet for user and caches it, so the
+// rest of the transaction sees it.
+func (w *work) openWallet(user string) Wallet {
+	w.write(`INSERT INTO wallets (user_id, funded, held, spent, earned, created_at_ms, updated_at_ms)
+VALUES ($1, 0, 0, 0, 0, $2, $2)`, user, w.nowMS())
+	st, had := w.wallets[user]
+	var was walletState
+	if had {
+		was = *st
+	}
+	w.undo = append(w.undo, func() {
+		if had {
+			*w.wallets[user] = was
+		} else {
+			delete(w.wallets, user)
+		}
+	})
+	w.wallets[user] = &walletState{w: Wallet{User: user}, known: true}
+	return Wallet{User: user}
+}
+
 // changeWallet applies one entry's delta to the cached wallet.
 func (w *work) changeWallet(user string, funded, held, spent, earned int64) {
 	st := w.wallets[user]

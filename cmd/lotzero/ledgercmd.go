@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	osuser "os/user"
 	"time"
 
 	"github.com/lotzero/lotzero/firehose"
@@ -137,4 +138,39 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return exitError(1)
 	}
 	return nil
+}
+
+// runCredit is an operator's credit from the command line, against the
+// ledger directly (the operator is on the database's side): the same
+// operation as POST /api/admin/credit, idempotent by --ref.
+func runCredit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var user, ref, by string
+	var amount int64
+	var create bool
+	l, err := openLedger(ctx, "credit", args, stderr, func(fs *flagSet) {
+		fs.StringVar(&user, "user", "", "the user whose wallet is credited")
+		fs.Int64Var(&amount, "amount", 0, "minor units to credit, 1..2^53-1")
+		fs.StringVar(&ref, "ref", "", "the credit's reference (1..64 characters): the same reference credits once")
+		fs.StringVar(&by, "by", operatorName(), "the operator the entry names")
+		fs.boolFlag(&create, "create", false, "open the wallet if the user has none (otherwise an unknown user is refused)")
+	})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	res, err := l.Credit(ctx, ledger.Actor{User: by, Region: "us-east-1", RequestID: "cli"}, user, amount, ref, create)
+	if err != nil {
+		return err
+	}
+	w := res.Wallet
+	fmt.Fprintf(stdout, "credited %s: funded %d, available %d (ref %s, by %s)\n", user, w.Funded, w.Available(), ref, by)
+	return nil
+}
+
+// operatorName is the default --by: the OS user, when it is a valid name.
+func operatorName() string {
+	if u, err := osuser.Current(); err == nil && ledger.ValidUser(u.Username) {
+		return u.Username
+	}
+	return "operator"
 }

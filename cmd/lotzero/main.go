@@ -34,6 +34,7 @@ Usage:
   lotzero migrate    apply the ledger schema
   lotzero seed       apply the schema and create the demo data (idempotent)
   lotzero audit      check every ledger invariant; exit status 1 on a violation
+  lotzero credit     an operator credits a wallet: --user U --amount A --ref R [--create] (idempotent by --ref)
 
 Run 'lotzero <command> -h' for the flags of a command. Every flag can also be
 set by the environment variable named in its help.
@@ -53,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
 		"serve": runServe, "token": runToken, "proof": runProof, "fanout": runFanout,
-		"demo": runDemo, "migrate": runMigrate, "seed": runSeed, "audit": runAudit,
+		"demo": runDemo, "migrate": runMigrate, "seed": runSeed, "audit": runAudit, "credit": runCredit,
 	}
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, usage)
