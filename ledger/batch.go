@@ -23,8 +23,8 @@ type op struct {
 	// same id is decided again (an operator's credit, refused for an
 	// unknown user, goes through once the wallet exists).
 	forgetRefusals bool
-	result any
-	fn     func(ctx context.Context, t *txn) error
+	result         any
+	fn             func(ctx context.Context, t *txn) error
 
 	// The outcome, set by the batch before done closes.
 	events []Event
