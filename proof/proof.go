@@ -52,6 +52,10 @@ type Config struct {
 	// it: a database in another Region (a cross-Region Aurora DSQL commit)
 	// on one machine. It needs a PostgreSQL the proof owns (no URL).
 	DBLatency time.Duration
+	// Mint, when set, signs the run's tokens for a production deployment
+	// (an auth secret): its users are funded by an operator credit instead
+	// of demo sign-up. Nil means demo mode.
+	Mint Minter `json:"-"`
 	// Progress, when set, receives a line as the run advances.
 	Progress func(string)
 }
@@ -182,6 +186,8 @@ type run struct {
 	home   string   // the node the set-up and the final reads use
 	tag    string   // makes this run's users and ids unique on a long-lived server
 	host   string   // the host's token
+	// operator is the token that funds users in production (login).
+	operator string
 	parts  []*participant
 	lots   []string
 	prices map[string][]int64
@@ -191,11 +197,15 @@ type run struct {
 
 func (r *run) execute(ctx context.Context, env *nodes) (*Report, error) {
 	cfg := r.cfg
-	host, err := protocol.Login(ctx, r.home, "auctioneer", "us-east-1")
-	if err != nil {
-		return nil, fmt.Errorf("log in as the host (the server must be in demo mode): %w", err)
+	hostUser := "auctioneer"
+	if cfg.Mint != nil {
+		hostUser = r.tag + "-host" // no demo users in production
 	}
-	r.host = host.Token
+	host, err := r.login(ctx, hostUser, "us-east-1", "bidder", "host")
+	if err != nil {
+		return nil, fmt.Errorf("log in as the host (demo mode, or give the proof the auth secret): %w", err)
+	}
+	r.host = host
 	hostBefore, err := r.wallet(ctx, r.host)
 	if err != nil {
 		return nil, err

@@ -60,11 +60,11 @@ func (r *run) setup(ctx context.Context) error {
 	r.parts = make([]*participant, n)
 	spender := ""
 	if r.cfg.Scenario == "double-spend" {
-		s, err := protocol.Login(ctx, r.home, r.tag+"-spender", regions[0])
+		s, err := r.login(ctx, r.tag+"-spender", regions[0])
 		if err != nil {
 			return fmt.Errorf("log in: %w", err)
 		}
-		spender = s.Token
+		spender = s
 	}
 	// The spender's racers share spenderSessions sessions (a server caps
 	// one user's sessions); everyone else races on a session of their own.
@@ -81,12 +81,11 @@ func (r *run) setup(ctx context.Context) error {
 			p.user, p.token = r.tag+"-spender", spender
 		} else {
 			p.user = fmt.Sprintf("%s-%d", r.tag, i)
-			var s protocol.Session
-			err := retrying(ctx, func() (err error) { s, err = protocol.Login(ctx, r.home, p.user, p.region); return err })
+			token, err := r.login(ctx, p.user, p.region)
 			if err != nil {
 				return fmt.Errorf("log in %s: %w", p.user, err)
 			}
-			p.token = s.Token
+			p.token = token
 		}
 		if _, err := p.connect(ctx); err != nil {
 			return err
@@ -375,12 +374,12 @@ type observer struct {
 }
 
 func (r *run) observe(ctx context.Context, lot string, node int) (*observer, error) {
-	s, err := protocol.Login(ctx, r.urls[node], fmt.Sprintf("%s-observer-%d", r.tag, node), "eu-west-1")
+	token, err := r.login(ctx, fmt.Sprintf("%s-observer-%d", r.tag, node), "eu-west-1")
 	if err != nil {
 		return nil, err
 	}
 	octx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	o := &observer{r: r, lot: lot, token: s.Token, ws: r.wss[node], process: -3 - node, seen: map[int64]bool{},
+	o := &observer{r: r, lot: lot, token: token, ws: r.wss[node], process: -3 - node, seen: map[int64]bool{},
 		cancel: cancel, done: make(chan struct{})}
 	go o.follow(octx)
 	return o, nil

@@ -8,7 +8,9 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/lotzero/lotzero/hub"
 	"github.com/lotzero/lotzero/proof"
 	"github.com/lotzero/lotzero/proof/checker"
 	"github.com/mattn/go-isatty"
@@ -32,7 +34,9 @@ func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.Scenario, "scenario", "oversell", "race: "+strings.Join(proof.Scenarios, ", "))
 	fs.IntVar(&cfg.N, "n", 500, "participants: real WebSocket sessions")
 	fs.IntVar(&cfg.K, "k", 0, "units for sale (oversell, dutch); default n/10 for oversell, 1 for dutch")
-	fs.Func("url", "a node of a running deployment in demo mode (http://host:port); repeat it for every node; none starts the proof's own", func(u string) error {
+	authSecret := fs.String("auth-secret", "", "a production deployment's token secret: the proof signs its users' tokens and funds them by operator credits (demo mode when empty)")
+	fs.bind("auth-secret", "LOTZERO_AUTH_SECRET")
+	fs.Func("url", "a node of a running deployment, demo or production (http://host:port); repeat it for every node; none starts the proof's own", func(u string) error {
 		cfg.URLs = append(cfg.URLs, u)
 		return nil
 	})
@@ -57,6 +61,14 @@ func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case *firehoseKind != "dynamodb":
 		fmt.Fprintln(stderr, "lotzero proof: --firehose must be memory or dynamodb")
 		return exitNotCarried
+	}
+	if *authSecret != "" {
+		if err := hub.CheckSecret(*authSecret); err != nil {
+			fmt.Fprintln(stderr, "lotzero proof:", err)
+			return exitNotCarried
+		}
+		tokens := hub.NewTokens(*authSecret, 0)
+		cfg.Mint = func(user string, roles []string) (string, error) { return tokens.Mint(user, roles, time.Hour) }
 	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(stderr, "lotzero proof:", err)
