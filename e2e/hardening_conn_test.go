@@ -190,9 +190,11 @@ dribble:
 // frame after what was buffered when it reads again — not a reset or a
 // bare 1001.
 func TestStuckWriterGets4009(t *testing.T) {
-	// A queue large enough that only the stuck-write watchdog can act.
+	// A queue large enough that only the stuck-write watchdog can act. The
+	// watchdog is the hub's: the in-process firehose in both passes, so the
+	// flood of chat that fills the socket does not wait on DynamoDB Local.
 	s := startServer(t, "", "LOTZERO_QUEUE_BYTES=67108864", "LOTZERO_CHAT_RATE=100000",
-		"LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000")
+		"LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000", "DYNAMODB_TABLE=")
 	lot := s.createLot(t, `{"kind":"drop","title":"stuck","price":100,"qty":10}`)
 	ctx := ctxT(t, 120*time.Second)
 	slow, _, err := websocket.Dial(ctx, s.WS, &websocket.DialOptions{HTTPClient: smallBufferClient()})
