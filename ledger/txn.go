@@ -54,12 +54,12 @@ const (
 	EntryOperatorCredit = "operator_credit"
 	// EntryTopUp is a card payment the payment provider confirmed (funded
 	// += amount); its request id is the provider's payment id.
-	EntryTopUp = "topup"
-	EntryHold           = "hold"    // held += amount (an English high bid reserves funds)
-	EntryRelease        = "release" // held -= amount (outbid, unsold, or the unused part of a proxy maximum)
-	EntryCapture        = "capture" // held -= amount, spent += amount (a won lot is paid from its hold)
-	EntrySpend          = "spend"   // spent += amount (an immediate Dutch claim or drop purchase)
-	EntryCredit         = "credit"  // earned += amount (a host is paid a settled lot's proceeds)
+	EntryTopUp   = "topup"
+	EntryHold    = "hold"    // held += amount (an English high bid reserves funds)
+	EntryRelease = "release" // held -= amount (outbid, unsold, or the unused part of a proxy maximum)
+	EntryCapture = "capture" // held -= amount, spent += amount (a won lot is paid from its hold)
+	EntrySpend   = "spend"   // spent += amount (an immediate Dutch claim or drop purchase)
+	EntryCredit  = "credit"  // earned += amount (a host is paid a settled lot's proceeds)
 )
 
 // walletDelta is what one entry kind does to the four wallet columns.
