@@ -32,6 +32,8 @@ func (h *Hub) Handler(static http.Handler) http.Handler {
 	mux.HandleFunc("POST /api/lots", h.postLot)
 	mux.HandleFunc("GET /api/audit", h.getAudit)
 	mux.HandleFunc("POST /api/admin/credit", h.postCredit)
+	mux.HandleFunc("POST /api/wallet/topup", h.postTopUp)
+	mux.HandleFunc("POST /api/stripe/webhook", h.postStripeWebhook)
 	if h.opts.Proof != nil {
 		// The proof races this server as demo users: demo mode only.
 		demoOnly := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,7 @@ import (
 	"github.com/lotzero/lotzero/ledger"
 	"github.com/lotzero/lotzero/protocol"
 	"github.com/rs/zerolog"
+	"github.com/stripe/stripe-go/v82"
 	"golang.org/x/time/rate"
 )
 
@@ -25,6 +26,7 @@ type Hub struct {
 	ledger  Ledger
 	fh      firehose.Firehose
 	tokens  *Tokens
+	stripe  *stripe.Client // nil: card top-ups off
 	log     zerolog.Logger
 	metrics *metrics
 
@@ -57,7 +59,7 @@ var processStart = time.Now()
 func New(l Ledger, fh firehose.Firehose, opts Options) *Hub {
 	opts = opts.withDefaults()
 	return &Hub{
-		opts: opts, ledger: l, fh: fh, tokens: NewTokens(opts.AuthSecret, opts.MaxTokenTTL), log: opts.Logger,
+		opts: opts, ledger: l, fh: fh, tokens: NewTokens(opts.AuthSecret, opts.MaxTokenTTL), stripe: newStripeClient(opts.Stripe), log: opts.Logger,
 		metrics: newMetrics(l, fh), rooms: map[string]*room{}, users: map[string]map[*session]struct{}{},
 		sessions: map[*session]struct{}{}, personal: newSeenSet(1 << 16), presenceChanges: newPresenceChanges(),
 		presence: newPresenceView(fh.Presence(), opts.Node), walletSent: map[string]int64{},

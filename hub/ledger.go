@@ -24,6 +24,8 @@ type Ledger interface {
 	Deposit(ctx context.Context, a ledger.Actor, amount int64) (ledger.Wallet, error)
 	// Credit is an operator's credit to a wallet, idempotent by ref.
 	Credit(ctx context.Context, operator ledger.Actor, user string, amount int64, ref string, create bool) (ledger.CreditResult, error)
+	// TopUp credits a card payment the payment provider confirmed, once per payment.
+	TopUp(ctx context.Context, user string, amount int64, payment, region string) (ledger.CreditResult, error)
 	LobbyLots(ctx context.Context, openLimit, recentLimit int) (open, recent []*ledger.Lot, err error)
 	Audit(ctx context.Context) ([]ledger.Violation, error)
 	Backend() ledger.Backend

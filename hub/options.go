@@ -32,6 +32,10 @@ type Options struct {
 	// means none; lotzero serve defaults it to its listen address and the
 	// localhost forms.
 	PublicOrigins []string
+	// Stripe takes card top-ups (POST /api/wallet/topup) and their
+	// confirmations (POST /api/stripe/webhook). Zero (no secret key or no
+	// webhook secret) turns both endpoints off: they answer 404.
+	Stripe StripeOptions
 	// MaxTokenTTL refuses tokens whose lifetime (exp − iat) is longer, and
 	// caps what lotzero token mints. Zero means 24h.
 	MaxTokenTTL time.Duration

@@ -124,7 +124,7 @@ func sums[K comparable](ctx context.Context, tx pgx.Tx, sql string) (map[K]int64
 // wallets: invariant 3, and every wallet column equals the sum of its entries.
 func (a *auditor) wallets(ctx context.Context) error {
 	rows, err := a.tx.Query(ctx, `SELECT w.user_id, w.funded, w.held, w.spent, w.earned,
-	COALESCE(SUM(CASE WHEN e.kind IN ('deposit', 'operator_credit') THEN e.amount ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN e.kind IN ('deposit', 'operator_credit', 'topup') THEN e.amount ELSE 0 END), 0),
 	COALESCE(SUM(CASE WHEN e.kind = 'hold' THEN e.amount WHEN e.kind IN ('release', 'capture') THEN -e.amount ELSE 0 END), 0),
 	COALESCE(SUM(CASE WHEN e.kind IN ('capture', 'spend') THEN e.amount ELSE 0 END), 0),
 	COALESCE(SUM(CASE WHEN e.kind = 'credit' THEN e.amount ELSE 0 END), 0)
@@ -157,7 +157,7 @@ GROUP BY w.user_id, w.funded, w.held, w.spent, w.earned`)
 			a.fail(InvNoDoubleSpend, subj, "held + spent <= funded + earned",
 				fmt.Sprintf("held %d + spent %d > funded %d + earned %d", w.Held, w.Spent, w.Funded, w.Earned))
 		}
-		a.check(InvNoDoubleSpend, subj, f, w.Funded, "funded (sum of deposit and operator_credit entries)")
+		a.check(InvNoDoubleSpend, subj, f, w.Funded, "funded (sum of deposit, operator_credit and topup entries)")
 		a.check(InvNoDoubleSpend, subj, h, w.Held, "held (hold − release − capture entries)")
 		a.check(InvNoDoubleSpend, subj, s, w.Spent, "spent (capture + spend entries)")
 		a.check(InvNoDoubleSpend, subj, e, w.Earned, "earned (credit entries)")
@@ -462,7 +462,7 @@ func (a *auditor) english(l *Lot, subj string, bids []bidRow, holds []holdRow) {
 	}
 }
 
-// balance: invariant 4. Money enters only by deposit or operator credit; every spend or
+// balance: invariant 4. Money enters only by deposit, operator credit or top-up; every spend or
 // capture is owed to a host, and is either credited (settled lots) or still
 // pending as an unsettled lot's proceeds.
 func (a *auditor) balance(context.Context) error {

@@ -48,41 +48,72 @@ func ValidRef(ref string) bool {
 // Bounds as for deposits: 1 ≤ amount ≤ MaxAmount, and the wallet may not
 // take in more than MaxAmount in all.
 func (l *Ledger) Credit(ctx context.Context, operator Actor, user string, amount int64, ref string, create bool) (CreditResult, error) {
-	res := CreditResult{User: user}
 	if err := operator.validate(); err != nil {
-		return res, err
+		return CreditResult{User: user}, err
 	}
-	if !ValidUser(user) {
+	return l.fund(ctx, fundsIn{by: operator.User, region: operator.Region, key: creditsKey, kind: EntryOperatorCredit,
+		user: user, amount: amount, ref: ref, create: create})
+}
+
+// topUpsKey is the request-record user under which card top-ups are stored,
+// by payment id.
+const topUpsKey = "~topups"
+
+// TopUp credits a card payment that the payment provider confirmed: amount
+// into user's wallet (funded) as a topup entry, recorded by payment — the
+// provider's id for it (a Stripe PaymentIntent), so the same payment
+// credits once however many confirmations arrive. The wallet is opened if
+// the user has none (the user asked for the payment with a valid token).
+func (l *Ledger) TopUp(ctx context.Context, user string, amount int64, payment, region string) (CreditResult, error) {
+	if !ValidRegion(region) {
+		region = "us-east-1"
+	}
+	return l.fund(ctx, fundsIn{by: "payments", region: region, key: topUpsKey, kind: EntryTopUp,
+		user: user, amount: amount, ref: payment, create: true})
+}
+
+// fundsIn is money entering a wallet from outside the ledger.
+type fundsIn struct {
+	by, region, key, kind string
+	user, ref             string
+	amount                int64
+	create                bool
+}
+
+// fund is Credit and TopUp: an idempotent credit under (f.key, f.ref).
+func (l *Ledger) fund(ctx context.Context, f fundsIn) (CreditResult, error) {
+	res := CreditResult{User: f.user}
+	if !ValidUser(f.user) {
 		return res, errorf(CodeBadRequest, "user must match [a-z0-9_-]{1,32}")
 	}
-	if err := validAmount("amount", amount); err != nil {
+	if err := validAmount("amount", f.amount); err != nil {
 		return res, err
 	}
-	if !ValidRef(ref) {
+	if !ValidRef(f.ref) {
 		return res, errorf(CodeBadRequest, "ref must be 1..64 printable characters")
 	}
-	key := Actor{User: creditsKey, Region: operator.Region, RequestID: ref}
-	name := fmt.Sprintf("credit user=%s amount=%d", user, amount)
+	key := Actor{User: f.key, Region: f.region, RequestID: f.ref}
+	name := fmt.Sprintf("%s user=%s amount=%d", f.kind, f.user, f.amount)
 	o := newOp(key, name, true, &res, func(ctx context.Context, t *txn) error {
-		t.by = operator.User
-		w, err := t.wallet(ctx, user)
+		t.by = f.by
+		w, err := t.wallet(ctx, f.user)
 		switch {
-		case CodeOf(err) == CodeNotFound && create:
-			w = t.openWallet(user)
+		case CodeOf(err) == CodeNotFound && f.create:
+			w = t.openWallet(f.user)
 		case err != nil:
 			return err
 		}
-		if err := t.requireInflowRoom(ctx, user, uuid.Nil, amount); err != nil {
+		if err := t.requireInflowRoom(ctx, f.user, uuid.Nil, f.amount); err != nil {
 			return err
 		}
-		t.move(user, EntryOperatorCredit, amount, nil, nil)
-		w.Funded += amount
+		t.move(f.user, f.kind, f.amount, nil, nil)
+		w.Funded += f.amount
 		w.Version++
 		res.Wallet = w
 		return nil
 	})
 	o.forgetRefusals = true
 	l.submit(ctx, uuid.Nil, o)
-	res.Wallet.User = user
+	res.Wallet.User = f.user
 	return res, o.err
 }

@@ -52,17 +52,20 @@ const (
 	// EntryOperatorCredit is money an operator puts in a wallet (funded +=
 	// amount): its entry names the operator (actor) and its reference.
 	EntryOperatorCredit = "operator_credit"
-	EntryHold           = "hold"    // held += amount (an English high bid reserves funds)
-	EntryRelease        = "release" // held -= amount (outbid, unsold, or the unused part of a proxy maximum)
-	EntryCapture        = "capture" // held -= amount, spent += amount (a won lot is paid from its hold)
-	EntrySpend          = "spend"   // spent += amount (an immediate Dutch claim or drop purchase)
-	EntryCredit         = "credit"  // earned += amount (a host is paid a settled lot's proceeds)
+	// EntryTopUp is a card payment the payment provider confirmed (funded
+	// += amount); its request id is the provider's payment id.
+	EntryTopUp   = "topup"
+	EntryHold    = "hold"    // held += amount (an English high bid reserves funds)
+	EntryRelease = "release" // held -= amount (outbid, unsold, or the unused part of a proxy maximum)
+	EntryCapture = "capture" // held -= amount, spent += amount (a won lot is paid from its hold)
+	EntrySpend   = "spend"   // spent += amount (an immediate Dutch claim or drop purchase)
+	EntryCredit  = "credit"  // earned += amount (a host is paid a settled lot's proceeds)
 )
 
 // walletDelta is what one entry kind does to the four wallet columns.
 func walletDelta(kind string, amount int64) (funded, held, spent, earned int64) {
 	switch kind {
-	case EntryDeposit, EntryOperatorCredit:
+	case EntryDeposit, EntryOperatorCredit, EntryTopUp:
 		return amount, 0, 0, 0
 	case EntryHold:
 		return 0, amount, 0, 0

@@ -179,20 +179,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 type run struct {
-	cfg    Config
-	rec    *recorder
-	urls   []string // the deployment's nodes
-	wss    []string // their WebSocket URLs
-	home   string   // the node the set-up and the final reads use
-	tag    string   // makes this run's users and ids unique on a long-lived server
-	host   string   // the host's token
+	cfg  Config
+	rec  *recorder
+	urls []string // the deployment's nodes
+	wss  []string // their WebSocket URLs
+	home string   // the node the set-up and the final reads use
+	tag  string   // makes this run's users and ids unique on a long-lived server
+	host string   // the host's token
 	// operator is the token that funds users in production (login).
 	operator string
-	parts  []*participant
-	lots   []string
-	prices map[string][]int64
-	price  int64
-	server protocol.ServerInfo
+	parts    []*participant
+	lots     []string
+	prices   map[string][]int64
+	price    int64
+	server   protocol.ServerInfo
 }
 
 func (r *run) execute(ctx context.Context, env *nodes) (*Report, error) {

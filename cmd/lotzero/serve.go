@@ -27,6 +27,7 @@ import (
 type hubFlags struct {
 	addr           string
 	authSecret     string
+	stripe         hub.StripeOptions
 	allowedOrigins string
 	publicOrigins  string
 	maxTokenTTL    time.Duration
@@ -63,6 +64,12 @@ func (f *hubFlags) register(fs *flagSet) {
 	fs.bind("addr", "LOTZERO_ADDR")
 	fs.StringVar(&f.authSecret, "auth-secret", "", "token signing secret; empty is demo mode with demo login on")
 	fs.bind("auth-secret", "LOTZERO_AUTH_SECRET")
+	fs.StringVar(&f.stripe.SecretKey, "stripe-secret-key", "", "Stripe secret key (sk_…): card top-ups on, with --stripe-webhook-secret")
+	fs.bind("stripe-secret-key", "STRIPE_SECRET_KEY")
+	fs.StringVar(&f.stripe.WebhookSecret, "stripe-webhook-secret", "", "Stripe webhook signing secret (whsec_…) that verifies POST /api/stripe/webhook")
+	fs.bind("stripe-webhook-secret", "STRIPE_WEBHOOK_SECRET")
+	fs.StringVar(&f.stripe.APIBase, "stripe-api-base", "", "another Stripe API base URL (stripe-mock); default Stripe's")
+	fs.bind("stripe-api-base", "STRIPE_API_BASE")
 	fs.StringVar(&f.allowedOrigins, "allowed-origins", "", "comma-separated extra Origin hosts (patterns like *.example.com) allowed to open the WebSocket")
 	fs.bind("allowed-origins", "LOTZERO_ALLOWED_ORIGINS")
 	fs.StringVar(&f.publicOrigins, "public-origins", "", "comma-separated origins the server is reached at (https://auction.example.com or host:port), the only ones whose browsers may open the WebSocket besides --allowed-origins; default: the listen address and its localhost forms")
@@ -146,7 +153,7 @@ func (f *hubFlags) options() (hub.Options, error) {
 		return hub.Options{}, errors.New("--max-token-ttl and --audit-every must be positive")
 	}
 	return hub.Options{
-		Node: f.node, AuthSecret: f.authSecret, AllowedOrigins: splitList(f.allowedOrigins), QueueBytes: f.queueBytes,
+		Node: f.node, AuthSecret: f.authSecret, Stripe: f.stripe, AllowedOrigins: splitList(f.allowedOrigins), QueueBytes: f.queueBytes,
 		PublicOrigins: splitList(f.publicOrigins), MaxTokenTTL: f.maxTokenTTL, AuditEvery: f.auditEvery,
 		CommandRate: f.commandRate, CommandBurst: f.commandBurst, ChatRate: f.chatRate, RelayEvery: f.relayEvery,
 		HelloTimeout: f.helloTimeout, SkipPublish: f.skipPublish, PresenceTTL: f.presenceTTL, MaxSessions: f.maxSessions,
@@ -215,6 +222,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("--gc-percent must be at least 10")
 	}
 	debug.SetGCPercent(hf.gcPercent)
+	switch s := hf.stripe; {
+	case s.Enabled():
+		log.Info().Str("api", s.APIBase).Msg("card top-ups through Stripe on: POST /api/wallet/topup, POST /api/stripe/webhook")
+	case s.SecretKey != "" || s.WebhookSecret != "":
+		return errors.New("card top-ups need both STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET")
+	default:
+		log.Info().Msg("card top-ups off (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET unset): the Stripe endpoints answer 404")
+	}
 	if !hf.fs.given("seed") && (l.Backend() == ledger.BackendDSQL || hf.authSecret != "") {
 		// A production deployment starts without demo lots and funded demo
 		// users; seeding stays one flag away.
