@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -37,6 +38,11 @@ func (v Violation) String() string {
 type auditor struct {
 	tx  pgx.Tx
 	out []Violation
+	// users and lots are the key ranges this transaction checks, size
+	// their most keys each.
+	size  int
+	users userRange
+	lots  lotRange
 	// Ledger-wide totals for invariant 4, summed in Go without a bound:
 	// with many wallets they pass int64 even when every column is bounded,
 	// and DSQL has no unbounded SQL type to sum them in.
@@ -83,28 +89,127 @@ func (a *auditor) check(inv, subject string, want, got int64, what string) {
 	}
 }
 
-// Audit checks every invariant from stored state, in one snapshot, and
-// returns each violation found (none means the ledger is sound). It reads
-// whole tables: it is meant for tests, the proof and an operator's check,
-// not for a hot path.
+// defaultAuditChunk is how many wallets, and how many lots, one audit
+// transaction reads: it keeps each transaction short, far inside DSQL's
+// five-minute limit, however large the ledger grows.
+const defaultAuditChunk = 2_000
+
+// Audit checks every invariant from stored state and returns each
+// violation found (none means the ledger is sound). It reads in chunks: each
+// REPEATABLE READ, read-only transaction takes the next auditChunk wallets
+// (by user) and the next auditChunk lots (by id) and checks them within its
+// one snapshot — a wallet against all its entries and open holds, a lot
+// against its purchases, bids, holds, entries and events — so every
+// per-wallet and per-lot check is exact even while the ledger is live. The
+// ledger-wide total of invariant 4 (Σ spent = Σ earned + pending
+// proceeds) needs one snapshot of everything: it is checked when the whole
+// ledger fits one transaction; beyond that it follows from the per-lot
+// checks (each lot's spends equal its proceeds, credited once settled, and
+// no credit goes anywhere but a lot's host) and the per-wallet ones (each
+// column equals its entries). It reads whole tables in time: meant for
+// tests, the proof and an operator's check, not for a hot path.
 func (l *Ledger) Audit(ctx context.Context) ([]Violation, error) {
-	tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // read-only
-	a := &auditor{tx: tx, out: []Violation{}}
-	for _, step := range []func(context.Context) error{a.wallets, a.holds, a.lots, a.balance} {
-		if err := step(ctx); err != nil {
+	a := &auditor{out: []Violation{}, size: l.auditChunk}
+	usersDone, lotsDone := false, false
+	for chunk := 0; !usersDone || !lotsDone; chunk++ {
+		tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
 			return nil, fmt.Errorf("audit: %w", err)
+		}
+		a.tx = tx
+		err = a.chunk(ctx, &usersDone, &lotsDone)
+		_ = tx.Rollback(ctx) // read-only
+		if err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		if chunk == 0 && usersDone && lotsDone {
+			a.balance() // everything was in this one snapshot
 		}
 	}
 	return a.out, nil
 }
 
+// chunk checks the next range of wallets and of lots in a.tx.
+func (a *auditor) chunk(ctx context.Context, usersDone, lotsDone *bool) error {
+	if !*usersDone {
+		hi, err := nextBound[string](ctx, a.tx, `SELECT user_id FROM wallets WHERE user_id > $1 ORDER BY user_id OFFSET $2 LIMIT 1`, a.users.lo, a.size)
+		if err != nil {
+			return err
+		}
+		a.users.hi = hi
+		if err := a.wallets(ctx); err != nil {
+			return err
+		}
+		if err := a.holds(ctx); err != nil {
+			return err
+		}
+		if hi == nil {
+			*usersDone = true
+		} else {
+			a.users.lo = *hi
+		}
+	}
+	if !*lotsDone {
+		hi, err := nextBound[uuid.UUID](ctx, a.tx, `SELECT id FROM lots WHERE id > $1 ORDER BY id OFFSET $2 LIMIT 1`, a.lots.lo, a.size)
+		if err != nil {
+			return err
+		}
+		a.lots.hi = hi
+		if err := a.lotChecks(ctx); err != nil {
+			return err
+		}
+		if hi == nil {
+			*lotsDone = true
+		} else {
+			a.lots.lo, a.lots.started = *hi, true
+		}
+	}
+	return nil
+}
+
+// nextBound is the last key of the next chunk after lo, or nil when the
+// rest fits one chunk (the range is then open above).
+func nextBound[K any](ctx context.Context, tx pgx.Tx, sql string, lo K, size int) (*K, error) {
+	var k K
+	err := tx.QueryRow(ctx, sql, lo, size-1).Scan(&k)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// userRange is the users a chunk checks: above lo, up to hi (nil: all the
+// rest). lotRange the same for lots, from the nil id.
+type userRange struct {
+	lo string
+	hi *string
+}
+
+type lotRange struct {
+	lo      uuid.UUID
+	hi      *uuid.UUID
+	started bool // past the first chunk
+}
+
+// in is the range as a predicate on col, with its two parameters.
+func (r userRange) in(col string, first int) string {
+	return fmt.Sprintf("(%s > $%d AND ($%d::text IS NULL OR %s <= $%d))", col, first, first+1, col, first+1)
+}
+
+func (r userRange) args() []any { return []any{r.lo, r.hi} }
+
+func (r lotRange) in(col string, first int) string {
+	return fmt.Sprintf("(%s > $%d AND ($%d::uuid IS NULL OR %s <= $%d))", col, first, first+1, col, first+1)
+}
+
+func (r lotRange) args() []any { return []any{r.lo, r.hi} }
+
 // sums runs a "key, value" query into a map.
-func sums[K comparable](ctx context.Context, tx pgx.Tx, sql string) (map[K]int64, error) {
-	rows, err := tx.Query(ctx, sql)
+func sums[K comparable](ctx context.Context, tx pgx.Tx, sql string, args ...any) (map[K]int64, error) {
+	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +234,8 @@ func (a *auditor) wallets(ctx context.Context) error {
 	COALESCE(SUM(CASE WHEN e.kind IN ('capture', 'spend') THEN e.amount ELSE 0 END), 0),
 	COALESCE(SUM(CASE WHEN e.kind = 'credit' THEN e.amount ELSE 0 END), 0)
 FROM wallets w LEFT JOIN entries e ON e.user_id = w.user_id
-GROUP BY w.user_id, w.funded, w.held, w.spent, w.earned`)
+WHERE `+a.users.in("w.user_id", 1)+`
+GROUP BY w.user_id, w.funded, w.held, w.spent, w.earned`, a.users.args()...)
 	if err != nil {
 		return err
 	}
@@ -166,7 +272,8 @@ GROUP BY w.user_id, w.funded, w.held, w.spent, w.earned`)
 		return err
 	}
 	orphans, err := sums[string](ctx, a.tx, `SELECT e.user_id, COUNT(*) FROM entries e
-WHERE NOT EXISTS (SELECT 1 FROM wallets w WHERE w.user_id = e.user_id) OR e.amount <= 0 GROUP BY e.user_id`)
+WHERE `+a.users.in("e.user_id", 1)+` AND (NOT EXISTS (SELECT 1 FROM wallets w WHERE w.user_id = e.user_id) OR e.amount <= 0)
+GROUP BY e.user_id`, a.users.args()...)
 	if err != nil {
 		return err
 	}
@@ -184,7 +291,8 @@ func (a *auditor) holds(ctx context.Context) error {
 	COALESCE(SUM(CASE WHEN e.kind = 'release' THEN e.amount ELSE 0 END), 0),
 	COALESCE(SUM(CASE WHEN e.kind = 'capture' THEN e.amount ELSE 0 END), 0)
 FROM holds h LEFT JOIN entries e ON e.hold_id = h.id
-GROUP BY h.id, h.user_id, h.amount, h.captured, h.status`)
+WHERE `+a.users.in("h.user_id", 1)+`
+GROUP BY h.id, h.user_id, h.amount, h.captured, h.status`, a.users.args()...)
 	if err != nil {
 		return err
 	}
@@ -218,7 +326,7 @@ GROUP BY h.id, h.user_id, h.amount, h.captured, h.status`)
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	held, err := sums[string](ctx, a.tx, `SELECT user_id, held FROM wallets`)
+	held, err := sums[string](ctx, a.tx, `SELECT user_id, held FROM wallets WHERE `+a.users.in("user_id", 1), a.users.args()...)
 	if err != nil {
 		return err
 	}
@@ -228,9 +336,10 @@ GROUP BY h.id, h.user_id, h.amount, h.captured, h.status`)
 	return nil
 }
 
-// lots: invariants 1 and 2 per lot.
-func (a *auditor) lots(ctx context.Context) error {
-	rows, err := a.tx.Query(ctx, `SELECT `+lotColumns+` FROM lots`)
+// lotChecks: invariants 1 and 2 per lot, and 4 per lot.
+func (a *auditor) lotChecks(ctx context.Context) error {
+	in, args := a.lots.in, a.lots.args()
+	rows, err := a.tx.Query(ctx, `SELECT `+lotColumns+` FROM lots WHERE `+in("id", 1), args...)
 	if err != nil {
 		return err
 	}
@@ -247,36 +356,38 @@ func (a *auditor) lots(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	qty, err := sums[uuid.UUID](ctx, a.tx, `SELECT lot_id, SUM(qty) FROM purchases GROUP BY lot_id`)
+	qty, err := sums[uuid.UUID](ctx, a.tx, `SELECT lot_id, SUM(qty) FROM purchases WHERE `+in("lot_id", 1)+` GROUP BY lot_id`, args...)
 	if err != nil {
 		return err
 	}
-	paid, err := sums[uuid.UUID](ctx, a.tx, `SELECT lot_id, SUM(total) FROM purchases GROUP BY lot_id`)
+	paid, err := sums[uuid.UUID](ctx, a.tx, `SELECT lot_id, SUM(total) FROM purchases WHERE `+in("lot_id", 1)+` GROUP BY lot_id`, args...)
 	if err != nil {
 		return err
 	}
-	spends, err := sums[uuid.UUID](ctx, a.tx, `SELECT lot_id, SUM(amount) FROM entries WHERE kind IN ('spend', 'capture') AND lot_id IS NOT NULL GROUP BY lot_id`)
+	spends, err := sums[uuid.UUID](ctx, a.tx, `SELECT lot_id, SUM(amount) FROM entries WHERE kind IN ('spend', 'capture') AND `+in("lot_id", 1)+` GROUP BY lot_id`, args...)
 	if err != nil {
 		return err
 	}
 	credits, err := sums[uuid.UUID](ctx, a.tx, `SELECT e.lot_id, SUM(e.amount) FROM entries e JOIN lots l ON l.id = e.lot_id
-WHERE e.kind = 'credit' AND e.user_id = l.host GROUP BY e.lot_id`)
+WHERE e.kind = 'credit' AND e.user_id = l.host AND `+in("e.lot_id", 1)+` GROUP BY e.lot_id`, args...)
 	if err != nil {
 		return err
 	}
+	// Credits on no lot at all are counted with the first chunk.
 	stray, err := sums[string](ctx, a.tx, `SELECT e.user_id, SUM(e.amount) FROM entries e LEFT JOIN lots l ON l.id = e.lot_id
-WHERE e.kind = 'credit' AND (l.id IS NULL OR e.user_id <> l.host) GROUP BY e.user_id`)
+WHERE e.kind = 'credit' AND (l.id IS NULL OR e.user_id <> l.host) AND (`+in("e.lot_id", 1)+` OR (e.lot_id IS NULL AND NOT $3))
+GROUP BY e.user_id`, append(args, a.lots.started)...)
 	if err != nil {
 		return err
 	}
 	for u, n := range stray {
 		a.fail(InvConserved, "credits of "+u, "credits only to a lot's host", fmt.Sprintf("%d credited otherwise", n))
 	}
-	eventCount, err := sums[uuid.UUID](ctx, a.tx, `SELECT lot_id, COUNT(*) FROM lot_events GROUP BY lot_id`)
+	eventCount, err := sums[uuid.UUID](ctx, a.tx, `SELECT lot_id, COUNT(*) FROM lot_events WHERE `+in("lot_id", 1)+` GROUP BY lot_id`, args...)
 	if err != nil {
 		return err
 	}
-	eventMax, err := sums[uuid.UUID](ctx, a.tx, `SELECT lot_id, MAX(seq) FROM lot_events GROUP BY lot_id`)
+	eventMax, err := sums[uuid.UUID](ctx, a.tx, `SELECT lot_id, MAX(seq) FROM lot_events WHERE `+in("lot_id", 1)+` GROUP BY lot_id`, args...)
 	if err != nil {
 		return err
 	}
@@ -332,7 +443,8 @@ WHERE e.kind = 'credit' AND (l.id IS NULL OR e.user_id <> l.host) GROUP BY e.use
 // overLimit lists, per drop, the buyers whose purchases pass its per-user limit.
 func (a *auditor) overLimit(ctx context.Context) (map[uuid.UUID][]string, error) {
 	rows, err := a.tx.Query(ctx, `SELECT p.lot_id, p.user_id FROM purchases p JOIN lots l ON l.id = p.lot_id
-WHERE l.per_user_limit > 0 GROUP BY p.lot_id, p.user_id, l.per_user_limit HAVING SUM(p.qty) > l.per_user_limit`)
+WHERE l.per_user_limit > 0 AND `+a.lots.in("p.lot_id", 1)+`
+GROUP BY p.lot_id, p.user_id, l.per_user_limit HAVING SUM(p.qty) > l.per_user_limit`, a.lots.args()...)
 	if err != nil {
 		return nil, err
 	}
@@ -362,7 +474,7 @@ type holdRow struct {
 }
 
 func (a *auditor) bidHistories(ctx context.Context) (map[uuid.UUID][]bidRow, error) {
-	rows, err := a.tx.Query(ctx, `SELECT lot_id, seq, user_id, amount FROM bids ORDER BY lot_id, seq`)
+	rows, err := a.tx.Query(ctx, `SELECT lot_id, seq, user_id, amount FROM bids WHERE `+a.lots.in("lot_id", 1)+` ORDER BY lot_id, seq`, a.lots.args()...)
 	if err != nil {
 		return nil, err
 	}
@@ -380,7 +492,7 @@ func (a *auditor) bidHistories(ctx context.Context) (map[uuid.UUID][]bidRow, err
 }
 
 func (a *auditor) lotHolds(ctx context.Context) (map[uuid.UUID][]holdRow, error) {
-	rows, err := a.tx.Query(ctx, `SELECT lot_id, user_id, amount, captured, status FROM holds`)
+	rows, err := a.tx.Query(ctx, `SELECT lot_id, user_id, amount, captured, status FROM holds WHERE `+a.lots.in("lot_id", 1), a.lots.args()...)
 	if err != nil {
 		return nil, err
 	}
@@ -465,11 +577,10 @@ func (a *auditor) english(l *Lot, subj string, bids []bidRow, holds []holdRow) {
 // balance: invariant 4. Money enters only by deposit, operator credit or top-up; every spend or
 // capture is owed to a host, and is either credited (settled lots) or still
 // pending as an unsettled lot's proceeds.
-func (a *auditor) balance(context.Context) error {
+func (a *auditor) balance() {
 	owed := new(big.Int).Add(&a.earned, &a.pending)
 	if a.spent.Cmp(owed) != 0 {
 		a.fail(InvConserved, "ledger", "total spent = total earned + pending proceeds (%s + %s)",
 			"total spent "+a.spent.String(), a.earned.String(), a.pending.String())
 	}
-	return nil
 }

@@ -92,6 +92,9 @@ type Ledger struct {
 	// more operations queue, and let another node commit in between.
 	beforeBatch func(n int)
 	beforeFlush func()
+	// auditChunk is how many wallets and lots one audit transaction reads
+	// (defaultAuditChunk; tests make it small to audit in many chunks).
+	auditChunk int
 }
 
 // counters are the ledger's own metrics, read with Stats.
@@ -131,7 +134,7 @@ func New(pool *pgxpool.Pool, backend Backend, opts Options) *Ledger {
 		d = dialectDSQL
 	}
 	return &Ledger{pool: pool, dialect: d, backend: backend, opts: opts, log: opts.Logger,
-		lines: lotLines{lines: map[uuid.UUID]*lotLine{}}}
+		lines: lotLines{lines: map[uuid.UUID]*lotLine{}}, auditChunk: defaultAuditChunk}
 }
 
 // Backend names the database serving this ledger.
