@@ -172,31 +172,3 @@ func TestDynamoPresenceExpires(t *testing.T) {
 		t.Fatalf("expired entries listed: %+v", list)
 	}
 }
-
-func TestDynamoLeaderboardsAndReactionsCountOnce(t *testing.T) {
-	_, start := newTable(t)
-	d := start("a")
-	defer d.Close()
-	ctx := context.Background()
-	for _, m := range []Message{
-		// The payloads are opaque: only the tallies count.
-		{Kind: KindLedger, Lot: "L4", Seq: 1, Event: "bid", At: time.Now(), Data: json.RawMessage(`{}`), Tally: &Tally{User: "alice", Bid: 500}},
-		{Kind: KindLedger, Lot: "L4", Seq: 2, Event: "bid", At: time.Now(), Data: json.RawMessage(`{}`), Tally: &Tally{User: "bob", Bid: 700}},
-		{Kind: KindLedger, Lot: "L4", Seq: 3, Event: "closed", At: time.Now(), Data: json.RawMessage(`{}`)},
-		{Kind: KindLedger, Lot: "L5", Seq: 1, Event: "sold", At: time.Now(), Data: json.RawMessage(`{}`), Tally: &Tally{User: "carol", Units: 2, Spent: 600}},
-		{Kind: KindReaction, ID: "alice:r1", Lot: "L4", Event: "reaction", At: time.Now(), Data: json.RawMessage(`{}`), Tally: &Tally{User: "alice", Emoji: "🔥"}},
-	} {
-		for i := 0; i < 2; i++ { // a retry never counts twice
-			if err := d.Publish(ctx, m); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	bids, _ := d.Leaderboard(ctx, "L4", "BID")
-	buys, _ := d.Leaderboard(ctx, "ALL", "BUY")
-	reacts, _ := d.Reactions(ctx, "L4")
-	if len(bids) != 2 || bids[0].Best+bids[1].Best != 1200 || len(buys) != 1 || buys[0].User != "carol" || buys[0].Units != 2 ||
-		buys[0].Spent != 600 || reacts["🔥"] != 1 || len(reacts) != 1 {
-		t.Fatalf("bids %+v buys %+v reactions %v", bids, buys, reacts)
-	}
-}
