@@ -206,10 +206,10 @@ func (d *Dynamo) CreateTable(ctx context.Context) error {
 }
 
 // Key shapes, documented in firehose/README.md.
-func lotPK(lot string) string         { return "LOT#" + lot }
-func eventSK(seq int64) string        { return fmt.Sprintf("EV#%020d", seq) }
-func socialPK(lot, id string) string  { return fmt.Sprintf("LOT#%s#S%d", lot, shardOf(id)) }
-func presencePK(lot string) string    { return "PRES#" + lot }
+func lotPK(lot string) string        { return "LOT#" + lot }
+func eventSK(seq int64) string       { return fmt.Sprintf("EV#%020d", seq) }
+func socialPK(lot, id string) string { return fmt.Sprintf("LOT#%s#S%d", lot, shardOf(id)) }
+func presencePK(lot string) string   { return "PRES#" + lot }
 func socialSK(kind string, seq int64) string {
 	return fmt.Sprintf("%s#%016d", kind, seq)
 }

@@ -120,8 +120,8 @@ func (v dynamoViews) Record(ctx context.Context, m Message) error {
 		ConditionExpression: aws.String("attribute_not_exists(pk)")}}}
 	if feed {
 		writes = append(writes, types.TransactWriteItem{Put: &types.Put{TableName: table, Item: map[string]types.AttributeValue{
-			"pk": strAttr(feedPK(m.At, hashShard(eventKey(m.Lot, m.Seq), d.cfg.FeedShards))),
-			"sk": strAttr(fmt.Sprintf("%013d#%s#%020d", m.At.UnixMilli(), m.Lot, m.Seq)),
+			"pk":  strAttr(feedPK(m.At, hashShard(eventKey(m.Lot, m.Seq), d.cfg.FeedShards))),
+			"sk":  strAttr(fmt.Sprintf("%013d#%s#%020d", m.At.UnixMilli(), m.Lot, m.Seq)),
 			"lot": strAttr(m.Lot), "seq": numAttr(m.Seq), "event": strAttr(m.Event), "at": numAttr(m.At.UnixMilli()),
 			"region": strAttr(m.Region), "actor": strAttr(m.Actor), "data": strAttr(string(m.Data)),
 			"ttl": numAttr(now.Add(d.cfg.FeedRetention).Unix()),
