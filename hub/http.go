@@ -31,6 +31,8 @@ func (h *Hub) Handler(static http.Handler) http.Handler {
 	mux.HandleFunc("GET /api/lots/{id}", h.getLot)
 	mux.HandleFunc("POST /api/lots", h.postLot)
 	mux.HandleFunc("GET /api/audit", h.getAudit)
+	mux.HandleFunc("GET /api/leaderboard", h.getLeaderboard)
+	mux.HandleFunc("GET /api/feed", h.getFeed)
 	if h.opts.Proof != nil {
 		// The proof races this server as demo users: demo mode only.
 		demoOnly := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

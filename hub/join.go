@@ -42,6 +42,12 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 		return nil, h.protocolError(err) // unknown lot: no presence, no room
 	}
 	present := h.presenceJoin(ctx, s, id)
+	h.seedChat(ctx, r)
+	reactions, rerr := h.reactionTotals(ctx, id, viewsFresh)
+	if rerr != nil {
+		h.log.Warn().Err(rerr).Str("lot", id).Msg("views: read reaction totals for a join")
+		reactions = map[string]int64{}
+	}
 	var fetched []ledger.Event
 	fresh := false // a snapshot was read for this join
 	if err := h.freshSnapshot(ctx, r, false); err != nil {
@@ -54,6 +60,7 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 			if r, err = h.roomSnapshot(ctx, id, lot); err != nil {
 				return nil, h.protocolError(err)
 			}
+			h.seedChat(ctx, r)
 			continue
 		}
 		plan := r.planJoin(req.Since, h.opts.MaxReplay, fetched, fresh)
@@ -75,7 +82,7 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 		}
 		res := protocol.JoinResult{
 			Lot: snapshot(r.snap, present.watchers), Seq: r.snap.Seq, Resync: plan.resync,
-			Replayed: len(plan.replay), Presence: present.list,
+			Replayed: len(plan.replay), Presence: present.list, Reactions: reactions,
 		}
 		reply, rerr := okReply(req.ID, res)
 		if rerr != nil {
@@ -86,6 +93,11 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 		// the events after it; handle must not reply again.
 		s.reply(reply)
 		for _, frame := range plan.replay {
+			s.send(frame)
+		}
+		// Then the room's chat history: live lines follow from here on,
+		// through the same lock, so none is missed between the two.
+		for _, frame := range r.chat.frames {
 			s.send(frame)
 		}
 		if _, again := r.members[s]; !again {
