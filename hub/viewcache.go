@@ -27,13 +27,13 @@ type viewRead struct {
 
 func newViewCache() *viewCache { return &viewCache{reads: map[string]*viewRead{}} }
 
-// get returns key's value as read at most maxAge ago (0: a read that
-// starts now), reading it with read when needed. The read runs on its own
+// get returns key's value as read at most maxAge ago, reading it with read
+// when needed; maxAge 0 is a read that starts now (and serves later callers). The read runs on its own
 // context: a caller that gives up does not cut it short for the others.
 func (c *viewCache) get(ctx context.Context, key string, maxAge time.Duration, read func(context.Context) (any, error)) (any, error) {
 	c.mu.Lock()
 	cur := c.reads[key]
-	if cur != nil {
+	if cur != nil && maxAge > 0 {
 		select {
 		case <-cur.done:
 			if maxAge > 0 && time.Since(cur.at) <= maxAge && cur.err == nil {
