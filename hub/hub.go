@@ -298,6 +298,14 @@ func newSeenSet(limit int) *seenSet {
 	return &seenSet{set: map[ledger.EventKey]struct{}{}, limit: limit}
 }
 
+// has reports whether k is remembered.
+func (s *seenSet) has(k ledger.EventKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.set[k]
+	return ok
+}
+
 // add reports whether k is new, remembering it.
 func (s *seenSet) add(k ledger.EventKey) bool {
 	s.mu.Lock()

@@ -38,6 +38,7 @@ type liveViews struct {
 	sent   map[string][]byte  // the leaderboard frame last pushed, by scope and window
 	lobby  map[*session]bool  // sessions watching the lobby
 	seen   *seenSet           // feed events seen (the firehose delivers at least once)
+	done   *seenSet           // events recorded here: the firehose\'s copy needs no second look
 	cache  *viewCache         // shared reads of the firehose's views
 	now    chan recordJob     // ledger events this node committed: record at once
 	later  chan recordJob     // ledger events from the firehose: record after RecordDelay
@@ -51,7 +52,7 @@ type recordJob struct {
 
 func newLiveViews() *liveViews {
 	return &liveViews{boards: map[string]bool{}, reacts: map[string]bool{}, sent: map[string][]byte{},
-		lobby: map[*session]bool{}, seen: newSeenSet(1 << 14), cache: newViewCache(),
+		lobby: map[*session]bool{}, seen: newSeenSet(1 << 14), done: newSeenSet(1 << 14), cache: newViewCache(),
 		now: make(chan recordJob, 4096), later: make(chan recordJob, 1<<14)}
 }
 
@@ -110,7 +111,9 @@ func (h *Hub) recordLoop(ctx context.Context, jobs <-chan recordJob) {
 				case <-t.C:
 				}
 			}
-			h.record(ctx, j.m)
+			if !h.live.recorded(j.m) {
+				h.record(ctx, j.m)
+			}
 		}
 	}
 }
@@ -124,6 +127,9 @@ func (h *Hub) record(ctx context.Context, m firehose.Message) {
 		err = h.fh.Views().Record(rctx, m)
 		cancel()
 		if err == nil {
+			if key, ok := eventKeyOf(m); ok {
+				h.live.done.add(key)
+			}
 			if m.Tally != nil {
 				h.live.mu.Lock()
 				h.live.boards[m.Lot], h.live.boards[""] = true, true
@@ -377,6 +383,17 @@ func leaderboardOf(b firehose.Board, lot string, w firehose.Window, now time.Tim
 		out.Regions = append(out.Regions, protocol.RegionLine{Region: r.Region, Count: r.Actions, Amount: r.Spent})
 	}
 	return out
+}
+
+// recorded reports whether this node recorded the event already.
+func (lv *liveViews) recorded(m firehose.Message) bool {
+	key, ok := eventKeyOf(m)
+	return ok && lv.done.has(key)
+}
+
+func eventKeyOf(m firehose.Message) (ledger.EventKey, bool) {
+	lot, err := uuid.Parse(m.Lot)
+	return ledger.EventKey{Lot: lot, Seq: m.Seq}, err == nil
 }
 
 // validLot reports whether s is a lot id (for the views' HTTP parameters).
