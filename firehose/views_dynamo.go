@@ -52,7 +52,10 @@ func (d *Dynamo) transact(ctx context.Context, writes []types.TransactWriteItem)
 			if len(reasons) > 0 && aws.ToString(reasons[0].Code) == "ConditionalCheckFailed" {
 				return errAlreadyDone
 			}
-			if !retryable(reasons) {
+			if len(reasons) == 0 && strings.Contains(canceled.ErrorMessage(), "[ConditionalCheckFailed") {
+				return errAlreadyDone // reasons only in the message (some emulators)
+			}
+			if !retryable(reasons) && !strings.Contains(canceled.ErrorMessage(), "TransactionConflict") {
 				return err
 			}
 		case errors.As(err, &inProgress):
@@ -148,15 +151,15 @@ func (v dynamoViews) Record(ctx context.Context, m Message) error {
 				writes = append(writes,
 					types.TransactWriteItem{Update: &types.Update{TableName: table,
 						Key:                      map[string]types.AttributeValue{"pk": pk, "sk": strAttr("U#" + user.User)},
-						UpdateExpression:         aws.String("SET #u = :u, #t = :t ADD bids :b, buys :k, units :q, spent :s"),
-						ExpressionAttributeNames: map[string]string{"#u": "user", "#t": "ttl"},
+						UpdateExpression:         aws.String("SET #u = :u, #t = :t ADD #b :b, #k :k, #q :q, #s :s"),
+						ExpressionAttributeNames: map[string]string{"#u": "user", "#t": "ttl", "#b": "bids", "#k": "buys", "#q": "units", "#s": "spent"},
 						ExpressionAttributeValues: map[string]types.AttributeValue{":u": strAttr(user.User), ":t": numAttr(w.ttl),
 							":b": numAttr(user.Bids), ":k": numAttr(user.Buys), ":q": numAttr(user.Units), ":s": numAttr(user.Spent)},
 					}},
 					types.TransactWriteItem{Update: &types.Update{TableName: table,
 						Key:                      map[string]types.AttributeValue{"pk": pk, "sk": strAttr("R#" + region.Region)},
-						UpdateExpression:         aws.String("SET #r = :r, #t = :t ADD actions :a, spent :s"),
-						ExpressionAttributeNames: map[string]string{"#r": "region", "#t": "ttl"},
+						UpdateExpression:         aws.String("SET #r = :r, #t = :t ADD #a :a, #s :s"),
+						ExpressionAttributeNames: map[string]string{"#r": "region", "#t": "ttl", "#a": "actions", "#s": "spent"},
 						ExpressionAttributeValues: map[string]types.AttributeValue{":r": strAttr(region.Region), ":t": numAttr(w.ttl),
 							":a": numAttr(region.Actions), ":s": numAttr(region.Spent)},
 					}})
