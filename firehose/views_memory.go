@@ -23,6 +23,7 @@ type memoryViews struct {
 	boards  map[string]*boardMerger // "<lot or ALL>#<bucket or all>" -> lines
 	buckets map[string]time.Time    // bucket board key -> its bucket's start, for expiry
 	feed    []Message               // newest last, at most MaxFeed
+	swept   time.Time               // the last expire
 }
 
 // lotViews is one lot's chat, reactions and counted events.
@@ -116,9 +117,13 @@ func (v *memoryViews) Record(_ context.Context, m Message) error {
 }
 
 // expire drops buckets older than the recent window and lots quiet for
-// the retention. The caller holds v.mu.
+// the retention, at most once a minute. The caller holds v.mu.
 func (v *memoryViews) expire() {
 	now := v.now()
+	if now.Sub(v.swept) < time.Minute {
+		return
+	}
+	v.swept = now
 	oldest := now.UTC().Truncate(BucketSize).Add(-RecentBuckets * BucketSize)
 	for key, start := range v.buckets {
 		if start.Before(oldest) {
