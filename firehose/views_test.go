@@ -214,3 +214,35 @@ func testViewsChat(t *testing.T, a, b Firehose) {
 		t.Fatalf("last 3 lines: %+v", few)
 	}
 }
+
+// A social sequence rises with time, is exact in JavaScript, and differs
+// for two ids in the same millisecond (but for a 1 in 4096 hash collision).
+func TestSocialSeqRisesWithTimeBelow2To53(t *testing.T) {
+	at := time.Date(2099, 12, 31, 23, 59, 59, 999e6, time.UTC)
+	a, b := socialSeq(at, "alice:lot:1"), socialSeq(at, "bob:lot:1")
+	later := socialSeq(at.Add(time.Millisecond), "alice:lot:1")
+	if a >= 1<<53 || b >= 1<<53 || later >= 1<<53 {
+		t.Fatalf("social seq %d / %d past 2^53", a, later)
+	}
+	if a == b || later <= a || later <= b {
+		t.Fatalf("social seqs %d %d then %d", a, b, later)
+	}
+}
+
+// Memory's views are bounded: 50 chat lines per lot, MaxFeed feed events.
+func TestMemoryViewsAreBounded(t *testing.T) {
+	m := NewMemory(0)
+	ctx := context.Background()
+	for i := 0; i < 120; i++ {
+		_ = m.Publish(ctx, Message{Kind: KindChat, ID: fmt.Sprint("c", i), Lot: "L", Event: "chat", At: time.Now()})
+	}
+	for i := 1; i <= MaxFeed+50; i++ {
+		_ = m.Views().Record(ctx, Message{Kind: KindLedger, Lot: "L", Seq: int64(i), Event: "opened", At: time.Now()})
+	}
+	m.views.mu.Lock()
+	chat, feed := len(m.views.lots["L"].chat), len(m.views.feed)
+	m.views.mu.Unlock()
+	if chat != MaxChatHistory || feed != MaxFeed {
+		t.Fatalf("Memory holds %d chat lines and %d feed events", chat, feed)
+	}
+}

@@ -145,6 +145,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 	relayCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	h.relayPending(relayCtx, 0)
+	h.drainRecords(relayCtx)
 	cancel()
 	if h.stop != nil {
 		h.stop()

@@ -118,6 +118,19 @@ func (h *Hub) recordLoop(ctx context.Context, jobs <-chan recordJob) {
 	}
 }
 
+// drainRecords records what this node committed and has not recorded yet,
+// when it shuts down (the firehose's copies are left to the other nodes).
+func (h *Hub) drainRecords(ctx context.Context) {
+	for ctx.Err() == nil {
+		select {
+		case j := <-h.live.now:
+			h.record(ctx, j.m)
+		default:
+			return
+		}
+	}
+}
+
 // record writes one event's derived views (idempotent), retrying a few
 // times, and marks its leaderboards changed.
 func (h *Hub) record(ctx context.Context, m firehose.Message) {
