@@ -300,13 +300,17 @@ func (d *Dynamo) Publish(ctx context.Context, m Message) error {
 }
 
 // socialSeq numbers a social message without a shared counter: its time in
-// milliseconds, then 12 bits of its id's hash. Lines of one lot rise with
-// time; two lines share a number only if they were published in the same
-// millisecond and their ids collide in 12 bits (clients dedupe by it). It
-// stays below 2^53, so JavaScript reads it exactly.
+// milliseconds since socialEpoch, then 12 bits of its id's hash. Lines of
+// one lot rise with time; two lines share a number only if they were
+// published in the same millisecond and their ids collide in 12 bits
+// (clients dedupe by it). It stays below 2^53, so JavaScript reads it
+// exactly, until 2^41 ms after the epoch (the year 2095).
 func socialSeq(at time.Time, id string) int64 {
-	return at.UnixMilli()<<12 | int64(hashShard(id, 1<<12))
+	return (at.UnixMilli()-socialEpoch)<<12 | int64(hashShard(id, 1<<12))
 }
+
+// socialEpoch is 2026-01-01T00:00:00Z in Unix milliseconds.
+const socialEpoch = 1767225600000
 
 func (d *Dynamo) Subscribe(ctx context.Context) (<-chan Message, error) {
 	return d.subs.add(ctx), nil
