@@ -140,14 +140,11 @@ func (v dynamoViews) Record(ctx context.Context, m Message) error {
 			{bucketOf(m.At), bucketStart.Add((RecentBuckets + 2) * BucketSize).Unix()},
 			{"all", now.Add(d.cfg.BoardRetention).Unix()},
 		}
+		var bests []types.AttributeValue
 		for _, scope := range []string{m.Lot, "ALL"} {
 			for _, w := range windows {
 				pk := strAttr(boardPK(scope, w.name, shard))
-				if user.Best > 0 {
-					if err := d.raiseBest(ctx, pk, user); err != nil {
-						return err
-					}
-				}
+				bests = append(bests, pk)
 				writes = append(writes,
 					types.TransactWriteItem{Update: &types.Update{TableName: table,
 						Key:                      map[string]types.AttributeValue{"pk": pk, "sk": strAttr("U#" + user.User)},
@@ -165,11 +162,31 @@ func (v dynamoViews) Record(ctx context.Context, m Message) error {
 					}})
 			}
 		}
+		if user.Best > 0 {
+			if err := d.raiseBests(ctx, bests, user); err != nil {
+				return err
+			}
+		}
 	}
 	if err := d.transact(ctx, writes); err != nil && !errors.Is(err, errAlreadyDone) {
 		return fmt.Errorf("dynamodb: record %s %s#%d: %w", m.Event, m.Lot, m.Seq, err)
 	}
 	return nil
+}
+
+// raiseBests raises the best bid on each board line at once.
+func (d *Dynamo) raiseBests(ctx context.Context, pks []types.AttributeValue, u BoardUser) error {
+	errs := make([]error, len(pks))
+	var wg sync.WaitGroup
+	for i, pk := range pks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = d.raiseBest(ctx, pk, u)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // raiseBest sets a board line's highest bid if the bid is higher: a max is

@@ -30,19 +30,21 @@ const (
 
 // liveViews is what changed since the last push, and who watches the lobby.
 type liveViews struct {
-	mu     sync.Mutex
-	boards map[string]bool    // changed leaderboards: a lot id, or "" for every lot
-	reacts map[string]bool    // lots whose reaction totals changed
-	feed   []firehose.Message // feed events not yet pushed, oldest first
-	recent []firehose.Message // the last lobbyFeed feed events seen here, oldest first
-	sent   map[string][]byte  // the leaderboard frame last pushed, by scope and window
-	lobby  map[*session]bool  // sessions watching the lobby
-	seen   *seenSet           // feed events seen (the firehose delivers at least once)
-	done   *seenSet           // events recorded here: the firehose\'s copy needs no second look
-	cache  *viewCache         // shared reads of the firehose's views
-	now    chan recordJob     // ledger events this node committed: record at once
-	later  chan recordJob     // ledger events from the firehose: record after RecordDelay
-	sendMu sync.Mutex         // orders pushes to the lobby
+	mu            sync.Mutex
+	boards        map[string]bool    // changed leaderboards: a lot id, or "" for every lot
+	reacts        map[string]bool    // lots whose reaction totals changed
+	feed          []firehose.Message // feed events not yet pushed, oldest first
+	recent        []firehose.Message // the last lobbyFeed feed events seen here, oldest first
+	sent          map[string][]byte  // the leaderboard frame last pushed, by scope and window
+	lobby         map[*session]bool  // sessions watching the lobby
+	seen          *seenSet           // feed events seen (the firehose delivers at least once)
+	done          *seenSet           // events recorded here: the firehose\'s copy needs no second look
+	cache         *viewCache         // shared reads of the firehose's views
+	now           chan recordJob     // ledger events this node committed: record at once
+	later         chan recordJob     // ledger events from the firehose: record after RecordDelay
+	sendMu        sync.Mutex         // orders pushes to the lobby
+	dropped       int                // events not queued for recording since the last log
+	droppedLogged time.Time
 }
 
 type recordJob struct {
@@ -84,7 +86,18 @@ func (h *Hub) onLedgerMessage(m firehose.Message, ev ledger.Event) {
 	select {
 	case lv.later <- recordJob{m: m, due: time.Now().Add(h.opts.RecordDelay)}:
 	default:
-		h.log.Warn().Str("lot", m.Lot).Int64("seq", m.Seq).Msg("views: record queue full; left to other nodes")
+		// Left to the other nodes (and lost to the views if none records
+		// it): counted, and logged at most every 10s.
+		lv.mu.Lock()
+		lv.dropped++
+		n, quiet := lv.dropped, time.Since(lv.droppedLogged) < 10*time.Second
+		if !quiet {
+			lv.dropped, lv.droppedLogged = 0, time.Now()
+		}
+		lv.mu.Unlock()
+		if !quiet {
+			h.log.Warn().Int("events", n).Msg("views: record queue full; events left to other nodes")
+		}
 	}
 }
 
