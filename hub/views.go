@@ -38,7 +38,7 @@ type liveViews struct {
 	sent          map[string][]byte  // the leaderboard frame last pushed, by scope and window
 	lobby         map[*session]bool  // sessions watching the lobby
 	seen          *seenSet           // feed events seen (the firehose delivers at least once)
-	done          *seenSet           // events recorded here: the firehose\'s copy needs no second look
+	done          *seenSet           // events recorded here: the firehose's copy needs no second look
 	cache         *viewCache         // shared reads of the firehose's views
 	now           chan recordJob     // ledger events this node committed: record at once
 	later         chan recordJob     // ledger events from the firehose: record after RecordDelay
