@@ -33,7 +33,10 @@ func newViewCache() *viewCache { return &viewCache{reads: map[string]*viewRead{}
 func (c *viewCache) get(ctx context.Context, key string, maxAge time.Duration, read func(context.Context) (any, error)) (any, error) {
 	c.mu.Lock()
 	cur := c.reads[key]
-	if cur != nil && maxAge > 0 {
+	if maxAge <= 0 {
+		cur = nil // a fresh read, whatever is cached or under way
+	}
+	if cur != nil {
 		select {
 		case <-cur.done:
 			if maxAge > 0 && time.Since(cur.at) <= maxAge && cur.err == nil {
