@@ -89,6 +89,19 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 			r.mu.Unlock()
 			return nil, protocol.Errorf(protocol.ErrInternal, "encode join result")
 		}
+		// The session is a member before its reply goes out: a chat or
+		// react it sends on reading the reply finds it joined. Nothing
+		// reaches it in between — live delivery needs r.mu, held here.
+		if _, again := r.members[s]; !again {
+			if r.users[s.ident.User] == 0 && !present.elsewhere {
+				h.presenceChanges.note(id, s.ident.User, s.region, true)
+			}
+			r.users[s.ident.User]++
+		}
+		r.members[s] = max(plan.base, r.last)
+		s.mu.Lock()
+		s.rooms[id] = r
+		s.mu.Unlock()
 		// The reply goes out first so the client reads the snapshot before
 		// the events after it; handle must not reply again.
 		s.reply(reply)
@@ -100,16 +113,6 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 		for _, frame := range r.chat.frames {
 			s.send(frame)
 		}
-		if _, again := r.members[s]; !again {
-			if r.users[s.ident.User] == 0 && !present.elsewhere {
-				h.presenceChanges.note(id, s.ident.User, s.region, true)
-			}
-			r.users[s.ident.User]++
-		}
-		r.members[s] = max(plan.base, r.last)
-		s.mu.Lock()
-		s.rooms[id] = r
-		s.mu.Unlock()
 		r.mu.Unlock()
 		return alreadyReplied{}, nil
 	}
