@@ -47,6 +47,23 @@ func newTable(t *testing.T) (string, func(node string, cfg ...func(*DynamoConfig
 	return table, start
 }
 
+// tailing waits until each node's tailer has found its shards (and, on a
+// cold start, taken their LATEST iterators): records written before that
+// are history, not what a test of live fan-out expects. A fixed sleep was
+// too short on a loaded machine.
+func tailing(t *testing.T, nodes ...*Dynamo) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for _, d := range nodes {
+		for d.lastPoll.Load() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("a tailer found no shards within 15s")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
 func collect(t *testing.T, ch <-chan Message, n int, wait time.Duration) []Message {
 	t.Helper()
 	var got []Message
@@ -84,7 +101,7 @@ func TestDynamoFansOutAcrossNodesOnce(t *testing.T) {
 	ctx := context.Background()
 	subA, _ := a.Subscribe(ctx)
 	subB, _ := b.Subscribe(ctx)
-	time.Sleep(300 * time.Millisecond) // both tailers at LATEST
+	tailing(t, a, b) // both tailers at LATEST
 	for seq := int64(1); seq <= 5; seq++ {
 		for i := 0; i < 2; i++ { // republished (a relay): stored and delivered once
 			if err := a.Publish(ctx, ledgerMsg("L1", seq)); err != nil {
@@ -130,7 +147,7 @@ func TestDynamoRestartResumesWithoutLossOrDuplicates(t *testing.T) {
 	defer pub.Close()
 	node := start("n1")
 	sub, _ := node.Subscribe(ctx)
-	time.Sleep(300 * time.Millisecond)
+	tailing(t, pub, node)
 	for seq := int64(1); seq <= 3; seq++ {
 		_ = pub.Publish(ctx, ledgerMsg("L2", seq))
 	}
