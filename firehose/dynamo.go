@@ -238,10 +238,12 @@ func numAttr(v int64) types.AttributeValue {
 // Publish writes m as a stream-carried item, conditionally, so a repeat is a
 // no-op: ledger events by (lot, seq), social messages by id. A ledger
 // event is one put; its feed and leaderboard lines are derived later, off
-// the reply path, by Views().Record on every node. A social message is one
-// transaction in one partition: its id's dedup marker, the line itself
-// (numbered by socialSeq, no shared counter) and, for a reaction, its
-// lot's total — so a retry neither posts nor counts twice.
+// the reply path, by Views().Record on every node. A social message is
+// numbered by socialSeq (no shared counter) and deduplicated by a marker
+// item for its id in its partition: a chat line or presence announcement
+// is the marker's and the line's conditional puts; a reaction is one
+// transaction of the marker, the line and its lot's total — so a retry
+// neither posts nor counts twice.
 func (d *Dynamo) Publish(ctx context.Context, m Message) error {
 	item := map[string]types.AttributeValue{
 		"msg": &types.AttributeValueMemberBOOL{Value: true}, "kind": strAttr(m.Kind), "event": strAttr(m.Event), "lot": strAttr(m.Lot),
@@ -275,25 +277,47 @@ func (d *Dynamo) Publish(ctx context.Context, m Message) error {
 	pk, ttl := socialPK(m.Lot, m.ID), numAttr(time.Now().Add(d.cfg.SocialRetention).Unix())
 	item["pk"], item["sk"], item["seq"], item["id"], item["ttl"] = strAttr(pk), strAttr(socialSK(m.Kind, m.Seq)), numAttr(m.Seq), strAttr(m.ID), ttl
 	table := aws.String(d.cfg.Table)
-	writes := []types.TransactWriteItem{
-		{Put: &types.Put{TableName: table, ConditionExpression: aws.String("attribute_not_exists(pk)"),
-			Item: map[string]types.AttributeValue{"pk": strAttr(pk), "sk": strAttr(socialMarkSK(m.ID)), "ttl": ttl}}},
-		{Put: &types.Put{TableName: table, Item: item}},
-	}
+	marker := map[string]types.AttributeValue{"pk": strAttr(pk), "sk": strAttr(socialMarkSK(m.ID)), "ttl": ttl, "seq": numAttr(m.Seq)}
 	if m.Kind == KindReaction && m.Tally != nil && m.Tally.Emoji != "" {
-		writes = append(writes, types.TransactWriteItem{Update: &types.Update{
-			TableName:                 table,
-			Key:                       map[string]types.AttributeValue{"pk": strAttr(pk), "sk": strAttr(reactionSK(m.Tally.Emoji))},
-			UpdateExpression:          aws.String("ADD n :one SET #t = :t"),
-			ExpressionAttributeNames:  map[string]string{"#t": "ttl"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":one": numAttr(1), ":t": numAttr(time.Now().Add(d.cfg.BoardRetention).Unix())},
-		}})
+		// A count is not idempotent: the marker, the line and the total's
+		// ADD go in one transaction, so a retry never counts twice.
+		err := d.transact(ctx, []types.TransactWriteItem{
+			{Put: &types.Put{TableName: table, ConditionExpression: aws.String("attribute_not_exists(pk)"), Item: marker}},
+			{Put: &types.Put{TableName: table, Item: item}},
+			{Update: &types.Update{
+				TableName:                 table,
+				Key:                       map[string]types.AttributeValue{"pk": strAttr(pk), "sk": strAttr(reactionSK(m.Tally.Emoji))},
+				UpdateExpression:          aws.String("ADD n :one SET #t = :t"),
+				ExpressionAttributeNames:  map[string]string{"#t": "ttl"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":one": numAttr(1), ":t": numAttr(time.Now().Add(d.cfg.BoardRetention).Unix())},
+			}},
+		})
+		if err != nil && !errors.Is(err, errAlreadyDone) {
+			return fmt.Errorf("dynamodb: publish %s %s: %w", m.Kind, m.Event, err)
+		}
+		return nil
 	}
-	err := d.transact(ctx, writes)
-	if errors.Is(err, errAlreadyDone) {
-		return nil // published before
+	// A chat line or a presence announcement: two plain conditional puts,
+	// cheaper than a transaction. The marker goes first and holds the
+	// line's seq, so a retry after a crash between the two puts the same
+	// line again (and a retry after both finds the line there: a no-op).
+	var dup *types.ConditionalCheckFailedException
+	_, err := d.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: marker, ConditionExpression: aws.String("attribute_not_exists(pk)")})
+	switch {
+	case errors.As(err, &dup):
+		got, gerr := d.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: table, ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{"pk": marker["pk"], "sk": marker["sk"]}})
+		if gerr != nil {
+			return fmt.Errorf("dynamodb: publish %s %s: read its marker: %w", m.Kind, m.Event, gerr)
+		}
+		if first := num(got.Item["seq"]); first != 0 {
+			item["sk"], item["seq"] = strAttr(socialSK(m.Kind, first)), numAttr(first)
+		}
+	case err != nil:
+		return fmt.Errorf("dynamodb: publish %s %s: %w", m.Kind, m.Event, err)
 	}
-	if err != nil {
+	_, err = d.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")})
+	if err != nil && !errors.As(err, &dup) {
 		return fmt.Errorf("dynamodb: publish %s %s: %w", m.Kind, m.Event, err)
 	}
 	return nil
