@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -323,10 +324,7 @@ func (h *Hub) feed(ctx context.Context, limit int) ([]protocol.Event, error) {
 	return out, nil
 }
 
-func feedKey(m firehose.Message) string {
-	b, _ := json.Marshal([]any{m.Lot, m.Seq})
-	return string(b)
-}
+func feedKey(m firehose.Message) string { return m.Lot + "#" + strconv.FormatInt(m.Seq, 10) }
 
 // feedEvent is a feed event in the wire's event shape.
 func feedEvent(m firehose.Message) protocol.Event {
