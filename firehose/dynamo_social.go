@@ -2,6 +2,7 @@ package firehose
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -30,12 +31,46 @@ func num(v types.AttributeValue) int64 {
 type dynamoPresence struct{ d *Dynamo }
 
 func (p *dynamoPresence) Join(ctx context.Context, lot string, e Present) error {
-	exp := time.Now().Add(p.d.cfg.PresenceTTL)
-	_, err := p.d.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(p.d.cfg.Table), Item: map[string]types.AttributeValue{
+	_, err := p.d.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(p.d.cfg.Table),
+		Item: p.presenceItem(lot, e, time.Now().Add(p.d.cfg.PresenceTTL))})
+	return err
+}
+
+// presenceItem is a session's heartbeat item, expiring at exp.
+func (p *dynamoPresence) presenceItem(lot string, e Present, exp time.Time) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
 		"pk": strAttr(presencePK(lot)), "sk": strAttr(e.Session), "user": strAttr(e.User), "region": strAttr(e.Region), "node": strAttr(e.Node),
 		"expires": numAttr(exp.UnixMilli()), "ttl": numAttr(exp.Unix()),
-	}})
-	return err
+	}
+}
+
+// JoinAll writes heartbeats in BatchWriteItem calls of 25, resending what
+// DynamoDB leaves unprocessed (throttling) with a short backoff.
+func (p *dynamoPresence) JoinAll(ctx context.Context, beats []Heartbeat) error {
+	exp := time.Now().Add(p.d.cfg.PresenceTTL)
+	for start := 0; start < len(beats); start += 25 {
+		var reqs []types.WriteRequest
+		for _, b := range beats[start:min(start+25, len(beats))] {
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: p.presenceItem(b.Lot, b.Present, exp)}})
+		}
+		pending := map[string][]types.WriteRequest{p.d.cfg.Table: reqs}
+		for attempt := 0; len(pending[p.d.cfg.Table]) > 0; attempt++ {
+			if attempt > 0 {
+				if attempt > 5 {
+					return fmt.Errorf("dynamodb: presence heartbeats: %d left unprocessed", len(pending[p.d.cfg.Table]))
+				}
+				if err := sleepCtx(ctx, time.Duration(25<<attempt)*time.Millisecond); err != nil {
+					return err
+				}
+			}
+			out, err := p.d.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+			if err != nil {
+				return fmt.Errorf("dynamodb: presence heartbeats: %w", err)
+			}
+			pending = out.UnprocessedItems
+		}
+	}
+	return nil
 }
 
 func (p *dynamoPresence) Leave(ctx context.Context, lot, session string) error {
