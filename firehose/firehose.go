@@ -87,7 +87,8 @@ type Firehose interface {
 }
 
 // Presence tracks sessions present in lots' rooms. A session heartbeats by
-// calling Join again; entries not refreshed within the TTL expire.
+// calling Join again (or a node for all its sessions at once, by
+// Heartbeater); entries not refreshed within the TTL expire.
 type Presence interface {
 	Join(ctx context.Context, lot string, p Present) error
 	Leave(ctx context.Context, lot, session string) error
