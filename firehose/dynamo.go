@@ -42,7 +42,23 @@ type DynamoConfig struct {
 	// Discover is how often the tailer re-lists the stream's shards. Zero
 	// means 10s.
 	Discover time.Duration
-	Logger   zerolog.Logger
+	// EventRetention is how long a relayed ledger event item is kept (its
+	// ttl). Zero means 7 days: join since older than that is the ledger's.
+	EventRetention time.Duration
+	// SocialRetention is how long chat lines, reactions, presence
+	// announcements and their dedup markers are kept. Zero means 24h: the
+	// chat history a join shows reaches back at most that far.
+	SocialRetention time.Duration
+	// FeedRetention is how long global feed items are kept. Zero means 24h.
+	FeedRetention time.Duration
+	// BoardRetention is how long an all-time leaderboard line or a reaction
+	// total lives after its last change. Zero means 30 days.
+	BoardRetention time.Duration
+	// BoardShards and FeedShards spread the leaderboards' and the feed's
+	// writes over that many partitions each, merged on read. Zero means 4.
+	BoardShards int
+	FeedShards  int
+	Logger      zerolog.Logger
 }
 
 // chatShards spreads one lot's chat and reactions over partitions, so a
@@ -97,6 +113,24 @@ func NewDynamo(ctx context.Context, cfg DynamoConfig) (*Dynamo, error) {
 	}
 	if cfg.Node == "" {
 		cfg.Node, _ = os.Hostname()
+	}
+	if cfg.EventRetention <= 0 {
+		cfg.EventRetention = 7 * 24 * time.Hour
+	}
+	if cfg.SocialRetention <= 0 {
+		cfg.SocialRetention = 24 * time.Hour
+	}
+	if cfg.FeedRetention <= 0 {
+		cfg.FeedRetention = 24 * time.Hour
+	}
+	if cfg.BoardRetention <= 0 {
+		cfg.BoardRetention = 30 * 24 * time.Hour
+	}
+	if cfg.BoardShards <= 0 {
+		cfg.BoardShards = 4
+	}
+	if cfg.FeedShards <= 0 {
+		cfg.FeedShards = 4
 	}
 	var opts []func(*awsconfig.LoadOptions) error
 	region := cfg.Region
@@ -172,12 +206,21 @@ func (d *Dynamo) CreateTable(ctx context.Context) error {
 }
 
 // Key shapes, documented in firehose/README.md.
-func lotPK(lot string) string         { return "LOT#" + lot }
-func eventSK(seq int64) string        { return fmt.Sprintf("EV#%020d", seq) }
-func socialPK(lot, id string) string  { return fmt.Sprintf("LOT#%s#S%d", lot, shardOf(id)) }
-func presencePK(lot string) string    { return "PRES#" + lot }
-func boardPK(scope string) string     { return "BOARD#" + scope }
-func feedPK(t time.Time) string       { return "FEED#" + t.UTC().Format("2006-01-02T15") }
+func lotPK(lot string) string        { return "LOT#" + lot }
+func eventSK(seq int64) string       { return fmt.Sprintf("EV#%020d", seq) }
+func socialPK(lot, id string) string { return fmt.Sprintf("LOT#%s#S%d", lot, shardOf(id)) }
+func presencePK(lot string) string   { return "PRES#" + lot }
+func socialSK(kind string, seq int64) string {
+	return fmt.Sprintf("%s#%016d", kind, seq)
+}
+func socialMarkSK(id string) string { return "ID#" + id }
+func derivedSK(seq int64) string    { return fmt.Sprintf("DV#%020d", seq) }
+func boardPK(scope, window string, shard int) string {
+	return fmt.Sprintf("BOARD#%s#%s#%d", scope, window, shard)
+}
+func feedPK(t time.Time, shard int) string {
+	return fmt.Sprintf("FEED#%s#%d", t.UTC().Format("2006-01-02T15"), shard)
+}
 func checkpointPK(node string) string { return "NODE#" + node }
 
 func shardOf(id string) uint32 {
@@ -193,9 +236,14 @@ func numAttr(v int64) types.AttributeValue {
 }
 
 // Publish writes m as a stream-carried item, conditionally, so a repeat is a
-// no-op: ledger events by (lot, seq), social messages by id. Side items
-// (leaderboards, the global activity feed, reaction counts) are written only
-// by the first publish, so retries never count twice.
+// no-op: ledger events by (lot, seq), social messages by id. A ledger
+// event is one put; its feed and leaderboard lines are derived later, off
+// the reply path, by Views().Record on every node. A social message is
+// numbered by socialSeq (no shared counter) and deduplicated by a marker
+// item for its id in its partition: a chat line or presence announcement
+// is the marker's and the line's conditional puts; a reaction is one
+// transaction of the marker, the line and its lot's total — so a retry
+// neither posts nor counts twice.
 func (d *Dynamo) Publish(ctx context.Context, m Message) error {
 	item := map[string]types.AttributeValue{
 		"msg": &types.AttributeValueMemberBOOL{Value: true}, "kind": strAttr(m.Kind), "event": strAttr(m.Event), "lot": strAttr(m.Lot),
@@ -212,50 +260,81 @@ func (d *Dynamo) Publish(ctx context.Context, m Message) error {
 	}
 	if m.Kind == KindLedger {
 		item["pk"], item["sk"], item["seq"] = strAttr(lotPK(m.Lot)), strAttr(eventSK(m.Seq)), numAttr(m.Seq)
-	} else {
-		if m.ID == "" {
-			return errors.New("dynamodb: a social message needs an id")
+		item["ttl"] = numAttr(time.Now().Add(d.cfg.EventRetention).Unix())
+		_, err := d.db.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String(d.cfg.Table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		})
+		var dup *types.ConditionalCheckFailedException
+		if err != nil && !errors.As(err, &dup) {
+			return fmt.Errorf("dynamodb: publish %s %s: %w", m.Kind, m.Event, err)
 		}
-		seq, err := d.nextSocialSeq(ctx, m.Lot)
-		if err != nil {
-			return err
-		}
-		m.Seq = seq
-		item["pk"], item["sk"], item["seq"], item["id"] = strAttr(socialPK(m.Lot, m.ID)), strAttr(m.Kind+"#"+m.ID), numAttr(seq), strAttr(m.ID)
+		return nil // a dup was published before: nothing more to do
 	}
-	_, err := d.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(d.cfg.Table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
-	})
+	if m.ID == "" {
+		return errors.New("dynamodb: a social message needs an id")
+	}
+	m.Seq = socialSeq(m.At, m.ID)
+	pk, ttl := socialPK(m.Lot, m.ID), numAttr(time.Now().Add(d.cfg.SocialRetention).Unix())
+	item["pk"], item["sk"], item["seq"], item["id"], item["ttl"] = strAttr(pk), strAttr(socialSK(m.Kind, m.Seq)), numAttr(m.Seq), strAttr(m.ID), ttl
+	table := aws.String(d.cfg.Table)
+	marker := map[string]types.AttributeValue{"pk": strAttr(pk), "sk": strAttr(socialMarkSK(m.ID)), "ttl": ttl, "seq": numAttr(m.Seq)}
+	if m.Kind == KindReaction && m.Tally != nil && m.Tally.Emoji != "" {
+		// A count is not idempotent: the marker, the line and the total's
+		// ADD go in one transaction, so a retry never counts twice.
+		err := d.transact(ctx, []types.TransactWriteItem{
+			{Put: &types.Put{TableName: table, ConditionExpression: aws.String("attribute_not_exists(pk)"), Item: marker}},
+			{Put: &types.Put{TableName: table, Item: item}},
+			{Update: &types.Update{
+				TableName:                 table,
+				Key:                       map[string]types.AttributeValue{"pk": strAttr(pk), "sk": strAttr(reactionSK(m.Tally.Emoji))},
+				UpdateExpression:          aws.String("ADD n :one SET #t = :t"),
+				ExpressionAttributeNames:  map[string]string{"#t": "ttl"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":one": numAttr(1), ":t": numAttr(time.Now().Add(d.cfg.BoardRetention).Unix())},
+			}},
+		})
+		if err != nil && !errors.Is(err, errAlreadyDone) {
+			return fmt.Errorf("dynamodb: publish %s %s: %w", m.Kind, m.Event, err)
+		}
+		return nil
+	}
+	// A chat line or a presence announcement: two plain conditional puts,
+	// cheaper than a transaction. The marker goes first and holds the
+	// line's seq, so a retry after a crash between the two puts the same
+	// line again (and a retry after both finds the line there: a no-op).
 	var dup *types.ConditionalCheckFailedException
-	if errors.As(err, &dup) {
-		return nil // published before: nothing more to do
-	}
-	if err != nil {
+	_, err := d.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: marker, ConditionExpression: aws.String("attribute_not_exists(pk)")})
+	switch {
+	case errors.As(err, &dup):
+		got, gerr := d.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: table, ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{"pk": marker["pk"], "sk": marker["sk"]}})
+		if gerr != nil {
+			return fmt.Errorf("dynamodb: publish %s %s: read its marker: %w", m.Kind, m.Event, gerr)
+		}
+		if first := num(got.Item["seq"]); first != 0 {
+			item["sk"], item["seq"] = strAttr(socialSK(m.Kind, first)), numAttr(first)
+		}
+	case err != nil:
 		return fmt.Errorf("dynamodb: publish %s %s: %w", m.Kind, m.Event, err)
 	}
-	d.sideItems(ctx, m)
+	_, err = d.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")})
+	if err != nil && !errors.As(err, &dup) {
+		return fmt.Errorf("dynamodb: publish %s %s: %w", m.Kind, m.Event, err)
+	}
 	return nil
 }
 
-// nextSocialSeq numbers a lot's social messages (best effort: a retried
-// publish may leave a gap, which social sequences allow).
-func (d *Dynamo) nextSocialSeq(ctx context.Context, lot string) (int64, error) {
-	out, err := d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(d.cfg.Table),
-		Key:                       map[string]types.AttributeValue{"pk": strAttr(lotPK(lot)), "sk": strAttr("SOCIALSEQ")},
-		UpdateExpression:          aws.String("ADD n :one"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":one": numAttr(1)},
-		ReturnValues:              types.ReturnValueUpdatedNew,
-	})
-	if err != nil {
-		return 0, fmt.Errorf("dynamodb: social seq: %w", err)
-	}
-	v, _ := out.Attributes["n"].(*types.AttributeValueMemberN)
-	if v == nil {
-		return 0, errors.New("dynamodb: social seq missing")
-	}
-	return strconv.ParseInt(v.Value, 10, 64)
+// socialSeq numbers a social message without a shared counter: its time in
+// milliseconds since socialEpoch, then 12 bits of its id's hash. Lines of
+// one lot rise with time; two lines share a number only if they were
+// published in the same millisecond and their ids collide in 12 bits
+// (clients dedupe by it). It stays below 2^53, so JavaScript reads it
+// exactly, until 2^41 ms after the epoch (the year 2095).
+func socialSeq(at time.Time, id string) int64 {
+	return (at.UnixMilli()-socialEpoch)<<12 | int64(hashShard(id, 1<<12))
 }
+
+// socialEpoch is 2026-01-01T00:00:00Z in Unix milliseconds.
+const socialEpoch = 1767225600000
 
 func (d *Dynamo) Subscribe(ctx context.Context) (<-chan Message, error) {
 	return d.subs.add(ctx), nil

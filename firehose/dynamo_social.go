@@ -2,6 +2,7 @@ package firehose
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -9,117 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
-
-// sideItems keeps the derived views current as messages arrive: the
-// per-lot and overall leaderboards, the global activity feed and reaction
-// counts. They run once per message (after its first, successful publish)
-// and are best effort: a failure is logged, never returned. What they count
-// comes from m.Tally; the payload is stored, never decoded.
-func (d *Dynamo) sideItems(ctx context.Context, m Message) {
-	var err error
-	switch {
-	case m.Kind == KindLedger:
-		err = d.ledgerSideItems(ctx, m)
-	case m.Kind == KindReaction && m.Tally != nil && m.Tally.Emoji != "":
-		_, err = d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 aws.String(d.cfg.Table),
-			Key:                       map[string]types.AttributeValue{"pk": strAttr(lotPK(m.Lot)), "sk": strAttr("REACT#" + m.Tally.Emoji)},
-			UpdateExpression:          aws.String("ADD n :one"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":one": numAttr(1)},
-		})
-	}
-	if err != nil {
-		d.log.Warn().Err(err).Str("kind", m.Kind).Msg("dynamodb: side items")
-	}
-}
-
-func (d *Dynamo) ledgerSideItems(ctx context.Context, m Message) error {
-	// The global activity feed, by hour; a lot's own feed is its events.
-	if _, err := d.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(d.cfg.Table), Item: map[string]types.AttributeValue{
-		"pk": strAttr(feedPK(m.At)), "sk": strAttr(strconv.FormatInt(m.At.UnixMilli(), 10) + "#" + m.Lot + "#" + strconv.FormatInt(m.Seq, 10)),
-		"lot": strAttr(m.Lot), "seq": numAttr(m.Seq), "event": strAttr(m.Event), "region": strAttr(m.Region), "data": strAttr(string(m.Data)),
-		"ttl": numAttr(m.At.Add(7 * 24 * time.Hour).Unix()),
-	}}); err != nil {
-		return err
-	}
-	t := m.Tally
-	switch {
-	case t == nil:
-	case t.Bid > 0:
-		// Top bidders: each bidder's highest bid, per lot and overall.
-		for _, scope := range []string{m.Lot, "ALL"} {
-			_, err := d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-				TableName:                 aws.String(d.cfg.Table),
-				Key:                       map[string]types.AttributeValue{"pk": strAttr(boardPK(scope)), "sk": strAttr("BID#" + t.User)},
-				UpdateExpression:          aws.String("SET best = :a, #u = :u"),
-				ConditionExpression:       aws.String("attribute_not_exists(best) OR best < :a"),
-				ExpressionAttributeNames:  map[string]string{"#u": "user"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":a": numAttr(t.Bid), ":u": strAttr(t.User)},
-			})
-			var lower *types.ConditionalCheckFailedException
-			if err != nil && !asErr(err, &lower) {
-				return err
-			}
-		}
-	case t.Units > 0:
-		// Top buyers: units and money spent, per lot and overall.
-		for _, scope := range []string{m.Lot, "ALL"} {
-			if _, err := d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-				TableName:                 aws.String(d.cfg.Table),
-				Key:                       map[string]types.AttributeValue{"pk": strAttr(boardPK(scope)), "sk": strAttr("BUY#" + t.User)},
-				UpdateExpression:          aws.String("ADD units :q, spent :t SET #u = :u"),
-				ExpressionAttributeNames:  map[string]string{"#u": "user"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":q": numAttr(t.Units), ":t": numAttr(t.Spent), ":u": strAttr(t.User)},
-			}); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// LeaderEntry is one line of a leaderboard.
-type LeaderEntry struct {
-	User  string `json:"user"`
-	Best  int64  `json:"best,omitempty"`  // highest bid
-	Units int64  `json:"units,omitempty"` // units bought
-	Spent int64  `json:"spent,omitempty"` // money spent buying
-}
-
-// Leaderboard reads the bidders ("BID") or buyers ("BUY") board of a lot,
-// or of everything with scope "ALL".
-func (d *Dynamo) Leaderboard(ctx context.Context, scope, board string) ([]LeaderEntry, error) {
-	out, err := d.db.Query(ctx, &dynamodb.QueryInput{
-		TableName:                 aws.String(d.cfg.Table),
-		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :b)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": strAttr(boardPK(scope)), ":b": strAttr(board + "#")},
-	})
-	if err != nil {
-		return nil, err
-	}
-	var entries []LeaderEntry
-	for _, it := range out.Items {
-		entries = append(entries, LeaderEntry{User: str(it["user"]), Best: num(it["best"]), Units: num(it["units"]), Spent: num(it["spent"])})
-	}
-	return entries, nil
-}
-
-// Reactions reads a lot's reaction counts by emoji.
-func (d *Dynamo) Reactions(ctx context.Context, lot string) (map[string]int64, error) {
-	out, err := d.db.Query(ctx, &dynamodb.QueryInput{
-		TableName:                 aws.String(d.cfg.Table),
-		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :r)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": strAttr(lotPK(lot)), ":r": strAttr("REACT#")},
-	})
-	if err != nil {
-		return nil, err
-	}
-	counts := map[string]int64{}
-	for _, it := range out.Items {
-		counts[str(it["sk"])[len("REACT#"):]] = num(it["n"])
-	}
-	return counts, nil
-}
 
 func str(v types.AttributeValue) string {
 	if x, ok := v.(*types.AttributeValueMemberS); ok {
@@ -141,12 +31,46 @@ func num(v types.AttributeValue) int64 {
 type dynamoPresence struct{ d *Dynamo }
 
 func (p *dynamoPresence) Join(ctx context.Context, lot string, e Present) error {
-	exp := time.Now().Add(p.d.cfg.PresenceTTL)
-	_, err := p.d.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(p.d.cfg.Table), Item: map[string]types.AttributeValue{
+	_, err := p.d.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(p.d.cfg.Table),
+		Item: p.presenceItem(lot, e, time.Now().Add(p.d.cfg.PresenceTTL))})
+	return err
+}
+
+// presenceItem is a session's heartbeat item, expiring at exp.
+func (p *dynamoPresence) presenceItem(lot string, e Present, exp time.Time) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
 		"pk": strAttr(presencePK(lot)), "sk": strAttr(e.Session), "user": strAttr(e.User), "region": strAttr(e.Region), "node": strAttr(e.Node),
 		"expires": numAttr(exp.UnixMilli()), "ttl": numAttr(exp.Unix()),
-	}})
-	return err
+	}
+}
+
+// JoinAll writes heartbeats in BatchWriteItem calls of 25, resending what
+// DynamoDB leaves unprocessed (throttling) with a short backoff.
+func (p *dynamoPresence) JoinAll(ctx context.Context, beats []Heartbeat) error {
+	exp := time.Now().Add(p.d.cfg.PresenceTTL)
+	for start := 0; start < len(beats); start += 25 {
+		var reqs []types.WriteRequest
+		for _, b := range beats[start:min(start+25, len(beats))] {
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: p.presenceItem(b.Lot, b.Present, exp)}})
+		}
+		pending := map[string][]types.WriteRequest{p.d.cfg.Table: reqs}
+		for attempt := 0; len(pending[p.d.cfg.Table]) > 0; attempt++ {
+			if attempt > 0 {
+				if attempt > 5 {
+					return fmt.Errorf("dynamodb: presence heartbeats: %d left unprocessed", len(pending[p.d.cfg.Table]))
+				}
+				if err := sleepCtx(ctx, time.Duration(25<<attempt)*time.Millisecond); err != nil {
+					return err
+				}
+			}
+			out, err := p.d.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+			if err != nil {
+				return fmt.Errorf("dynamodb: presence heartbeats: %w", err)
+			}
+			pending = out.UnprocessedItems
+		}
+	}
+	return nil
 }
 
 func (p *dynamoPresence) Leave(ctx context.Context, lot, session string) error {

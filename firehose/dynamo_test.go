@@ -47,6 +47,23 @@ func newTable(t *testing.T) (string, func(node string, cfg ...func(*DynamoConfig
 	return table, start
 }
 
+// tailing waits until each node's tailer has found its shards (and, on a
+// cold start, taken their LATEST iterators): records written before that
+// are history, not what a test of live fan-out expects. A fixed sleep was
+// too short on a loaded machine.
+func tailing(t *testing.T, nodes ...*Dynamo) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for _, d := range nodes {
+		for d.lastPoll.Load() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("a tailer found no shards within 15s")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
 func collect(t *testing.T, ch <-chan Message, n int, wait time.Duration) []Message {
 	t.Helper()
 	var got []Message
@@ -84,7 +101,7 @@ func TestDynamoFansOutAcrossNodesOnce(t *testing.T) {
 	ctx := context.Background()
 	subA, _ := a.Subscribe(ctx)
 	subB, _ := b.Subscribe(ctx)
-	time.Sleep(300 * time.Millisecond) // both tailers at LATEST
+	tailing(t, a, b) // both tailers at LATEST
 	for seq := int64(1); seq <= 5; seq++ {
 		for i := 0; i < 2; i++ { // republished (a relay): stored and delivered once
 			if err := a.Publish(ctx, ledgerMsg("L1", seq)); err != nil {
@@ -130,7 +147,7 @@ func TestDynamoRestartResumesWithoutLossOrDuplicates(t *testing.T) {
 	defer pub.Close()
 	node := start("n1")
 	sub, _ := node.Subscribe(ctx)
-	time.Sleep(300 * time.Millisecond)
+	tailing(t, pub, node)
 	for seq := int64(1); seq <= 3; seq++ {
 		_ = pub.Publish(ctx, ledgerMsg("L2", seq))
 	}
@@ -170,33 +187,5 @@ func TestDynamoPresenceExpires(t *testing.T) {
 	time.Sleep(1200 * time.Millisecond) // bob's node died: no heartbeat
 	if list, _ := p.List(ctx, "L3"); len(list) != 0 {
 		t.Fatalf("expired entries listed: %+v", list)
-	}
-}
-
-func TestDynamoLeaderboardsAndReactionsCountOnce(t *testing.T) {
-	_, start := newTable(t)
-	d := start("a")
-	defer d.Close()
-	ctx := context.Background()
-	for _, m := range []Message{
-		// The payloads are opaque: only the tallies count.
-		{Kind: KindLedger, Lot: "L4", Seq: 1, Event: "bid", At: time.Now(), Data: json.RawMessage(`{}`), Tally: &Tally{User: "alice", Bid: 500}},
-		{Kind: KindLedger, Lot: "L4", Seq: 2, Event: "bid", At: time.Now(), Data: json.RawMessage(`{}`), Tally: &Tally{User: "bob", Bid: 700}},
-		{Kind: KindLedger, Lot: "L4", Seq: 3, Event: "closed", At: time.Now(), Data: json.RawMessage(`{}`)},
-		{Kind: KindLedger, Lot: "L5", Seq: 1, Event: "sold", At: time.Now(), Data: json.RawMessage(`{}`), Tally: &Tally{User: "carol", Units: 2, Spent: 600}},
-		{Kind: KindReaction, ID: "alice:r1", Lot: "L4", Event: "reaction", At: time.Now(), Data: json.RawMessage(`{}`), Tally: &Tally{User: "alice", Emoji: "🔥"}},
-	} {
-		for i := 0; i < 2; i++ { // a retry never counts twice
-			if err := d.Publish(ctx, m); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	bids, _ := d.Leaderboard(ctx, "L4", "BID")
-	buys, _ := d.Leaderboard(ctx, "ALL", "BUY")
-	reacts, _ := d.Reactions(ctx, "L4")
-	if len(bids) != 2 || bids[0].Best+bids[1].Best != 1200 || len(buys) != 1 || buys[0].User != "carol" || buys[0].Units != 2 ||
-		buys[0].Spent != 600 || reacts["🔥"] != 1 || len(reacts) != 1 {
-		t.Fatalf("bids %+v buys %+v reactions %v", bids, buys, reacts)
 	}
 }

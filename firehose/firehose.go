@@ -2,9 +2,8 @@
 // relays committed ledger events to every server node and carries chat,
 // reactions and presence. It has two implementations behind one small
 // interface — in process (Memory, the default) and DynamoDB with Streams —
-// that deliver the same messages. Only the DynamoDB one also keeps derived
-// views (leaderboards, a global activity feed, reaction counts), and nothing
-// reads them yet.
+// that deliver the same messages and keep the same views (views.go):
+// leaderboards, a global activity feed, reaction totals, chat history.
 package firehose
 
 import (
@@ -54,9 +53,9 @@ type Message struct {
 }
 
 // Tally is what a message adds to the derived views (leaderboards and
-// reaction counts), stated by the publisher. Nil means it adds nothing.
-// It is read where the message is published, by the firehose that
-// publishes it; subscribers on other nodes need not receive it.
+// reaction counts), stated by the publisher or, for a relayed message, by
+// whoever records it (Views.Record): it is not relayed to other nodes,
+// which read it again from the typed payload. Nil means it adds nothing.
 type Tally struct {
 	User  string `json:"user"`            // the bidder, buyer or reacting user
 	Bid   int64  `json:"bid,omitempty"`   // a bid's amount: the bidders board keeps each user's highest
@@ -79,6 +78,8 @@ type Firehose interface {
 	Subscribe(ctx context.Context) (<-chan Message, error)
 	// Presence tracks who is in each lot's room.
 	Presence() Presence
+	// Views are the read models derived from the messages.
+	Views() Views
 	// Ready reports whether the firehose is usable now.
 	Ready(ctx context.Context) error
 	// Close releases the firehose.
@@ -86,7 +87,8 @@ type Firehose interface {
 }
 
 // Presence tracks sessions present in lots' rooms. A session heartbeats by
-// calling Join again; entries not refreshed within the TTL expire.
+// calling Join again (or a node for all its sessions at once, by
+// Heartbeater); entries not refreshed within the TTL expire.
 type Presence interface {
 	Join(ctx context.Context, lot string, p Present) error
 	Leave(ctx context.Context, lot, session string) error

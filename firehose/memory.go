@@ -22,6 +22,7 @@ type Memory struct {
 	lastSweep time.Time
 	socialSeq map[string]int64
 	presence  *memoryPresence
+	views     *memoryViews
 	closed    bool
 
 	retention time.Duration
@@ -55,7 +56,7 @@ func NewMemory(presenceTTL time.Duration) *Memory {
 	if presenceTTL <= 0 {
 		presenceTTL = DefaultPresenceTTL
 	}
-	return &Memory{
+	m := &Memory{
 		seen:      map[string]*lotSeen{},
 		seenIDs:   map[string]time.Time{},
 		socialSeq: map[string]int64{},
@@ -63,6 +64,8 @@ func NewMemory(presenceTTL time.Duration) *Memory {
 		retention: DedupRetention,
 		now:       time.Now,
 	}
+	m.views = newMemoryViews(func() time.Time { return m.now() })
+	return m
 }
 
 func (m *Memory) Name() string { return "memory" }
@@ -110,6 +113,7 @@ func (m *Memory) Publish(ctx context.Context, msg Message) error {
 		msg.Seq = m.socialSeq[msg.Lot]
 	}
 	m.mu.Unlock()
+	m.views.published(msg)
 	// Delivered to every subscriber whatever the publisher's context: the
 	// message is marked seen, so a fan-out cut short would lose it for good.
 	m.subs.send(context.Background(), msg)
@@ -151,6 +155,9 @@ func (m *Memory) Subscribe(ctx context.Context) (<-chan Message, error) {
 }
 
 func (m *Memory) Presence() Presence { return m.presence }
+
+// Views are Memory's leaderboards, feed, reaction totals and chat history.
+func (m *Memory) Views() Views { return m.views }
 
 func (m *Memory) Ready(context.Context) error {
 	m.mu.Lock()

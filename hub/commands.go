@@ -82,6 +82,11 @@ func (s *session) run(ctx context.Context, req protocol.Request) (any, *protocol
 		return struct{}{}, nil
 	case "chat", "react":
 		return s.social(ctx, req)
+	case "watch":
+		return s.watch(ctx)
+	case "unwatch":
+		h.unwatch(s)
+		return struct{}{}, nil
 	}
 
 	// Host commands need the host role as well as the lot's ownership

@@ -53,6 +53,7 @@ func (h *Hub) dispatchShard(ctx context.Context, in <-chan firehose.Message) {
 			if m.Kind == firehose.KindLedger {
 				if ev, ok := eventOf(m); ok {
 					h.onLedgerEvent(ev)
+					h.onLedgerMessage(m, ev)
 				}
 			} else {
 				h.onSocial(m)
@@ -88,12 +89,18 @@ func (h *Hub) onSocial(m firehose.Message) {
 			h.presence.setCount(m.Lot, d.Count)
 		}
 	}
+	if m.Kind == firehose.KindReaction {
+		h.onReaction(m.Lot)
+	}
 	r := h.existingRoom(m.Lot)
 	if r == nil {
 		return
 	}
 	frame := socialFrame(m)
 	r.mu.Lock()
+	if m.Kind == firehose.KindChat {
+		r.chat.add(m.Seq, frame)
+	}
 	h.broadcast(r, frame)
 	r.mu.Unlock()
 }

@@ -41,6 +41,7 @@ type Hub struct {
 	walletMu        sync.Mutex       // orders wallet pushes
 	walletSent      map[string]int64 // user -> version of the wallet last sent to their sessions here
 	published       chan []ledger.EventKey
+	live            *liveViews // the social views' recording and live pushes
 
 	conns      atomic.Int64  // WebSocket connections open or being opened (MaxSessions)
 	pending    *pendingSlots // connections yet to say hello (MaxPending, MaxPendingPerIP)
@@ -63,7 +64,7 @@ func New(l Ledger, fh firehose.Firehose, opts Options) *Hub {
 		metrics: newMetrics(l, fh), rooms: map[string]*room{}, users: map[string]map[*session]struct{}{},
 		sessions: map[*session]struct{}{}, personal: newSeenSet(1 << 16), presenceChanges: newPresenceChanges(),
 		presence: newPresenceView(fh.Presence(), opts.Node), walletSent: map[string]int64{},
-		published: make(chan []ledger.EventKey, 1024), auditLimit: rate.NewLimiter(rate.Every(opts.AuditEvery), 2),
+		published: make(chan []ledger.EventKey, 1024), live: newLiveViews(), auditLimit: rate.NewLimiter(rate.Every(opts.AuditEvery), 2),
 		pending: newPendingSlots(opts.MaxPending, opts.MaxPendingPerIP, opts.HelloTimeout),
 	}
 }
@@ -88,6 +89,11 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.loop(func() { h.every(ctx, h.opts.PingInterval, h.pingAll) })
 	h.loop(func() { h.every(ctx, time.Second, h.dropStuckWriters) })
 	h.loop(func() { h.every(ctx, h.opts.PruneEvery, h.pruneRequests) })
+	for range 2 {
+		h.loop(func() { h.recordLoop(ctx, h.live.now) })
+	}
+	h.loop(func() { h.recordLoop(ctx, h.live.later) })
+	h.loop(func() { h.every(ctx, h.opts.ViewsEvery, h.flushViews) })
 	return nil
 }
 
@@ -141,6 +147,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 	relayCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	h.relayPending(relayCtx, 0)
+	h.drainRecords(relayCtx)
 	cancel()
 	if h.stop != nil {
 		h.stop()
@@ -242,6 +249,7 @@ func (h *Hub) unregister(s *session) {
 		}
 	}
 	h.mu.Unlock()
+	h.unwatch(s)
 	h.forgetWallet(s.ident.User)
 	h.metrics.sessions.Dec()
 }
@@ -291,6 +299,14 @@ type seenSet struct {
 
 func newSeenSet(limit int) *seenSet {
 	return &seenSet{set: map[ledger.EventKey]struct{}{}, limit: limit}
+}
+
+// has reports whether k is remembered.
+func (s *seenSet) has(k ledger.EventKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.set[k]
+	return ok
 }
 
 // add reports whether k is new, remembering it.

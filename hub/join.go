@@ -42,6 +42,12 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 		return nil, h.protocolError(err) // unknown lot: no presence, no room
 	}
 	present := h.presenceJoin(ctx, s, id)
+	h.seedChat(ctx, r)
+	reactions, rerr := h.reactionTotals(ctx, id, viewsFresh)
+	if rerr != nil {
+		h.log.Warn().Err(rerr).Str("lot", id).Msg("views: read reaction totals for a join")
+		reactions = map[string]int64{}
+	}
 	var fetched []ledger.Event
 	fresh := false // a snapshot was read for this join
 	if err := h.freshSnapshot(ctx, r, false); err != nil {
@@ -54,6 +60,7 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 			if r, err = h.roomSnapshot(ctx, id, lot); err != nil {
 				return nil, h.protocolError(err)
 			}
+			h.seedChat(ctx, r)
 			continue
 		}
 		plan := r.planJoin(req.Since, h.opts.MaxReplay, fetched, fresh)
@@ -75,19 +82,16 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 		}
 		res := protocol.JoinResult{
 			Lot: snapshot(r.snap, present.watchers), Seq: r.snap.Seq, Resync: plan.resync,
-			Replayed: len(plan.replay), Presence: present.list,
+			Replayed: len(plan.replay), Presence: present.list, Reactions: reactions,
 		}
 		reply, rerr := okReply(req.ID, res)
 		if rerr != nil {
 			r.mu.Unlock()
 			return nil, protocol.Errorf(protocol.ErrInternal, "encode join result")
 		}
-		// The reply goes out first so the client reads the snapshot before
-		// the events after it; handle must not reply again.
-		s.reply(reply)
-		for _, frame := range plan.replay {
-			s.send(frame)
-		}
+		// The session is a member before its reply goes out: a chat or
+		// react it sends on reading the reply finds it joined. Nothing
+		// reaches it in between — live delivery needs r.mu, held here.
 		if _, again := r.members[s]; !again {
 			if r.users[s.ident.User] == 0 && !present.elsewhere {
 				h.presenceChanges.note(id, s.ident.User, s.region, true)
@@ -98,6 +102,17 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 		s.mu.Lock()
 		s.rooms[id] = r
 		s.mu.Unlock()
+		// The reply goes out first so the client reads the snapshot before
+		// the events after it; handle must not reply again.
+		s.reply(reply)
+		for _, frame := range plan.replay {
+			s.send(frame)
+		}
+		// Then the room's chat history: live lines follow from here on,
+		// through the same lock, so none is missed between the two.
+		for _, frame := range r.chat.frames {
+			s.send(frame)
+		}
 		r.mu.Unlock()
 		return alreadyReplied{}, nil
 	}

@@ -90,6 +90,15 @@ type Options struct {
 	// RoomHistory is how many of its last events a room keeps in memory to
 	// catch joining sessions up without a ledger read. Zero means 256.
 	RoomHistory int
+	// ViewsEvery is how often changed leaderboards and reaction totals are
+	// read and pushed, and new feed events pushed, to lobby watchers and
+	// room members. Zero means 1s.
+	ViewsEvery time.Duration
+	// RecordDelay is how long a node waits before recording (Views.Record)
+	// a ledger event another node committed: that node records it at once,
+	// so the delay lets this node find it done with one read; it records it
+	// itself when that node died first. Zero means 1s.
+	RecordDelay time.Duration
 	// DispatchShards is how many workers deliver firehose messages to this
 	// node's rooms, each lot always on the same one. Zero means 8.
 	DispatchShards int
@@ -196,6 +205,8 @@ func (o Options) withDefaults() Options {
 	defInt(&o.MaxInFlight, 16)
 	defInt(&o.RoomHistory, 256)
 	defInt(&o.DispatchShards, 8)
+	def(&o.ViewsEvery, time.Second)
+	def(&o.RecordDelay, time.Second)
 	defInt(&o.MaxSessions, max(64, openFilesLimit()-512))
 	def(&o.RequestRetention, ledger.DefaultRequestRetention)
 	def(&o.PruneEvery, 10*time.Minute)

@@ -143,16 +143,23 @@ func (h *Hub) heartbeat(ctx context.Context) {
 		all = append(all, s)
 	}
 	h.mu.RUnlock()
+	var beats []firehose.Heartbeat
 	for _, s := range all {
 		s.mu.Lock()
-		lots := make([]string, 0, len(s.rooms))
 		for id := range s.rooms {
-			lots = append(lots, id)
+			beats = append(beats, firehose.Heartbeat{Lot: id,
+				Present: firehose.Present{Session: s.id, User: s.ident.User, Region: s.region, Node: h.opts.Node}})
 		}
 		s.mu.Unlock()
-		for _, lot := range lots {
-			_ = h.fh.Presence().Join(ctx, lot, firehose.Present{Session: s.id, User: s.ident.User, Region: s.region, Node: h.opts.Node})
+	}
+	if hb, ok := h.fh.Presence().(firehose.Heartbeater); ok {
+		if err := hb.JoinAll(ctx, beats); err != nil && ctx.Err() == nil {
+			h.log.Warn().Err(err).Int("sessions", len(beats)).Msg("presence heartbeats")
 		}
+		return
+	}
+	for _, b := range beats {
+		_ = h.fh.Presence().Join(ctx, b.Lot, b.Present)
 	}
 }
 

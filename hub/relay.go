@@ -20,11 +20,13 @@ func (h *Hub) publish(ctx context.Context, events []ledger.Event) {
 	}
 	keys := make([]ledger.EventKey, 0, len(events))
 	for _, ev := range events {
-		if err := h.fh.Publish(context.WithoutCancel(ctx), ledgerMessage(ev)); err != nil {
+		m := ledgerMessage(ev)
+		if err := h.fh.Publish(context.WithoutCancel(ctx), m); err != nil {
 			h.log.Warn().Err(err).Str("lot", ev.Lot.String()).Int64("seq", ev.Seq).Msg("publish failed; the outbox relay will retry")
 			return
 		}
 		keys = append(keys, ledger.EventKey{Lot: ev.Lot, Seq: ev.Seq})
+		h.recordCommitted(m) // its views, off the reply path
 	}
 	h.metrics.published.Add(float64(len(keys)))
 	select {

@@ -26,6 +26,7 @@ type room struct {
 	members map[*session]int64     // session -> the seq it already has; later events go to it
 	users   map[string]int         // sessions per user among the members
 	pending map[int64]ledger.Event // events past a gap, waiting for it to be filled
+	chat    chatHistory            // the last chat lines, for joining sessions
 	dead    bool                   // removed from the hub; a joiner must fetch a new room
 
 	filling   bool          // a gap fill is running

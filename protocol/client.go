@@ -17,8 +17,8 @@ import (
 	"github.com/coder/websocket"
 )
 
-// Message is one pushed frame: an event, an outbid, a wallet update, or a
-// reply nobody waits for. Exactly one of the pointers is set; Raw is the
+// Message is one pushed frame: an event, an outbid, a wallet update, a
+// live view (leaderboard, feed, reactions), or a reply nobody waits for. Exactly one of the pointers is set; Raw is the
 // frame as received.
 type Message struct {
 	Type   string
@@ -27,6 +27,10 @@ type Message struct {
 	Outbid *Outbid
 	Wallet *WalletMsg
 	Reply  *Reply // a reply no Do call is waiting for (requests sent with WriteRaw)
+	// The live views (extensions of v1).
+	Leaderboard *Leaderboard
+	Feed        *FeedFrame
+	Reactions   *ReactionsFrame
 	// Received is when the frame was read off the connection, for bots that
 	// measure how late events arrive.
 	Received time.Time
@@ -140,6 +144,15 @@ func (c *Client) readLoop() {
 		case "wallet":
 			m.Wallet = new(WalletMsg)
 			_ = json.Unmarshal(frame, m.Wallet)
+		case "leaderboard":
+			m.Leaderboard = new(Leaderboard)
+			_ = json.Unmarshal(frame, m.Leaderboard)
+		case "feed":
+			m.Feed = new(FeedFrame)
+			_ = json.Unmarshal(frame, m.Feed)
+		case "reactions":
+			m.Reactions = new(ReactionsFrame)
+			_ = json.Unmarshal(frame, m.Reactions)
 		}
 		c.msgs <- m
 	}

@@ -120,6 +120,10 @@ type JoinResult struct {
 	Resync   bool       `json:"resync,omitempty"`
 	Replayed int        `json:"replayed"`
 	Presence []Presence `json:"presence"`
+	// Reactions are the lot's reaction totals by emoji (an extension of
+	// v1; reactions frames keep them current). The room's last chat lines
+	// (up to 50) follow the reply as chat events, oldest first.
+	Reactions map[string]int64 `json:"reactions"`
 }
 
 // Presence is one user present in a lot's room.

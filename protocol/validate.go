@@ -56,6 +56,9 @@ var requestFields = map[string]map[string]field{
 	"open":   {"lot": {'s', true}},
 	"close":  {"lot": {'s', true}},
 	"ping":   {},
+	// The lobby's live views (an extension of v1).
+	"watch":   {},
+	"unwatch": {},
 }
 
 // RequestTypes lists the request types, sorted.

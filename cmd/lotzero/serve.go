@@ -56,6 +56,9 @@ type hubFlags struct {
 	dynamoTable    string
 	dynamoEndpoint string
 	presenceTTL    time.Duration
+	chatRetention  time.Duration
+	feedRetention  time.Duration
+	boardRetention time.Duration
 }
 
 func (f *hubFlags) register(fs *flagSet) {
@@ -121,6 +124,12 @@ func (f *hubFlags) register(fs *flagSet) {
 	fs.bind("dynamodb-endpoint", "DYNAMODB_ENDPOINT")
 	fs.DurationVar(&f.presenceTTL, "presence-ttl", d.PresenceTTL, "how long a session stays present without a heartbeat")
 	fs.bind("presence-ttl", "LOTZERO_PRESENCE_TTL")
+	fs.DurationVar(&f.chatRetention, "chat-retention", 24*time.Hour, "DynamoDB firehose: how long chat lines and reactions are kept (the chat history's reach)")
+	fs.bind("chat-retention", "LOTZERO_CHAT_RETENTION")
+	fs.DurationVar(&f.feedRetention, "feed-retention", 24*time.Hour, "DynamoDB firehose: how long global activity feed items are kept")
+	fs.bind("feed-retention", "LOTZERO_FEED_RETENTION")
+	fs.DurationVar(&f.boardRetention, "board-retention", 30*24*time.Hour, "DynamoDB firehose: how long an all-time leaderboard line or reaction total lives after its last change")
+	fs.bind("board-retention", "LOTZERO_BOARD_RETENTION")
 	fs.boolFlag(&f.pprof, "pprof", false, "serve Go profiles at /debug/pprof/")
 	fs.bind("pprof", "LOTZERO_PPROF")
 	fs.DurationVar(&f.relayEvery, "relay-every", d.RelayEvery, "how often the outbox relay publishes events a crashed node committed")
@@ -367,7 +376,8 @@ func openFirehose(ctx context.Context, hf hubFlags, log zerolog.Logger) (firehos
 		return firehose.NewMemory(hf.presenceTTL), nil
 	}
 	d, err := firehose.NewDynamo(ctx, firehose.DynamoConfig{Table: hf.dynamoTable, Endpoint: hf.dynamoEndpoint,
-		Node: hf.node, PresenceTTL: hf.presenceTTL, Logger: log})
+		Node: hf.node, PresenceTTL: hf.presenceTTL, SocialRetention: hf.chatRetention, FeedRetention: hf.feedRetention,
+		BoardRetention: hf.boardRetention, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -99,6 +99,7 @@ async function onFrame(f) {
     // Resume every room with the last seq seen: nothing is missed.
     for (const lot of S.joined) request('join', { lot, since: S.seq.get(lot) || 0 }).catch(say);
     emit({ type: 'wallet', wallet: f.wallet });
+    emit({ type: 'live' }); // views that watch something ask again
     return;
   }
   if (f.type === 'reply') {
@@ -137,14 +138,94 @@ async function route() {
   } catch (e) { say(e); }
 }
 
+// ---- the social views: leaderboards and the activity feed ----
+const titles = new Map(); // lot id -> title, for the feed's sentences
+const titleOf = (id) => titles.get(id) || 'a lot';
+const lotLink = (id) => el('a', { href: `#/lot/${id}` }, titleOf(id));
+
+// feedLine says one feed event in words: no raw kinds.
+function feedLine(f) {
+  const d = f.data || {};
+  const at = el('span', { class: 'muted' }, new Date(f.at).toLocaleTimeString(), ' · ');
+  const who = (u, r) => [el('strong', {}, u), r ? ` (${r})` : ''];
+  const units = (q) => (q === 1 ? 'one unit' : `${q} units`);
+  let words;
+  switch (f.kind) {
+    case 'bid': words = [...who(d.bidder, d.bidder_region), ` bid ${money(d.amount)} on `, lotLink(f.lot), d.proxy ? ' (by proxy)' : '']; break;
+    case 'claimed': words = [...who(d.buyer, d.buyer_region), ` claimed ${units(d.qty)} of `, lotLink(f.lot), ` at ${money(d.price)}`]; break;
+    case 'sold': words = [...who(d.buyer, d.buyer_region), ` bought ${units(d.qty)} of `, lotLink(f.lot), ` at ${money(d.price)}`]; break;
+    case 'sold_out': words = [lotLink(f.lot), ` sold out: all ${d.qty_total} gone`]; break;
+    case 'opened': words = [lotLink(f.lot), d.price ? ` opened at ${money(d.price)}` : d.start_price ? ` opened for bids from ${money(d.start_price)}` : ' opened']; break;
+    case 'settled':
+      if ('winner' in d) words = d.winner ? [lotLink(f.lot), ' settled: ', el('strong', {}, d.winner), ` won it at ${money(d.price)}`] : [lotLink(f.lot), ' closed without a winner'];
+      else words = [lotLink(f.lot), ` settled: ${units(d.qty_sold)} sold for ${money(d.proceeds)}`];
+      break;
+    default: words = [lotLink(f.lot), ' changed'];
+  }
+  return el('li', { 'data-kind': f.kind }, at, ...words);
+}
+
+// boardPanel shows a leaderboard (recent or all time, ranked by amount or
+// by count), kept current by set(board) as frames arrive.
+function boardPanel(label) {
+  const boards = {};
+  let win = 'recent';
+  let by = 'amount';
+  const body = el('div', { class: 'board-body' });
+  const tab = (w, text) => el('button', { class: 'secondary', 'data-window': w, 'aria-pressed': String(w === win), onclick: () => { win = w; draw(); } }, text);
+  const sortBy = el('select', { 'aria-label': 'Rank by', onchange: () => { by = sortBy.value; draw(); } },
+    el('option', { value: 'amount' }, 'by amount'), el('option', { value: 'count' }, 'by count'));
+  const tabs = el('div', { class: 'row tabs' }, tab('recent', 'Last hour'), tab('all', 'All time'), sortBy);
+  const list = (title, lines, fmt) => [el('h3', {}, title), lines.length
+    ? el('ol', { class: 'ranks' }, lines.slice(0, 5).map((l, i) => el('li', {}, el('span', { class: 'rank' }, `${i + 1}`), el('strong', {}, l.user || l.region), ' ', el('span', { class: 'muted' }, fmt(l)))))
+    : el('p', { class: 'muted' }, 'Nobody yet.')];
+  function draw() {
+    for (const b of tabs.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.window === win));
+    const b = boards[win];
+    if (!b) { body.replaceChildren(el('p', { class: 'muted' }, 'Loading…')); return; }
+    const key = by === 'amount' ? 'by_amount' : 'by_count';
+    body.replaceChildren(
+      ...list('Top bidders', b.bidders[key], (l) => `${money(l.amount)} high · ${l.count} ${l.count === 1 ? 'bid' : 'bids'}`),
+      ...list('Top buyers', b.buyers[key], (l) => `${money(l.amount)} spent · ${l.count} ${l.count === 1 ? 'unit' : 'units'}`),
+      ...list('Most active Regions', b.regions, (l) => `${l.count} ${l.count === 1 ? 'action' : 'actions'}${l.amount ? ` · ${money(l.amount)} spent` : ''}`));
+  }
+  const node = el('section', { class: 'card board', 'aria-label': label }, el('h2', {}, label), tabs, body);
+  draw();
+  return { node, set: (b) => { boards[b.window] = b; draw(); } };
+}
+
 async function lobbyView(view) {
+  const lotsNode = el('div');
+  const board = boardPanel('Leaderboard');
+  const feed = el('ol', { class: 'feed', id: 'global-feed', 'aria-label': 'Activity across all lots', 'aria-live': 'polite' });
+  const shown = new Set(); // feed events shown, by lot and seq
+  // events come newest first; the oldest is put on top first, so the
+  // newest ends up there. Only the lobby's lots are told of: an event of a
+  // lot the lobby does not list yet waits for the next lobby read, and one
+  // of an unlisted lot (the proof's) is dropped then.
+  let waiting = [];
+  const addFeed = (events, settle = false) => {
+    const later = [];
+    for (const f of [...events].reverse()) {
+      const k = `${f.lot}#${f.seq}`;
+      if (shown.has(k)) continue;
+      if (!titles.has(f.lot)) { if (!settle) later.push(f); continue; }
+      shown.add(k);
+      feed.prepend(feedLine(f));
+    }
+    waiting = later.reverse().concat(waiting);
+    while (feed.children.length > 50) feed.lastChild.remove();
+  };
   const draw = async () => {
     const { lots, recent = [] } = await api('/api/lots');
+    for (const l of [...lots, ...recent]) titles.set(l.id, l.title);
+    const held = waiting; waiting = [];
+    addFeed(held, true);
     const groups = { english: 'English auctions', dutch: 'Dutch auctions', drop: 'Drops' };
     const closed = recent.length ? [el('section', { 'aria-label': 'Recently closed' }, el('h2', {}, 'Recently closed'),
       el('ul', { class: 'feed' }, recent.map((l) => el('li', {}, el('a', { href: `#/lot/${l.id}` }, l.title), ` · ${l.status}`,
         l.kind === 'english' && l.winner ? ` · won by ${l.winner} at ${money(l.price)}` : ''))))] : [];
-    view.replaceChildren(el('h1', {}, 'Live lots'), ...Object.entries(groups).map(([kind, title]) => el('section', { 'aria-label': title },
+    lotsNode.replaceChildren(...Object.entries(groups).map(([kind, title]) => el('section', { 'aria-label': title },
       el('h2', {}, title),
       el('div', { class: 'grid' }, lots.filter((l) => l.kind === kind).map((l) => el('a', { class: 'card', href: `#/lot/${l.id}`, 'data-lot': l.id },
         el('h3', {}, l.title),
@@ -155,13 +236,37 @@ async function lobbyView(view) {
           ` · ${l.watchers} watching`,
         ].join(''))))))), ...closed);
   };
+  view.replaceChildren(el('h1', {}, 'Live lots'), el('div', { class: 'room' }, lotsNode,
+    el('aside', { 'aria-label': 'Across all lots' }, board.node, el('section', { class: 'card' }, el('h2', {}, 'Happening now'), feed))));
   await draw();
+  // The leaderboard and the feed are live: watch the lobby (again after a
+  // reconnect); frames follow.
+  const watch = () => request('watch').then((r) => { for (const b of r.leaderboards) board.set(b); addFeed(r.feed); }).catch(say);
+  const off = listen((f) => {
+    if (f.type === 'live') watch();
+    else if (f.type === 'leaderboard' && !f.lot) board.set(f);
+    else if (f.type === 'feed') addFeed(f.events);
+  });
+  if (S.welcome && S.ws?.readyState === 1) watch();
   const t = setInterval(() => draw().catch(() => {}), 2000);
-  return () => clearInterval(t);
+  return () => { off(); clearInterval(t); request('unwatch').catch(() => {}); };
 }
 
 async function lotView(view, id) {
   let lot = (await api(`/api/lots/${id}`)).lot;
+  titles.set(id, lot.title);
+  const board = boardPanel('Leaderboard for this lot');
+  for (const w of ['recent', 'all']) api(`/api/leaderboard?lot=${id}&window=${w}`).then((r) => board.set(r.leaderboard)).catch(() => {});
+  // Reaction totals on the buttons: from the join, then reactions frames.
+  const totals = {};
+  const reactButtons = EMOJIS.map((e) => el('button', { 'aria-label': `React ${e}`, 'data-emoji': e, onclick: () => request('react', { lot: id, emoji: e }).catch(say) },
+    e, el('span', { class: 'count' })));
+  const drawTotals = () => {
+    for (const b of reactButtons) { const n = totals[b.dataset.emoji] || 0; b.querySelector('.count').textContent = n ? ` ${n}` : ''; }
+  };
+  // Chat lines and reactions are shown once each: the join sends the
+  // room's chat history and a rejoin sends it again; social_seq names them.
+  const social = new Set();
   const feed = el('ol', { class: 'feed', 'aria-label': 'Activity' });
   const bids = el('ol', { class: 'feed', 'aria-label': 'Bid history' });
   const chat = el('ul', { class: 'feed', 'aria-label': 'Chat' });
@@ -272,16 +377,24 @@ async function lotView(view, id) {
   view.replaceChildren(el('h1', {}, lot.title), el('div', { class: 'room' }, panel,
     el('aside', { 'aria-label': 'Room' },
       el('h2', { id: 'here' }, 'Here now'), people,
-      el('div', { class: 'react', 'aria-label': 'Reactions' }, EMOJIS.map((e) => el('button', { 'aria-label': `React ${e}`, onclick: () => request('react', { lot: id, emoji: e }).catch(say) }, e))),
+      el('div', { class: 'react', 'aria-label': 'Reactions' }, reactButtons),
       el('h2', {}, 'Chat'), chat,
       el('form', { class: 'row', onsubmit: (e) => { e.preventDefault(); if (text.value.trim()) request('chat', { lot: id, text: text.value }).then(() => { text.value = ''; }).catch(say); } },
-        text, el('button', {}, 'Send')))));
+        text, el('button', {}, 'Send')),
+      board.node)));
   draw();
 
   const off = listen((f) => {
     if (f.type === 'wallet' && lot.kind === 'english') { const h = $('#held'); if (h) h.textContent = `Held in your wallet: ${money(f.wallet.held)} · available ${money(f.wallet.available)}`; }
+    if (f.type === 'leaderboard' && f.lot === id) { board.set(f); return; }
+    if (f.type === 'reactions' && f.lot === id) { Object.assign(totals, f.totals); drawTotals(); return; }
     if (f.type !== 'event' || f.lot !== id) return;
     const d = f.data || {};
+    if (f.social_seq && (f.kind === 'chat' || f.kind === 'reaction')) {
+      const k = `${f.kind}#${f.social_seq}`;
+      if (social.has(k)) return;
+      social.add(k);
+    }
     if (f.kind === 'chat') chat.append(el('li', {}, el('strong', {}, d.user), ` (${d.region}) `, d.text));
     else if (f.kind === 'reaction') chat.append(el('li', { class: 'muted' }, `${d.user} reacted ${d.emoji}`));
     else if (f.kind === 'presence') {
@@ -305,6 +418,8 @@ async function lotView(view, id) {
   if (joined) {
     if (joined.lot.seq >= lot.seq) { lot = joined.lot; draw(); }
     for (const p of joined.presence) present.set(p.user, p.region);
+    Object.assign(totals, joined.reactions || {});
+    drawTotals();
     here = joined.lot.watchers;
     drawPeople();
   }

@@ -1,0 +1,223 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/lotzero/lotzero/firehose"
+	"github.com/lotzero/lotzero/ledger"
+	"github.com/lotzero/lotzero/protocol"
+)
+
+// frames decodes what a session was sent, by type.
+type sent struct {
+	join        *protocol.JoinResult
+	watch       *protocol.WatchResult
+	chat        []string // texts, in order
+	socialSeqs  []int64
+	boards      []protocol.Leaderboard
+	feeds       []protocol.FeedFrame
+	reactFrames []protocol.ReactionsFrame
+}
+
+func (s *session) sentViews(t *testing.T) sent {
+	t.Helper()
+	var out sent
+	for _, frame := range s.out.drain() {
+		var head struct {
+			Type   string          `json:"type"`
+			OK     bool            `json:"ok"`
+			Kind   string          `json:"kind"`
+			Result json.RawMessage `json:"result"`
+		}
+		if err := json.Unmarshal(frame, &head); err != nil {
+			t.Fatalf("frame %s: %v", frame, err)
+		}
+		switch head.Type {
+		case "reply":
+			if !head.OK {
+				t.Fatalf("failed reply: %s", frame)
+			}
+			var probe map[string]json.RawMessage
+			_ = json.Unmarshal(head.Result, &probe)
+			if _, ok := probe["leaderboards"]; ok {
+				out.watch = new(protocol.WatchResult)
+				_ = json.Unmarshal(head.Result, out.watch)
+			} else if _, ok := probe["lot"]; ok {
+				out.join = new(protocol.JoinResult)
+				_ = json.Unmarshal(head.Result, out.join)
+			}
+		case "event":
+			if head.Kind == "chat" {
+				var ev protocol.Event
+				var d protocol.ChatData
+				_ = json.Unmarshal(frame, &ev)
+				_ = json.Unmarshal(ev.Data, &d)
+				out.chat = append(out.chat, d.Text)
+				out.socialSeqs = append(out.socialSeqs, ev.SocialSeq)
+			}
+		case "leaderboard":
+			var b protocol.Leaderboard
+			_ = json.Unmarshal(frame, &b)
+			out.boards = append(out.boards, b)
+		case "feed":
+			var f protocol.FeedFrame
+			_ = json.Unmarshal(frame, &f)
+			out.feeds = append(out.feeds, f)
+		case "reactions":
+			var r protocol.ReactionsFrame
+			_ = json.Unmarshal(frame, &r)
+			out.reactFrames = append(out.reactFrames, r)
+		}
+	}
+	return out
+}
+
+func chatLine(lot string, i int) firehose.Message {
+	d, _ := json.Marshal(protocol.ChatData{User: "alice", Region: "eu-west-1", Text: fmt.Sprintf("line %d", i)})
+	return firehose.Message{Kind: firehose.KindChat, ID: fmt.Sprintf("alice:%s:%d", lot, i), Lot: lot, Event: protocol.EventChat,
+		At: time.Now(), Region: "eu-west-1", Actor: "alice", Data: d}
+}
+
+// A joining session gets the room's last 50 chat lines after the join
+// reply — lines from before the room existed (read from the views) and
+// lines delivered live since, each once, in order — and then live lines.
+func TestJoinShowsChatHistoryWithoutGapsOrDuplicates(t *testing.T) {
+	ctx := context.Background()
+	l := newFakeLedger()
+	h := newTestHub(t, l, Options{Node: "n1"})
+	lot := l.id.String()
+	publish := func(i int) firehose.Message {
+		t.Helper()
+		m := chatLine(lot, i)
+		if err := h.fh.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	for i := 0; i < 55; i++ { // before anyone here joined
+		publish(i)
+	}
+	a := testSession(h, "alice")
+	if _, perr := a.join(ctx, protocol.Request{Type: "join", ID: "j1", Lot: lot}, l.id); perr != nil {
+		t.Fatal(perr)
+	}
+	got := a.sentViews(t)
+	if len(got.chat) != 50 || got.chat[0] != "line 5" || got.chat[49] != "line 54" {
+		t.Fatalf("first join's history: %d lines %v", len(got.chat), got.chat)
+	}
+	// Three more lines, delivered live (as the dispatcher does). The
+	// Memory firehose numbers them as it publishes.
+	for i := 55; i < 58; i++ {
+		publish(i)
+		lines, _ := h.fh.Views().Chat(ctx, lot, 1)
+		h.onSocial(lines[0])
+	}
+	if live := a.sentViews(t); fmt.Sprint(live.chat) != "[line 55 line 56 line 57]" {
+		t.Fatalf("live lines: %v", live.chat)
+	}
+	b := testSession(h, "bob")
+	if _, perr := b.join(ctx, protocol.Request{Type: "join", ID: "j2", Lot: lot}, l.id); perr != nil {
+		t.Fatal(perr)
+	}
+	got = b.sentViews(t)
+	if len(got.chat) != 50 || got.chat[0] != "line 8" || got.chat[49] != "line 57" {
+		t.Fatalf("second join's history: %d lines %v", len(got.chat), got.chat)
+	}
+	for i := 1; i < len(got.socialSeqs); i++ {
+		if got.socialSeqs[i] <= got.socialSeqs[i-1] {
+			t.Fatalf("history out of order or doubled: %v", got.socialSeqs)
+		}
+	}
+}
+
+// The join result carries the lot's reaction totals; a reaction marks them
+// changed and the next flush pushes them to the room.
+func TestReactionTotalsInJoinAndLive(t *testing.T) {
+	ctx := context.Background()
+	l := newFakeLedger()
+	h := newTestHub(t, l, Options{Node: "n1"})
+	lot := l.id.String()
+	react := func(i int, emoji string) firehose.Message {
+		m := firehose.Message{Kind: firehose.KindReaction, ID: fmt.Sprintf("u%d:%s:r", i, lot), Lot: lot, Event: protocol.EventReaction,
+			At: time.Now(), Region: "eu-west-1", Data: json.RawMessage(`{}`), Tally: &firehose.Tally{User: fmt.Sprint("u", i), Emoji: emoji}}
+		if err := h.fh.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	react(1, "🔥")
+	react(2, "🔥")
+	react(2, "🔥") // the same id again: a retry, counted once
+	s := testSession(h, "alice")
+	if _, perr := s.join(ctx, protocol.Request{Type: "join", ID: "j1", Lot: lot}, l.id); perr != nil {
+		t.Fatal(perr)
+	}
+	got := s.sentViews(t)
+	if got.join == nil || got.join.Reactions["🔥"] != 2 || len(got.join.Reactions) != 1 {
+		t.Fatalf("join reactions: %+v", got.join)
+	}
+	h.onSocial(react(3, "👏"))
+	h.flushViews(ctx)
+	got = s.sentViews(t)
+	if len(got.reactFrames) != 1 || got.reactFrames[0].Totals["👏"] != 1 || got.reactFrames[0].Totals["🔥"] != 2 {
+		t.Fatalf("reactions frames: %+v", got.reactFrames)
+	}
+}
+
+// A recorded bid changes the lot's and the overall leaderboards: the next
+// flush pushes the lot's to its room and the overall ones, with the new
+// feed events, to lobby watchers; a flush with nothing new pushes nothing.
+func TestLeaderboardsAndFeedPushedWhenChanged(t *testing.T) {
+	ctx := context.Background()
+	l := newFakeLedger()
+	h := newTestHub(t, l, Options{Node: "n1"})
+	lot := l.id.String()
+	member, watcher := testSession(h, "alice"), testSession(h, "bob")
+	if _, perr := member.join(ctx, protocol.Request{Type: "join", ID: "j1", Lot: lot}, l.id); perr != nil {
+		t.Fatal(perr)
+	}
+	res, perr := watcher.watch(ctx)
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	if wr := res.(protocol.WatchResult); len(wr.Leaderboards) != 2 || len(wr.Feed) != 0 || wr.Leaderboards[0].Window != "recent" {
+		t.Fatalf("watch result: %+v", wr)
+	}
+	member.out.drain()
+	data, _ := json.Marshal(ledger.BidData{Bidder: "carol", BidderRegion: "sa-east-1", Amount: 1500})
+	ev := ledger.Event{Lot: l.id, Seq: 1, Kind: ledger.EventBid, At: time.Now(), Region: "sa-east-1", Actor: "carol", Data: data}
+	m := ledgerMessage(ev)
+	h.record(ctx, m)
+	h.onLedgerMessage(m, ev) // the firehose's copy: a feed event, recorded again later (a no-op)
+	h.flushViews(ctx)
+	room, lobby := member.sentViews(t), watcher.sentViews(t)
+	if len(room.boards) != 2 || room.boards[0].Lot != lot || len(room.boards[0].Bidders.ByAmount) != 1 ||
+		room.boards[0].Bidders.ByAmount[0] != (protocol.BoardLine{User: "carol", Count: 1, Amount: 1500}) {
+		t.Fatalf("room leaderboards: %+v", room.boards)
+	}
+	if len(lobby.boards) != 2 || lobby.boards[0].Lot != "" || len(lobby.boards[1].Regions) != 1 || lobby.boards[1].Regions[0].Region != "sa-east-1" {
+		t.Fatalf("lobby leaderboards: %+v", lobby.boards)
+	}
+	if len(lobby.feeds) != 1 || len(lobby.feeds[0].Events) != 1 || lobby.feeds[0].Events[0].Kind != "bid" || lobby.feeds[0].Events[0].Seq != 1 {
+		t.Fatalf("lobby feed: %+v", lobby.feeds)
+	}
+	if len(room.feeds) != 0 {
+		t.Fatalf("a room member got the lobby's feed: %+v", room.feeds)
+	}
+	h.record(ctx, m) // recorded again: counted once, nothing changed
+	h.flushViews(ctx)
+	if again := member.sentViews(t); len(again.boards) != 0 {
+		t.Fatalf("an unchanged leaderboard was pushed again: %+v", again.boards)
+	}
+	h.unwatch(watcher)
+	ev2 := ledger.Event{Lot: l.id, Seq: 2, Kind: ledger.EventBid, At: time.Now(), Data: data}
+	h.onLedgerMessage(ledgerMessage(ev2), ev2)
+	h.flushViews(ctx)
+	if after := watcher.sentViews(t); len(after.feeds)+len(after.boards) != 0 {
+		t.Fatalf("an unwatched session got lobby frames: %+v", after)
+	}
+}
