@@ -287,3 +287,25 @@ func (s *Sim) countRefusal(rule string) {
 func (s *Sim) nextMarker() string {
 	return fmt.Sprintf("dsqlsim_refused_%d", s.markers.Add(1))
 }
+
+// PoolConnString is ConnString with pgxpool settings that keep every
+// connection under the proxy's lifetime — half of it, checked every
+// second at most — as the ledger's DSQL backend keeps its connections
+// under DSQL's hour (50 minutes). A client whose pool does not do that
+// meets connections the proxy closed while they sat idle in the pool.
+func (s *Sim) PoolConnString(connString string) (string, error) {
+	dsn, err := s.ConnString(connString)
+	if err != nil {
+		return "", err
+	}
+	lifetime := s.opts.ConnLifetime / 2
+	check := min(time.Second, lifetime/4)
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		return fmt.Sprintf("%s%spool_max_conn_lifetime=%s&pool_health_check_period=%s", dsn, sep, lifetime, check), nil
+	}
+	return fmt.Sprintf("%s pool_max_conn_lifetime=%s pool_health_check_period=%s", dsn, lifetime, check), nil
+}
