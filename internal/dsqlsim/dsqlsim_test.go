@@ -597,3 +597,110 @@ func TestLatencyComposes(t *testing.T) {
 		t.Fatalf("%d of 5", n)
 	}
 }
+
+// A refusal decided by the transaction, not the text, falls on a cached
+// statement's Bind in the middle of a pipelined batch: the statement before
+// it ran, it failed with DSQL's error, nothing of the transaction commits.
+func TestRefusalMidPipelineFromTheStatementCache(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Options{})
+	c := f.connect(t)
+	run := func(dml bool) (int64, error) {
+		tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+		if err != nil {
+			return 0, err
+		}
+		defer tx.Rollback(ctx)
+		if dml {
+			if _, err := tx.Exec(ctx, `INSERT INTO t VALUES ($1, 1)`, 7); err != nil {
+				return 0, err
+			}
+		}
+		var b pgx.Batch
+		b.Queue(`SELECT count(*) FROM t`)
+		b.Queue(`CREATE TABLE IF NOT EXISTS side (id BIGINT PRIMARY KEY)`)
+		br := tx.SendBatch(ctx, &b)
+		var n int64
+		if err := br.QueryRow().Scan(&n); err != nil {
+			return 0, err
+		}
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return n, err
+		}
+		if err := br.Close(); err != nil {
+			return n, err
+		}
+		return n, tx.Commit(ctx)
+	}
+	if _, err := run(false); err != nil { // one DDL alone; warms pgx's statement cache
+		t.Fatal(err)
+	}
+	n, err := run(true)
+	wantCode(t, err, "0A000", "ddl and dml")
+	if n != 1 {
+		t.Fatalf("the statement before the refused one read %d rows, want 1 (its own insert)", n)
+	}
+	if n := f.count(t, `SELECT count(*) FROM t`); n != 0 {
+		t.Fatalf("%d rows from a refused transaction", n)
+	}
+	if _, err := run(false); err != nil {
+		t.Fatalf("the connection after a refused pipeline: %v", err)
+	}
+}
+
+// A COMMIT sent in the extended protocol is aborted the same way: the
+// error, an idle connection, nothing committed.
+func TestExtendedProtocolCommitAborted(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Options{AbortShare: 1})
+	c := f.connect(t)
+	if _, err := c.Exec(ctx, `BEGIN ISOLATION LEVEL REPEATABLE READ`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, `INSERT INTO t VALUES ($1, 1)`, 1); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, extended(ctx, c, `COMMIT`), "40001", "OC000")
+	if st := c.PgConn().TxStatus(); st != 'I' {
+		t.Fatalf("status %c after an aborted COMMIT", st)
+	}
+	if n := f.count(t, `SELECT count(*) FROM t`); n != 0 {
+		t.Fatal("an aborted COMMIT committed")
+	}
+	if _, err := c.Exec(ctx, `SELECT 1`); err != nil {
+		t.Fatalf("the connection after the aborted COMMIT: %v", err)
+	}
+}
+
+// With CutMidTransaction the lifetime ends a connection inside its
+// transaction: the client's COMMIT gets no answer (its outcome unknown to
+// it), and PostgreSQL, having lost the connection, committed nothing.
+func TestCutMidTransaction(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Options{ConnLifetime: 200 * time.Millisecond, CutMidTransaction: true})
+	c := f.connect(t)
+	tx, err := c.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO t VALUES (1, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	err = tx.Commit(ctx)
+	var pgErr *pgconn.PgError
+	if err == nil || errors.As(err, &pgErr) {
+		t.Fatalf("COMMIT on a cut connection: %v, want a connection error", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.count(t, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond) // PostgreSQL notices the lost client
+	}
+	if n := f.count(t, `SELECT count(*) FROM t`); n != 0 {
+		t.Fatal("a transaction cut before its COMMIT committed")
+	}
+	if st := f.sim.Stats(); st.ConnsClosed != 1 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
