@@ -49,7 +49,11 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "build lotzero:", err)
 		return 1
 	}
-	return m.Run()
+	code := m.Run()
+	if dsqlSimOn() {
+		fmt.Fprintln(os.Stderr, dsqlSimSummary())
+	}
+	return code
 }
 
 // server is one lotzero process.
@@ -98,6 +102,9 @@ func startServer(t testing.TB, dir string, env ...string) *server {
 	if os.Getenv("LOTZERO_E2E_FIREHOSE") == "dynamodb" && !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "DYNAMODB_TABLE=") }) {
 		// The whole suite again on the DynamoDB firehose (make test does both).
 		env = append(env, "DYNAMODB_TABLE="+tableName(), "DYNAMODB_ENDPOINT="+dynamoEndpoint(t))
+	}
+	if dsqlSimOn() {
+		env = throughDSQLSim(t, dir, env)
 	}
 	s := &server{t: t, DataDir: dir, addr: freeAddr(t), env: env}
 	s.start()

@@ -10,38 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/lotzero/lotzero/internal/dsqlrules"
 )
 
-// The DSQL rules of the architecture brief, as patterns that must not occur
-// in any SQL the ledger sends. PostgreSQL would accept all of these; Aurora
-// DSQL rejects them or behaves differently, so the identical-SQL promise
-// holds only if none appears.
-var forbiddenSQL = []struct {
-	rule string
-	re   *regexp.Regexp
-}{
-	{"foreign keys", regexp.MustCompile(`(?i)\bFOREIGN\s+KEY\b|\bREFERENCES\b`)},
-	{"sequences/serial/identity", regexp.MustCompile(`(?i)\b(SMALL|BIG)?SERIAL\b|\bSEQUENCE\b|\bNEXTVAL\b|\bIDENTITY\b`)},
-	{"database-generated ids", regexp.MustCompile(`(?i)\bgen_random_uuid\b|\buuid_generate`)},
-	{"JSON types", regexp.MustCompile(`(?i)\bJSONB?\b`)},
-	{"arrays", regexp.MustCompile(`(?i)\[\]|\bARRAY\b|\bANY\s*\(`)},
-	{"enums/types", regexp.MustCompile(`(?i)\bENUM\b|\bCREATE\s+TYPE\b`)},
-	{"triggers/functions", regexp.MustCompile(`(?i)\bTRIGGER\b|\bPLPGSQL\b|\bLANGUAGE\b|\bCREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|PROCEDURE)\b|\bDO\s+\$`)},
-	{"temp tables", regexp.MustCompile(`(?i)\bTEMP(ORARY)?\b|\bUNLOGGED\b`)},
-	{"TRUNCATE", regexp.MustCompile(`(?i)\bTRUNCATE\b`)},
-	{"LISTEN/NOTIFY", regexp.MustCompile(`(?i)\bLISTEN\b|\bNOTIFY\b`)},
-	{"advisory locks", regexp.MustCompile(`(?i)\bpg_(try_)?advisory`)},
-	{"SAVEPOINT", regexp.MustCompile(`(?i)\bSAVEPOINT\b`)},
-	{"COPY", regexp.MustCompile(`(?i)\bCOPY\b`)},
-	{"SET TRANSACTION / SERIALIZABLE", regexp.MustCompile(`(?i)\bSET\s+TRANSACTION\b|\bSERIALIZABLE\b|\bSESSION\s+CHARACTERISTICS\b`)},
-	{"locking clauses other than FOR UPDATE", regexp.MustCompile(`(?i)\bFOR\s+SHARE\b|\bFOR\s+NO\s+KEY\s+UPDATE\b|\bLOCK\s+TABLE\b`)},
-	{"floating-point or money types", regexp.MustCompile(`(?i)\b(REAL|FLOAT[48]?|DOUBLE\s+PRECISION|MONEY)\b`)},
-	{"explicit BEGIN (use BeginTx with REPEATABLE READ)", regexp.MustCompile(`(?i)^\s*(BEGIN|START\s+TRANSACTION)\b`)},
-}
-
-// bareNumeric finds NUMERIC or DECIMAL without a precision: on DSQL that is
-// numeric(18,6), never what money wants.
-var bareNumeric = regexp.MustCompile(`(?i)\b(NUMERIC|DECIMAL)\b(\s*\()?`)
+// The rule list itself lives in internal/dsqlrules, shared with the
+// run-time simulator (internal/dsqlsim); here every rule, refused by DSQL or
+// a house rule, is forbidden in the SQL the ledger spells.
 
 var createIndex = regexp.MustCompile(`(?i)\bCREATE\s+(UNIQUE\s+)?INDEX\b`)
 
@@ -56,17 +31,7 @@ var looksLikeSQL = regexp.MustCompile(`(?is)^\s*(SELECT|INSERT|UPDATE|DELETE|CRE
 
 // sqlViolations returns the DSQL rules one SQL text breaks.
 func sqlViolations(sql string) []string {
-	var out []string
-	for _, f := range forbiddenSQL {
-		if f.re.MatchString(sql) {
-			out = append(out, f.rule)
-		}
-	}
-	for _, m := range bareNumeric.FindAllStringSubmatch(sql, -1) {
-		if m[2] == "" {
-			out = append(out, "bare numeric")
-		}
-	}
+	out := dsqlrules.Violations(sql)
 	if createIndex.MatchString(sql) && !indexPrefixes[sql] {
 		out = append(out, "CREATE INDEX outside the dialect switch")
 	}

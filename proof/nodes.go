@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lotzero/lotzero/internal/dblatency"
+	"github.com/lotzero/lotzero/internal/dsqlsim"
 	"github.com/lotzero/lotzero/internal/node"
 	"github.com/lotzero/lotzero/internal/pgembed"
 )
@@ -18,22 +19,25 @@ import (
 // database under them, and two nodes commit against the same rows, where
 // OCC decides. With a DynamoDB endpoint they share a firehose table too.
 // With a database latency they reach that PostgreSQL only through a proxy
-// that adds it (internal/dblatency), as does the raw bound.
+// that adds it (internal/dblatency), as does the raw bound. With the DSQL
+// layer (internal/dsqlsim) they reach it only through that, which then
+// adds the latency itself.
 type nodes struct {
 	all   []*node.Node
 	dir   string
 	pg    *pgembed.Server
-	proxy *dblatency.Proxy // nil without a database latency
+	proxy *dblatency.Proxy // nil without a database latency (or with the DSQL layer)
+	sim   *dsqlsim.Sim     // nil without the DSQL layer
 }
 
-func startNodes(ctx context.Context, binary string, n int, ownDatabase bool, dynamoEndpoint string, dbLatency time.Duration) (*nodes, error) {
+func startNodes(ctx context.Context, binary string, n int, ownDatabase bool, dynamoEndpoint string, dbLatency time.Duration, sim *dsqlsim.Options) (*nodes, error) {
 	dir, err := node.TempDir("lotzero-proof-")
 	if err != nil {
 		return nil, err
 	}
 	ns := &nodes{dir: dir}
 	shared := []string{"LOTZERO_SEED=true"} // otherwise the servers' defaults: the proof is what users meet
-	if ownDatabase || n > 1 || dbLatency > 0 {
+	if ownDatabase || n > 1 || dbLatency > 0 || sim != nil {
 		ns.pg, err = pgembed.Start(ctx, pgembed.Options{DataDir: filepath.Join(dir, "pg")})
 		if err == nil {
 			err = ns.pg.EnsureDatabase(ctx, "lotzero")
@@ -42,7 +46,14 @@ func startNodes(ctx context.Context, binary string, n int, ownDatabase bool, dyn
 			ns.stop()
 			return nil, fmt.Errorf("start PostgreSQL for the proof: %w", err)
 		}
-		if dbLatency > 0 {
+		if sim != nil {
+			opts := *sim
+			opts.RoundTrip = dbLatency
+			if ns.sim, err = startSim(ctx, ns.pg, opts); err != nil {
+				ns.stop()
+				return nil, err
+			}
+		} else if dbLatency > 0 {
 			if ns.proxy, err = startProxy(ctx, ns.pg, dbLatency); err != nil {
 				ns.stop()
 				return nil, err
@@ -87,14 +98,32 @@ func startProxy(ctx context.Context, pg *pgembed.Server, latency time.Duration) 
 	return nil, fmt.Errorf("put %v between the proof's nodes and PostgreSQL: %w", latency, err)
 }
 
+// startSim puts the DSQL layer in front of pg; like startProxy, it lives
+// until stop and dials PostgreSQL's socket anew for every connection.
+func startSim(ctx context.Context, pg *pgembed.Server, opts dsqlsim.Options) (*dsqlsim.Sim, error) {
+	target, err := dblatency.Target(pg.ConnString("postgres"))
+	if err == nil {
+		var s *dsqlsim.Sim
+		if s, err = dsqlsim.Start(context.WithoutCancel(ctx), target, opts); err == nil {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("put the DSQL layer between the proof's nodes and PostgreSQL: %w", err)
+}
+
 // connString is how the nodes and the raw bound reach a database: through
-// the proxy when there is one.
+// the DSQL layer or the latency proxy when there is one.
 func (ns *nodes) connString(database string) (string, error) {
 	dsn := ns.pg.ConnString(database)
-	if ns.proxy == nil {
-		return dsn, nil
+	switch {
+	case ns.sim != nil:
+		// The nodes' pools recycle connections before the layer closes
+		// them, as the ledger's DSQL backend does before DSQL's hour.
+		return ns.sim.PoolConnString(dsn)
+	case ns.proxy != nil:
+		return ns.proxy.ConnString(dsn)
 	}
-	return ns.proxy.ConnString(dsn)
+	return dsn, nil
 }
 
 // urls are the nodes' base URLs.
@@ -112,6 +141,9 @@ func (ns *nodes) stop() {
 	}
 	if ns.proxy != nil {
 		ns.proxy.Close()
+	}
+	if ns.sim != nil {
+		ns.sim.Close()
 	}
 	if ns.pg != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

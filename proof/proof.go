@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lotzero/lotzero/internal/dsqlsim"
 	"github.com/lotzero/lotzero/proof/checker"
 	"github.com/lotzero/lotzero/protocol"
 )
@@ -56,6 +57,12 @@ type Config struct {
 	// (an auth secret): its users are funded by an operator credit instead
 	// of demo sign-up. Nil means demo mode.
 	Mint Minter `json:"-"`
+	// DSQLSim, when set, puts the DSQL layer (internal/dsqlsim) between the
+	// nodes and the proof's own PostgreSQL, with these options: aborted
+	// COMMITs, refused statements, connections closed after their
+	// lifetime. DBLatency is then the layer's round trip. It needs a
+	// PostgreSQL the proof owns (no URL).
+	DSQLSim *dsqlsim.Options
 	// Progress, when set, receives a line as the run advances.
 	Progress func(string)
 }
@@ -81,9 +88,12 @@ type Report struct {
 	RawBound   *RawBound               `json:"raw_bound,omitempty"`
 	// DBLatencyMS is the round trip injected between the nodes and the
 	// database (Config.DBLatency); absent when none was.
-	DBLatencyMS float64       `json:"db_latency_ms,omitempty"`
-	History     []checker.Op  `json:"-"`
-	Final       checker.Final `json:"-"`
+	DBLatencyMS float64 `json:"db_latency_ms,omitempty"`
+	// DSQLSim is what the DSQL layer injected during the race (Config.DSQLSim);
+	// absent without it.
+	DSQLSim *DSQLSimReport `json:"dsql_sim,omitempty"`
+	History []checker.Op   `json:"-"`
+	Final   checker.Final  `json:"-"`
 }
 
 // Latency of operations from invoke to outcome, in milliseconds.
@@ -148,6 +158,10 @@ func (c *Config) Validate() error {
 		return errors.New("db latency must be between 0 and 1s")
 	case c.DBLatency > 0 && len(c.URLs) > 0:
 		return errors.New("db latency needs servers and a PostgreSQL the proof starts itself (no --url)")
+	case c.DSQLSim != nil && len(c.URLs) > 0:
+		return errors.New("the DSQL layer needs servers and a PostgreSQL the proof starts itself (no --url)")
+	case c.DSQLSim != nil && (c.DSQLSim.AbortShare < 0 || c.DSQLSim.AbortShare > 0.5):
+		return errors.New("the DSQL layer's abort share must be between 0 and 0.5")
 	}
 	return nil
 }
@@ -164,8 +178,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var env *nodes
 	if len(cfg.URLs) == 0 {
 		var err error
-		ownDatabase := cfg.Faults || cfg.RawBound || cfg.DBLatency > 0
-		if env, err = startNodes(ctx, cfg.Binary, cfg.Nodes, ownDatabase, cfg.DynamoEndpoint, cfg.DBLatency); err != nil {
+		ownDatabase := cfg.Faults || cfg.RawBound || cfg.DBLatency > 0 || cfg.DSQLSim != nil
+		if env, err = startNodes(ctx, cfg.Binary, cfg.Nodes, ownDatabase, cfg.DynamoEndpoint, cfg.DBLatency, cfg.DSQLSim); err != nil {
 			return nil, err
 		}
 		defer env.stop()
@@ -226,6 +240,10 @@ func (r *run) execute(ctx context.Context, env *nodes) (*Report, error) {
 		}
 	}
 	statsBefore := r.nodeStats(ctx)
+	var simBefore dsqlsim.Stats
+	if env != nil && env.sim != nil {
+		simBefore = env.sim.Stats()
+	}
 
 	// The race: everyone waits at the barrier, then goes at once.
 	start := make(chan struct{})
@@ -278,6 +296,10 @@ loop:
 	stopFaults()
 	<-faultsDone
 	raceStats := since(statsBefore, r.nodeStats(ctx))
+	var simReport *DSQLSimReport
+	if env != nil && env.sim != nil {
+		simReport = dsqlSimReport(env.sim.Options(), simBefore, env.sim.Stats())
+	}
 
 	if err := r.finish(ctx); err != nil {
 		return nil, err
@@ -296,7 +318,7 @@ loop:
 		Scenario: cfg.Scenario, N: cfg.N, K: cfg.K, OK: res.OK, Check: res,
 		DurationMS: millis(duration), Latency: latencies(outcomes), Regions: r.byRegion(outcomes),
 		Nodes: raceStats, Backends: r.server, Faults: faults, At: protocol.Time(began), Lots: r.lots[:min(len(r.lots), 20)],
-		History: history, Final: final, DBLatencyMS: millis(cfg.DBLatency),
+		History: history, Final: final, DBLatencyMS: millis(cfg.DBLatency), DSQLSim: simReport,
 	}
 	for _, n := range rep.Nodes {
 		rep.OCCRetries += n.OCCRetries

@@ -26,9 +26,11 @@ Usage:
   lotzero token      mint a token: --user U --role bidder|host|bot|operator --ttl 24h (needs LOTZERO_AUTH_SECRET)
   lotzero demo       migrate, seed, run a short live rush against the ledger, print the audit
   lotzero proof      race N real sessions (--scenario oversell|double-spend|dutch|english -n N -k K
-                     [--url U ... | --nodes N] [--faults] [--raw-bound] [--db-latency D] [--history FILE])
-                     and check every invariant from the history; --db-latency adds D per database round
-                     trip (the proof's own PostgreSQL); exit 1 on a violation, 2 if not carried out
+                     [--url U ... | --nodes N] [--faults] [--raw-bound] [--db-latency D] [--dsql-sim]
+                     [--history FILE]) and check every invariant from the history; --db-latency adds D per
+                     database round trip (the proof's own PostgreSQL); --dsql-sim makes that PostgreSQL
+                     behave as Aurora DSQL (aborted COMMITs, refusals, limits, connection lifetimes);
+                     exit 1 on a violation, 2 if not carried out
   lotzero proof check FILE   re-check a run's record offline
   lotzero fanout     benchmark: --sessions N join one lot at once (--users U); bid sent → received, CPU, memory
   lotzero migrate    apply the ledger schema

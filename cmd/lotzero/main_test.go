@@ -218,3 +218,17 @@ func TestProofDBLatencyNeedsItsOwnDatabase(t *testing.T) {
 		}
 	}
 }
+
+// TestProofDSQLSimNeedsItsOwnDatabase: the DSQL layer too goes in front of a
+// PostgreSQL the proof starts; against a deployment it cannot be carried out.
+func TestProofDSQLSimNeedsItsOwnDatabase(t *testing.T) {
+	for _, args := range [][]string{
+		{"proof", "--url", "http://127.0.0.1:1", "--dsql-sim"},
+		{"proof", "--dsql-sim", "--dsql-abort-share", "0.9"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "DSQL layer") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and the reason", args, code, errOut.String())
+		}
+	}
+}

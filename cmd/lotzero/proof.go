@@ -47,6 +47,9 @@ func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.Faults, "faults", false, "during the race: drop a third of the connections, restart PostgreSQL, SIGKILL and restart the node")
 	fs.BoolVar(&cfg.RawBound, "raw-bound", false, "also time the bare claim statement from as many connections: the database's own limit")
 	fs.DurationVar(&cfg.DBLatency, "db-latency", 0, "without --url: add this round trip between every node (and the raw bound) and the proof's own PostgreSQL, e.g. 20ms for a cross-Region commit")
+	dsqlSim := fs.Bool("dsql-sim", false, "without --url: put the DSQL layer between the nodes and the proof's own PostgreSQL: aborted COMMITs (40001 OC000), statements DSQL refuses, 54000 limits, connections closed after their lifetime (with --db-latency it adds that too)")
+	dsqlAbortShare := fs.Float64("dsql-abort-share", 0.05, "with --dsql-sim: the share of writing COMMITs aborted with 40001 OC000")
+	dsqlConnLifetime := fs.Duration("dsql-conn-lifetime", 20*time.Second, "with --dsql-sim: how long a database connection lives before the layer closes it (DSQL: 1h)")
 	historyFile := fs.String("history", "", "write the run's record to this file: the final reads, then the history, one JSON operation per line (re-check it with `lotzero proof check FILE`)")
 	reportFile := fs.String("report", "", "write the JSON report to this file")
 	if err := fs.parse(args, stderr); err != nil {
@@ -69,6 +72,10 @@ func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		tokens := hub.NewTokens(*authSecret, 0)
 		cfg.Mint = func(user string, roles []string) (string, error) { return tokens.Mint(user, roles, time.Hour) }
+	}
+	if *dsqlSim {
+		opts := proof.DSQLSimDefaults(*dsqlAbortShare, *dsqlConnLifetime)
+		cfg.DSQLSim = &opts
 	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(stderr, "lotzero proof:", err)
@@ -175,6 +182,14 @@ func printReport(w io.Writer, r *proof.Report) {
 	fmt.Fprintf(w, "  %-22s %d\n", "OCC retries", r.OCCRetries)
 	if r.DBLatencyMS > 0 {
 		fmt.Fprintf(w, "  %-22s %.1f ms per round trip, injected between every node and PostgreSQL\n", "database latency", r.DBLatencyMS)
+	}
+	if d := r.DSQLSim; d != nil {
+		fmt.Fprintf(w, "  %-22s aborted %d of %d writing COMMITs (OC000 %d at share %.0f%%, OC001 %d), refused %d statements, 54000 %d, closed %d connections (lifetime %.0f s)\n",
+			"DSQL layer", d.AbortedOC000+d.AbortedOC001, d.Commits+d.AbortedOC000+d.AbortedOC001, d.AbortedOC000, 100*d.AbortShare, d.AbortedOC001,
+			d.RefusedTotal(), d.RowLimit+d.TimeLimit, d.ConnsClosed, d.ConnLifetimeMS/1000)
+		for rule, n := range d.Refused {
+			fmt.Fprintf(w, "  %-22s %d statements refused: %s\n", "", n, rule)
+		}
 	}
 	for _, n := range r.Nodes {
 		fmt.Fprintf(w, "  %-22s commits %d, OCC retries %d, busy %d\n", "node "+n.URL, n.Commits, n.OCCRetries, n.Busy)

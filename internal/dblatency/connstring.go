@@ -35,10 +35,17 @@ func Target(connString string) (string, error) {
 // (sslmode=verify-full) no longer fits; the databases it fronts here are
 // local ones without TLS.
 func (p *Proxy) ConnString(connString string) (string, error) {
+	return PointAt(connString, p.Addr())
+}
+
+// PointAt is connString with its host and port replaced by addr (a
+// host:port), every other setting kept: how any proxy on loopback
+// (internal/dsqlsim too) hands its clients a connection string.
+func PointAt(connString, addr string) (string, error) {
 	if _, err := Target(connString); err != nil {
 		return "", err
 	}
-	host, port, err := net.SplitHostPort(p.Addr())
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", fmt.Errorf("dblatency: %w", err)
 	}
@@ -47,7 +54,7 @@ func (p *Proxy) ConnString(connString string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("dblatency: parse connection URL: %w", err)
 		}
-		u.Host = p.Addr()
+		u.Host = addr
 		// A socket directory may also come as ?host=/dir: the URL's
 		// authority must be the only address left.
 		if q := u.Query(); q.Has("host") || q.Has("hostaddr") || q.Has("port") {
