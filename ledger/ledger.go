@@ -24,7 +24,8 @@ type Options struct {
 	// MaxAttempts bounds how often one operation runs its transaction when
 	// it keeps conflicting. Zero means 12.
 	MaxAttempts int
-	// MaxElapsed bounds the time spent retrying one operation. Zero means 3s.
+	// MaxElapsed bounds the time spent retrying one operation, once it has
+	// had a few attempts (minAttempts). Zero means 3s.
 	MaxElapsed time.Duration
 	// DemoBalance is what EnsureUser funds a new user with. Zero means
 	// 1,000,000 minor units (10,000.00).

@@ -154,7 +154,9 @@ func requireOpen(l *Lot) error {
 
 // Lot returns one lot's current state.
 func (l *Ledger) Lot(ctx context.Context, id uuid.UUID) (*Lot, error) {
-	return readLot(ctx, l.pool, id)
+	var lot *Lot
+	err := l.read(ctx, func() (err error) { lot, err = readLot(ctx, l.pool, id); return err })
+	return lot, err
 }
 
 // Lots returns every lot, newest first, at most limit.

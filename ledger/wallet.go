@@ -49,7 +49,9 @@ func requireFunds(w Wallet, amount int64) error {
 
 // Wallet returns a user's wallet.
 func (l *Ledger) Wallet(ctx context.Context, user string) (Wallet, error) {
-	return readWallet(ctx, l.pool, user)
+	var w Wallet
+	err := l.read(ctx, func() (err error) { w, err = readWallet(ctx, l.pool, user); return err })
+	return w, err
 }
 
 // EnsureUser creates user with a wallet funded with balance (0 for an
