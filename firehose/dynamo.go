@@ -36,13 +36,16 @@ type DynamoConfig struct {
 	// PresenceTTL is how long a presence entry lives without a heartbeat.
 	// Zero means 30s.
 	PresenceTTL time.Duration
-	// Poll is how long the tailer waits when a shard had no records. Zero
-	// means 200ms.
+	// Poll is how long the tailer first waits when a shard had no records
+	// (the wait then doubles up to MaxPoll). Zero means 200ms.
 	Poll time.Duration
 	// Discover is how often the tailer re-lists the stream's shards. Zero
 	// means 10s.
 	Discover time.Duration
 	Logger   zerolog.Logger
+	// TailerConfig paces the stream tailer, its checkpoints and the node
+	// registry (dynamo_pacing.go).
+	TailerConfig
 }
 
 // chatShards spreads one lot's chat and reactions over partitions, so a
@@ -68,9 +71,7 @@ type Dynamo struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 
-	// Checkpoint storage; tests of the tailer's logic replace them.
-	loadCheckpointFn func(context.Context) map[string]string
-	saveCheckpointFn func(context.Context, map[string]*shard)
+	ts *tailState // the stream tailer's pacing, checkpoints and registration (dynamo_tailer.go)
 }
 
 // streamsAPI is the part of the DynamoDB Streams client the tailer uses.
@@ -128,7 +129,7 @@ func NewDynamo(ctx context.Context, cfg DynamoConfig) (*Dynamo, error) {
 		}
 	})
 	d.presence = &dynamoPresence{d: d}
-	d.loadCheckpointFn, d.saveCheckpointFn = d.loadCheckpoint, d.saveCheckpoint
+	d.initTailer()
 	return d, nil
 }
 
@@ -233,6 +234,7 @@ func (d *Dynamo) Publish(ctx context.Context, m Message) error {
 	if err != nil {
 		return fmt.Errorf("dynamodb: publish %s %s: %w", m.Kind, m.Event, err)
 	}
+	d.wakeTailer(m)
 	d.sideItems(ctx, m)
 	return nil
 }

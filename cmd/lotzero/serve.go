@@ -49,6 +49,7 @@ type hubFlags struct {
 	relayEvery     time.Duration
 	helloTimeout   time.Duration
 	skipPublish    bool
+	tailDelay      time.Duration
 	pprof          bool
 	dynamoTable    string
 	dynamoEndpoint string
@@ -105,6 +106,8 @@ func (f *hubFlags) register(fs *flagSet) {
 	fs.bind("hello-timeout", "LOTZERO_HELLO_TIMEOUT")
 	fs.boolFlag(&f.skipPublish, "fault-skip-publish", false, "fault injection for tests: never publish after commit, leaving delivery to the outbox relay")
 	fs.bind("fault-skip-publish", "LOTZERO_FAULT_SKIP_PUBLISH")
+	fs.DurationVar(&f.tailDelay, "fault-tail-delay", 0, "fault injection for tests: the DynamoDB stream tailer starts reading this long after the server, so a client can join before it catches up")
+	fs.bind("fault-tail-delay", "LOTZERO_FAULT_TAIL_DELAY")
 	fs.StringVar(&f.dynamoTable, "dynamodb-table", "", "DynamoDB table for the firehose (chat, presence, fan-out between nodes); empty keeps it in process")
 	fs.bind("dynamodb-table", "DYNAMODB_TABLE")
 	fs.StringVar(&f.dynamoEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint override, e.g. DynamoDB Local")
@@ -343,7 +346,7 @@ func openFirehose(ctx context.Context, hf hubFlags, log zerolog.Logger) (firehos
 		return firehose.NewMemory(hf.presenceTTL), nil
 	}
 	d, err := firehose.NewDynamo(ctx, firehose.DynamoConfig{Table: hf.dynamoTable, Endpoint: hf.dynamoEndpoint,
-		Node: hf.node, PresenceTTL: hf.presenceTTL, Logger: log})
+		Node: hf.node, PresenceTTL: hf.presenceTTL, Logger: log, TailerConfig: firehose.TailerConfig{TailDelay: hf.tailDelay}})
 	if err != nil {
 		return nil, err
 	}
