@@ -351,3 +351,47 @@ func TestPositionsSurviveTheirEncoding(t *testing.T) {
 		t.Fatal("a bogus position decoded")
 	}
 }
+
+// TestResumeAtPlacesEveryKindOfShard: where a cold start reads each shard
+// from, with and without a checkpoint.
+func TestResumeAtPlacesEveryKindOfShard(t *testing.T) {
+	began := time.UnixMilli(1_700_000_000_000)
+	now := began.Add(time.Hour)
+	cp := &checkpoint{shards: map[string]position{"seq": {seq: "42"}, "done": {done: true}, "latest": {latest: began}, "trim": {}}}
+	parents := map[string]string{"child": "seq", "grandchild": "child"}
+	var descends func(string) bool
+	descends = func(id string) bool {
+		_, named := cp.shards[id]
+		return named || (parents[id] != "" && descends(parents[id]))
+	}
+	for _, c := range []struct {
+		id     string
+		closed bool
+		cp     *checkpoint
+		want   string // last, from, notBefore, done
+	}{
+		{"seq", false, cp, "42 false false"},
+		{"done", true, cp, " false true"},
+		{"latest", false, cp, " TRIM_HORIZON true false"},
+		{"trim", false, cp, " TRIM_HORIZON false false"},
+		{"child", false, cp, " TRIM_HORIZON false false"},
+		{"grandchild", true, cp, " TRIM_HORIZON false false"}, // closed, but new since the checkpoint
+		{"old", true, cp, " false true"},
+		{"other", false, cp, " LATEST false false"},
+		{"seq", false, nil, " LATEST false false"}, // no checkpoint: a fresh start
+		{"seq", true, nil, " false true"},
+	} {
+		sh := &shard{id: c.id, parent: parents[c.id]}
+		resumeAt(sh, c.closed, c.cp, descends, now)
+		got := fmt.Sprint(sh.last, " ", sh.from, " ", !sh.notBefore.IsZero(), " ", sh.done)
+		if sh.from == "" {
+			got = fmt.Sprint(sh.last, " ", !sh.notBefore.IsZero(), " ", sh.done)
+		}
+		if got != c.want {
+			t.Errorf("%s (closed %v, checkpoint %v): %q, want %q", c.id, c.closed, c.cp != nil, got, c.want)
+		}
+		if c.id == "latest" && c.cp != nil && !sh.notBefore.Equal(began.Add(-time.Second)) {
+			t.Errorf("latest: records dropped before %v, want a second before %v", sh.notBefore, began)
+		}
+	}
+}
