@@ -37,13 +37,17 @@ type TailerConfig struct {
 	TailDelay time.Duration
 }
 
+// DefaultShardReadRate is TailerConfig.ShardReadRate's default: two
+// readers, AWS's advice, at 5 GetRecords calls a second each.
+const DefaultShardReadRate = 10
+
 // withDefaults fills the zero fields.
 func (c TailerConfig) withDefaults() TailerConfig {
 	if c.MaxPoll <= 0 {
 		c.MaxPoll = time.Second
 	}
 	if c.ShardReadRate <= 0 {
-		c.ShardReadRate = 10
+		c.ShardReadRate = DefaultShardReadRate
 	}
 	if c.CheckpointEvery <= 0 {
 		c.CheckpointEvery = time.Second

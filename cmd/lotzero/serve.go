@@ -50,6 +50,7 @@ type hubFlags struct {
 	helloTimeout   time.Duration
 	skipPublish    bool
 	tailDelay      time.Duration
+	shardReadRate  float64
 	pprof          bool
 	dynamoTable    string
 	dynamoEndpoint string
@@ -112,6 +113,8 @@ func (f *hubFlags) register(fs *flagSet) {
 	fs.bind("dynamodb-table", "DYNAMODB_TABLE")
 	fs.StringVar(&f.dynamoEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint override, e.g. DynamoDB Local")
 	fs.bind("dynamodb-endpoint", "DYNAMODB_ENDPOINT")
+	fs.Float64Var(&f.shardReadRate, "dynamodb-shard-read-rate", firehose.DefaultShardReadRate, "GetRecords calls per second per stream shard all nodes together may make; each node takes an equal share of the registered readers (more: lower cross-node latency, more reads)")
+	fs.bind("dynamodb-shard-read-rate", "LOTZERO_DYNAMODB_SHARD_READ_RATE")
 	fs.DurationVar(&f.presenceTTL, "presence-ttl", d.PresenceTTL, "how long a session stays present without a heartbeat")
 	fs.bind("presence-ttl", "LOTZERO_PRESENCE_TTL")
 	fs.boolFlag(&f.pprof, "pprof", false, "serve Go profiles at /debug/pprof/")
@@ -135,6 +138,9 @@ func (f *hubFlags) options() (hub.Options, error) {
 	}
 	if f.reqRetention < time.Minute {
 		return hub.Options{}, errors.New("--request-retention must be at least 1m: retries within it must still find their first outcome")
+	}
+	if f.shardReadRate <= 0 {
+		return hub.Options{}, errors.New("--dynamodb-shard-read-rate must be positive")
 	}
 	if f.commandRate <= 0 || f.commandBurst < 1 || f.chatRate <= 0 {
 		return hub.Options{}, errors.New("rates and bursts must be positive")
@@ -346,7 +352,7 @@ func openFirehose(ctx context.Context, hf hubFlags, log zerolog.Logger) (firehos
 		return firehose.NewMemory(hf.presenceTTL), nil
 	}
 	d, err := firehose.NewDynamo(ctx, firehose.DynamoConfig{Table: hf.dynamoTable, Endpoint: hf.dynamoEndpoint,
-		Node: hf.node, PresenceTTL: hf.presenceTTL, Logger: log, TailerConfig: firehose.TailerConfig{TailDelay: hf.tailDelay}})
+		Node: hf.node, PresenceTTL: hf.presenceTTL, Logger: log, TailerConfig: firehose.TailerConfig{TailDelay: hf.tailDelay, ShardReadRate: hf.shardReadRate}})
 	if err != nil {
 		return nil, err
 	}
