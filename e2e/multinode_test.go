@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,16 @@ import (
 // twoNodes starts two lotzero processes sharing one PostgreSQL and one
 // DynamoDB Local table, as a deployment with two nodes would.
 func twoNodes(t testing.TB, extra ...string) (*server, *server) {
+	t.Helper()
+	env := clusterEnv(t, extra...)
+	a := startServer(t, "", slices.Concat(env, []string{"LOTZERO_NODE=node-a"})...)
+	b := startServer(t, "", slices.Concat(env, []string{"LOTZERO_NODE=node-b"})...)
+	return a, b
+}
+
+// clusterEnv starts a PostgreSQL and names a fresh DynamoDB Local table
+// for nodes to share, and returns their environment (without a node name).
+func clusterEnv(t testing.TB, extra ...string) []string {
 	t.Helper()
 	ep := dynamoEndpoint(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -35,10 +46,7 @@ func twoNodes(t testing.TB, extra ...string) (*server, *server) {
 	table := tableName()
 	env := []string{"DATABASE_URL=" + pg.ConnString("lotzero"), "DYNAMODB_TABLE=" + table, "DYNAMODB_ENDPOINT=" + ep,
 		"LOTZERO_PRESENCE_TTL=3s"}
-	env = append(env, extra...)
-	a := startServer(t, "", append(env, "LOTZERO_NODE=node-a")...)
-	b := startServer(t, "", append(env, "LOTZERO_NODE=node-b")...)
-	return a, b
+	return slices.Concat(env, extra)
 }
 
 func TestTwoNodesShareEverything(t *testing.T) {

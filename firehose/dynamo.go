@@ -36,8 +36,8 @@ type DynamoConfig struct {
 	// PresenceTTL is how long a presence entry lives without a heartbeat.
 	// Zero means 30s.
 	PresenceTTL time.Duration
-	// Poll is how long the tailer waits when a shard had no records. Zero
-	// means 200ms.
+	// Poll is how long the tailer first waits when a shard had no records
+	// (the wait then doubles up to MaxPoll). Zero means 200ms.
 	Poll time.Duration
 	// Discover is how often the tailer re-lists the stream's shards. Zero
 	// means 10s.
@@ -59,6 +59,9 @@ type DynamoConfig struct {
 	BoardShards int
 	FeedShards  int
 	Logger      zerolog.Logger
+	// TailerConfig paces the stream tailer, its checkpoints and the node
+	// registry (dynamo_pacing.go).
+	TailerConfig
 }
 
 // chatShards spreads one lot's chat and reactions over partitions, so a
@@ -84,9 +87,7 @@ type Dynamo struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 
-	// Checkpoint storage; tests of the tailer's logic replace them.
-	loadCheckpointFn func(context.Context) map[string]string
-	saveCheckpointFn func(context.Context, map[string]*shard)
+	ts *tailState // the stream tailer's pacing, checkpoints and registration (dynamo_tailer.go)
 }
 
 // streamsAPI is the part of the DynamoDB Streams client the tailer uses.
@@ -162,7 +163,7 @@ func NewDynamo(ctx context.Context, cfg DynamoConfig) (*Dynamo, error) {
 		}
 	})
 	d.presence = &dynamoPresence{d: d}
-	d.loadCheckpointFn, d.saveCheckpointFn = d.loadCheckpoint, d.saveCheckpoint
+	d.initTailer()
 	return d, nil
 }
 
@@ -320,6 +321,7 @@ func (d *Dynamo) Publish(ctx context.Context, m Message) error {
 	if err != nil && !errors.As(err, &dup) {
 		return fmt.Errorf("dynamodb: publish %s %s: %w", m.Kind, m.Event, err)
 	}
+	d.wakeTailer(m)
 	return nil
 }
 

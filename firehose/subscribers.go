@@ -11,6 +11,7 @@ import (
 type subscribers struct {
 	mu    sync.Mutex
 	chans map[chan Message]struct{}
+	added chan struct{} // closed at the next add (waitFor)
 }
 
 // add registers a subscriber until ctx ends. Its channel is then drained
@@ -22,6 +23,10 @@ func (s *subscribers) add(ctx context.Context) <-chan Message {
 		s.chans = map[chan Message]struct{}{}
 	}
 	s.chans[ch] = struct{}{}
+	if s.added != nil {
+		close(s.added)
+		s.added = nil
+	}
 	s.mu.Unlock()
 	go func() {
 		<-ctx.Done()
@@ -53,6 +58,35 @@ func (s *subscribers) send(ctx context.Context, m Message) {
 		case ch <- m:
 		case <-ctx.Done():
 			return
+		}
+	}
+}
+
+// any reports whether anyone subscribes now.
+func (s *subscribers) any() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.chans) > 0
+}
+
+// waitFor returns once there is a subscriber (true) or ctx ends (false):
+// the stream tailer reads nothing nobody would receive.
+func (s *subscribers) waitFor(ctx context.Context) bool {
+	for {
+		s.mu.Lock()
+		if len(s.chans) > 0 {
+			s.mu.Unlock()
+			return true
+		}
+		if s.added == nil {
+			s.added = make(chan struct{})
+		}
+		added := s.added
+		s.mu.Unlock()
+		select {
+		case <-added:
+		case <-ctx.Done():
+			return false
 		}
 	}
 }

@@ -89,5 +89,9 @@ func newMetrics(l Ledger, fh any) *metrics {
 			Name: "lotzero_firehose_lag_seconds", Help: "Age of the last stream record the firehose applied on this node."},
 			func() float64 { return lg.Lag().Seconds() }))
 	}
+	// The stream tailer's reads (metrics_stream.go).
+	if sr, ok := fh.(streamReader); ok {
+		registerStreamMetrics(m.reg, sr)
+	}
 	return m
 }

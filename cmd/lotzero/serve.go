@@ -52,6 +52,8 @@ type hubFlags struct {
 	relayEvery     time.Duration
 	helloTimeout   time.Duration
 	skipPublish    bool
+	tailDelay      time.Duration
+	shardReadRate  float64
 	pprof          bool
 	dynamoTable    string
 	dynamoEndpoint string
@@ -118,10 +120,14 @@ func (f *hubFlags) register(fs *flagSet) {
 	fs.bind("hello-timeout", "LOTZERO_HELLO_TIMEOUT")
 	fs.boolFlag(&f.skipPublish, "fault-skip-publish", false, "fault injection for tests: never publish after commit, leaving delivery to the outbox relay")
 	fs.bind("fault-skip-publish", "LOTZERO_FAULT_SKIP_PUBLISH")
+	fs.DurationVar(&f.tailDelay, "fault-tail-delay", 0, "fault injection for tests: the DynamoDB stream tailer starts reading this long after the server, so a client can join before it catches up")
+	fs.bind("fault-tail-delay", "LOTZERO_FAULT_TAIL_DELAY")
 	fs.StringVar(&f.dynamoTable, "dynamodb-table", "", "DynamoDB table for the firehose (chat, presence, fan-out between nodes); empty keeps it in process")
 	fs.bind("dynamodb-table", "DYNAMODB_TABLE")
 	fs.StringVar(&f.dynamoEndpoint, "dynamodb-endpoint", "", "DynamoDB endpoint override, e.g. DynamoDB Local")
 	fs.bind("dynamodb-endpoint", "DYNAMODB_ENDPOINT")
+	fs.Float64Var(&f.shardReadRate, "dynamodb-shard-read-rate", firehose.DefaultShardReadRate, "GetRecords calls per second per stream shard all nodes together may make; each node takes an equal share of the registered readers (more: lower cross-node latency, more reads)")
+	fs.bind("dynamodb-shard-read-rate", "LOTZERO_DYNAMODB_SHARD_READ_RATE")
 	fs.DurationVar(&f.presenceTTL, "presence-ttl", d.PresenceTTL, "how long a session stays present without a heartbeat")
 	fs.bind("presence-ttl", "LOTZERO_PRESENCE_TTL")
 	fs.DurationVar(&f.chatRetention, "chat-retention", 24*time.Hour, "DynamoDB firehose: how long chat lines and reactions are kept (the chat history's reach)")
@@ -151,6 +157,9 @@ func (f *hubFlags) options() (hub.Options, error) {
 	}
 	if f.reqRetention < time.Minute {
 		return hub.Options{}, errors.New("--request-retention must be at least 1m: retries within it must still find their first outcome")
+	}
+	if f.shardReadRate <= 0 {
+		return hub.Options{}, errors.New("--dynamodb-shard-read-rate must be positive")
 	}
 	if f.commandRate <= 0 || f.commandBurst < 1 || f.chatRate <= 0 {
 		return hub.Options{}, errors.New("rates and bursts must be positive")
@@ -377,7 +386,8 @@ func openFirehose(ctx context.Context, hf hubFlags, log zerolog.Logger) (firehos
 	}
 	d, err := firehose.NewDynamo(ctx, firehose.DynamoConfig{Table: hf.dynamoTable, Endpoint: hf.dynamoEndpoint,
 		Node: hf.node, PresenceTTL: hf.presenceTTL, SocialRetention: hf.chatRetention, FeedRetention: hf.feedRetention,
-		BoardRetention: hf.boardRetention, Logger: log})
+		BoardRetention: hf.boardRetention, Logger: log,
+		TailerConfig: firehose.TailerConfig{TailDelay: hf.tailDelay, ShardReadRate: hf.shardReadRate}})
 	if err != nil {
 		return nil, err
 	}
