@@ -50,7 +50,8 @@ func newTable(t *testing.T) (string, func(node string, cfg ...func(*DynamoConfig
 // tailing waits until each node's tailer has found its shards (and, on a
 // cold start, taken their LATEST iterators): records written before that
 // are history, not what a test of live fan-out expects. A fixed sleep was
-// too short on a loaded machine.
+// too short on a loaded machine. A tailer reads only once its node has a
+// subscriber: pass subscribed nodes.
 func tailing(t *testing.T, nodes ...*Dynamo) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
@@ -147,7 +148,7 @@ func TestDynamoRestartResumesWithoutLossOrDuplicates(t *testing.T) {
 	defer pub.Close()
 	node := start("n1")
 	sub, _ := node.Subscribe(ctx)
-	tailing(t, pub, node)
+	tailing(t, node) // the publisher has no subscriber: its tailer reads nothing
 	for seq := int64(1); seq <= 3; seq++ {
 		_ = pub.Publish(ctx, ledgerMsg("L2", seq))
 	}
