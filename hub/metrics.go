@@ -77,6 +77,9 @@ func newMetrics(l Ledger, fh any) *metrics {
 			Name: "lotzero_ledger_commits_total", Help: "Ledger transactions committed."},
 			func() float64 { return float64(l.Stats().Commits) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "lotzero_ledger_unknown_commits_total", Help: "Ledger COMMITs whose answer never came (a broken connection), settled by their retry."},
+			func() float64 { return float64(l.Stats().UnknownCommits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "lotzero_ledger_operations_total", Help: "Ledger operations decided by committed transactions (a batch decides several per commit)."},
 			func() float64 { return float64(l.Stats().Operations) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{

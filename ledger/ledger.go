@@ -101,6 +101,7 @@ type Ledger struct {
 // counters are the ledger's own metrics, read with Stats.
 type counters struct {
 	commits    atomic.Int64
+	unknown    atomic.Int64
 	operations atomic.Int64
 	conflicts  atomic.Int64
 	busy       atomic.Int64
@@ -109,6 +110,10 @@ type counters struct {
 // Stats is a snapshot of the ledger's transaction counters.
 type Stats struct {
 	Commits int64 // transactions committed
+	// UnknownCommits are COMMITs whose answer never came (the connection
+	// broke): each was settled by its retry, which found the stored
+	// outcome or committed then.
+	UnknownCommits int64
 	// Operations are the operations those transactions decided: a batch
 	// decides several in one commit (group commit, see lotLines).
 	Operations int64
@@ -119,7 +124,7 @@ type Stats struct {
 // Stats returns the transaction counters since the ledger was created.
 func (l *Ledger) Stats() Stats {
 	return Stats{
-		Commits:    l.stats.commits.Load(),
+		Commits: l.stats.commits.Load(), UnknownCommits: l.stats.unknown.Load(),
 		Operations: l.stats.operations.Load(),
 		Conflicts:  l.stats.conflicts.Load(),
 		Busy:       l.stats.busy.Load(),

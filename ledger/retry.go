@@ -100,6 +100,7 @@ func (l *Ledger) runOpening(ctx context.Context, open opening, fn func(ctx conte
 			// changed") for it. The next attempt settles the question — a
 			// replay of the stored outcome, or an idempotent state check.
 			l.stats.conflicts.Add(1)
+			l.stats.unknown.Add(1)
 			continue
 		}
 		if err == nil {

@@ -18,6 +18,8 @@ type DSQLSimReport struct {
 	RowLimit       int64            `json:"row_limit"`
 	TimeLimit      int64            `json:"time_limit"`
 	ConnsClosed    int64            `json:"conns_closed"`
+	LostReplyShare float64          `json:"lost_reply_share"`
+	LostReplies    int64            `json:"lost_replies"` // COMMITs that committed but whose answer the layer withheld
 }
 
 // RefusedTotal is every statement the layer refused.
@@ -36,6 +38,7 @@ func dsqlSimReport(opts dsqlsim.Options, before, after dsqlsim.Stats) *DSQLSimRe
 		Commits: after.Commits - before.Commits, AbortedOC000: after.AbortedOC000 - before.AbortedOC000,
 		AbortedOC001: after.AbortedOC001 - before.AbortedOC001, RowLimit: after.RowLimit - before.RowLimit,
 		TimeLimit: after.TimeLimit - before.TimeLimit, ConnsClosed: after.ConnsClosed - before.ConnsClosed,
+		LostReplyShare: opts.LostReplyShare, LostReplies: after.LostReplies - before.LostReplies,
 	}
 	for rule, n := range after.Refused {
 		if d := n - before.Refused[rule]; d > 0 {
@@ -49,9 +52,11 @@ func dsqlSimReport(opts dsqlsim.Options, before, after dsqlsim.Stats) *DSQLSimRe
 }
 
 // DSQLSimDefaults are the layer's settings for a proof run: a share of
-// aborted COMMITs and connections that live seconds, not an hour, so a
-// race meets both; after a schema change, writing transactions fail OC001
-// for a moment (the nodes' migrations at start-up).
-func DSQLSimDefaults(abortShare float64, connLifetime time.Duration) dsqlsim.Options {
-	return dsqlsim.Options{AbortShare: abortShare, ConnLifetime: connLifetime, StaleSchemaWindow: 100 * time.Millisecond}
+// aborted COMMITs, a share of COMMITs whose answer is lost (committed, but
+// the node cannot know), and connections that live seconds, not an hour,
+// so a race meets all three; after a schema change, writing transactions
+// fail OC001 for a moment (the nodes' migrations at start-up).
+func DSQLSimDefaults(abortShare, lostReplyShare float64, connLifetime time.Duration) dsqlsim.Options {
+	return dsqlsim.Options{AbortShare: abortShare, LostReplyShare: lostReplyShare, ConnLifetime: connLifetime,
+		StaleSchemaWindow: 100 * time.Millisecond}
 }

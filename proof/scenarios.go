@@ -305,7 +305,9 @@ type NodeStats struct {
 	URL        string `json:"url"`
 	Commits    int64  `json:"commits"`
 	OCCRetries int64  `json:"occ_retries"` // attempts retried after a conflict
-	Busy       int64  `json:"busy"`        // operations that gave up retrying
+	// UnknownCommits are COMMITs whose answer was lost, settled by a retry.
+	UnknownCommits int64 `json:"unknown_commits"`
+	Busy           int64 `json:"busy"` // operations that gave up retrying
 }
 
 // nodeStats reads every node's counters (zero for a node that does not
@@ -332,6 +334,8 @@ func (r *run) nodeStats(ctx context.Context) []NodeStats {
 				out[i].Commits = int64(v)
 			case "lotzero_ledger_occ_retries_total":
 				out[i].OCCRetries = int64(v)
+			case "lotzero_ledger_unknown_commits_total":
+				out[i].UnknownCommits = int64(v)
 			case "lotzero_ledger_busy_total":
 				out[i].Busy = int64(v)
 			}
@@ -348,10 +352,12 @@ func since(before, after []NodeStats) []NodeStats {
 		if i < len(before) {
 			out[i].Commits -= before[i].Commits
 			out[i].OCCRetries -= before[i].OCCRetries
+			out[i].UnknownCommits -= before[i].UnknownCommits
 			out[i].Busy -= before[i].Busy
 		}
 		// A node restarted during the race counts from zero again.
 		out[i].Commits, out[i].OCCRetries, out[i].Busy = max(out[i].Commits, 0), max(out[i].OCCRetries, 0), max(out[i].Busy, 0)
+		out[i].UnknownCommits = max(out[i].UnknownCommits, 0)
 	}
 	return out
 }

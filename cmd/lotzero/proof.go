@@ -49,6 +49,7 @@ func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.DBLatency, "db-latency", 0, "without --url: add this round trip between every node (and the raw bound) and the proof's own PostgreSQL, e.g. 20ms for a cross-Region commit")
 	dsqlSim := fs.Bool("dsql-sim", false, "without --url: put the DSQL layer between the nodes and the proof's own PostgreSQL: aborted COMMITs (40001 OC000), statements DSQL refuses, 54000 limits, connections closed after their lifetime (with --db-latency it adds that too)")
 	dsqlAbortShare := fs.Float64("dsql-abort-share", 0.05, "with --dsql-sim: the share of writing COMMITs aborted with 40001 OC000")
+	dsqlLostShare := fs.Float64("dsql-lost-reply-share", 0.01, "with --dsql-sim: the share of writing COMMITs that commit but whose answer is lost (the connection cut): the outcome-unknown path")
 	dsqlConnLifetime := fs.Duration("dsql-conn-lifetime", 20*time.Second, "with --dsql-sim: how long a database connection lives before the layer closes it (DSQL: 1h)")
 	historyFile := fs.String("history", "", "write the run's record to this file: the final reads, then the history, one JSON operation per line (re-check it with `lotzero proof check FILE`)")
 	reportFile := fs.String("report", "", "write the JSON report to this file")
@@ -74,7 +75,7 @@ func runProof(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.Mint = func(user string, roles []string) (string, error) { return tokens.Mint(user, roles, time.Hour) }
 	}
 	if *dsqlSim {
-		opts := proof.DSQLSimDefaults(*dsqlAbortShare, *dsqlConnLifetime)
+		opts := proof.DSQLSimDefaults(*dsqlAbortShare, *dsqlLostShare, *dsqlConnLifetime)
 		cfg.DSQLSim = &opts
 	}
 	if err := cfg.Validate(); err != nil {
@@ -187,12 +188,13 @@ func printReport(w io.Writer, r *proof.Report) {
 		fmt.Fprintf(w, "  %-22s aborted %d of %d writing COMMITs (OC000 %d at share %.0f%%, OC001 %d), refused %d statements, 54000 %d, closed %d connections (lifetime %.0f s)\n",
 			"DSQL layer", d.AbortedOC000+d.AbortedOC001, d.Commits+d.AbortedOC000+d.AbortedOC001, d.AbortedOC000, 100*d.AbortShare, d.AbortedOC001,
 			d.RefusedTotal(), d.RowLimit+d.TimeLimit, d.ConnsClosed, d.ConnLifetimeMS/1000)
+		fmt.Fprintf(w, "  %-22s %d COMMITs committed with their answer withheld (share %.0f%%): settled by the nodes' retries\n", "", d.LostReplies, 100*d.LostReplyShare)
 		for rule, n := range d.Refused {
 			fmt.Fprintf(w, "  %-22s %d statements refused: %s\n", "", n, rule)
 		}
 	}
 	for _, n := range r.Nodes {
-		fmt.Fprintf(w, "  %-22s commits %d, OCC retries %d, busy %d\n", "node "+n.URL, n.Commits, n.OCCRetries, n.Busy)
+		fmt.Fprintf(w, "  %-22s commits %d, OCC retries %d, outcome unknown %d, busy %d\n", "node "+n.URL, n.Commits, n.OCCRetries, n.UnknownCommits, n.Busy)
 	}
 	regions := make([]string, 0, len(r.Regions))
 	for reg := range r.Regions {

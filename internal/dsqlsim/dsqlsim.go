@@ -67,6 +67,12 @@ type Options struct {
 	// CommitLatency is added to every COMMIT on top of its round trip: the
 	// cross-Region commit. Zero means none.
 	CommitLatency time.Duration
+	// LostReplyShare is the fraction, 0 to 1, of writing transactions'
+	// COMMITs that succeed but whose answer never reaches the client: the
+	// connection is cut right after PostgreSQL committed, as a network
+	// failure during a cross-Region COMMIT would. The client cannot tell
+	// whether it committed (its "outcome unknown" path). Zero means none.
+	LostReplyShare float64
 	// Seed makes the aborted share reproducible. Zero means random.
 	Seed uint64
 }
@@ -74,6 +80,9 @@ type Options struct {
 func (o *Options) defaults() error {
 	if o.AbortShare < 0 || o.AbortShare > 1 {
 		return fmt.Errorf("dsqlsim: abort share %v is not between 0 and 1", o.AbortShare)
+	}
+	if o.LostReplyShare < 0 || o.LostReplyShare > 1 {
+		return fmt.Errorf("dsqlsim: lost-reply share %v is not between 0 and 1", o.LostReplyShare)
 	}
 	if o.RoundTrip < 0 || o.CommitLatency < 0 || o.StaleSchemaWindow < 0 || o.TxLimit < 0 || o.ConnLifetime < 0 || o.MaxRows < 0 {
 		return errors.New("dsqlsim: negative option")
@@ -243,6 +252,16 @@ func (s *Sim) accept() {
 }
 
 // abortNext draws whether the next writing COMMIT is aborted with OC000.
+// loseNext draws whether the next successful writing COMMIT loses its reply.
+func (s *Sim) loseNext() bool {
+	if s.opts.LostReplyShare <= 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rng.Float64() < s.opts.LostReplyShare
+}
+
 func (s *Sim) abortNext() bool {
 	if s.opts.AbortShare <= 0 {
 		return false

@@ -704,3 +704,25 @@ func TestCutMidTransaction(t *testing.T) {
 		t.Fatalf("stats: %+v", st)
 	}
 }
+
+// TestLostCommitReply: with every reply lost, a writing COMMIT commits in
+// PostgreSQL but the client gets a broken connection instead of an answer
+// — the outcome it cannot know — and the proxy counts it.
+func TestLostCommitReply(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Options{LostReplyShare: 1})
+	c := f.connect(t)
+	err := writeTx(ctx, c, 1)
+	if err == nil {
+		t.Fatal("a COMMIT whose answer was withheld reported success")
+	}
+	if code, _ := pgCode(err); code != "" {
+		t.Fatalf("a lost answer came back as SQLSTATE %s, want a connection error: %v", code, err)
+	}
+	if n := f.count(t, `SELECT count(*) FROM t`); n != 1 {
+		t.Fatalf("%d rows committed, want the 1 whose answer was lost", n)
+	}
+	if st := f.sim.Stats(); st.LostReplies != 1 {
+		t.Fatalf("stats: %+v", st)
+	}
+}

@@ -68,6 +68,7 @@ type unit struct {
 	readyAs  byte                               // ReadyForQuery's status told the client; 0 keeps it
 	internal bool                               // the proxy's own ROLLBACK: the client never sees it
 	noop     bool                               // the current DDL did nothing ("…, skipping")
+	lose     bool                               // a COMMIT whose answer is never sent: cut once it committed
 }
 
 // txn is one explicit transaction.
@@ -432,6 +433,9 @@ func (s *session) decide(u *unit, sql string) (refusal *pgproto3.ErrorResponse, 
 			return errConflict(), true
 		}
 		s.sim.stats.commits.Add(1)
+		if tx.wrote && s.sim.loseNext() {
+			u.lose = true
+		}
 		return nil, false
 	}
 	if tx == nil {
@@ -497,7 +501,13 @@ func (s *session) fromServer() {
 			s.shut()
 			return
 		}
-		out, last := s.answer(msg)
+		out, last, cut := s.answer(msg)
+		if cut {
+			// PostgreSQL committed; the client never hears of it.
+			s.sim.stats.lostReplies.Add(1)
+			s.shut()
+			return
+		}
 		if out == nil {
 			continue
 		}
@@ -514,9 +524,10 @@ func (s *session) fromServer() {
 }
 
 // answer reads one server message into the head unit's bookkeeping and
-// returns what the client gets instead (nil: nothing), and whether the
-// connection ends after it (its lifetime is over and it is idle).
-func (s *session) answer(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, bool) {
+// returns what the client gets instead (nil: nothing), whether the
+// connection ends after it (its lifetime is over and it is idle), and
+// whether to cut it now instead (a COMMIT that loses its answer).
+func (s *session) answer(msg pgproto3.BackendMessage) (out pgproto3.BackendMessage, last, cut bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var u *unit
@@ -524,7 +535,7 @@ func (s *session) answer(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, 
 		u = s.pending[0]
 	}
 	if u == nil {
-		return msg, false // a notice or parameter status between units
+		return msg, false, false // a notice or parameter status between units
 	}
 	switch m := msg.(type) {
 	case *pgproto3.ErrorResponse:
@@ -546,6 +557,9 @@ func (s *session) answer(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, 
 		if n, ok := modifiedRows(tag); ok && u.tx != nil {
 			u.tx.rows += n
 		}
+		if u.lose && strings.EqualFold(tag, "COMMIT") {
+			return nil, false, true
+		}
 		if changesSchema(tag) && !u.noop {
 			s.sim.schemaChanged(s.id)
 		}
@@ -557,12 +571,12 @@ func (s *session) answer(msg pgproto3.BackendMessage) (pgproto3.BackendMessage, 
 		s.pending = s.pending[1:]
 		s.cond.Broadcast()
 		if u.internal {
-			return nil, false
+			return nil, false, false
 		}
-		return msg, s.expired && len(s.pending) == 0 && s.tx == nil
+		return msg, s.expired && len(s.pending) == 0 && s.tx == nil, false
 	}
 	if u.internal {
-		return nil, false
+		return nil, false, false
 	}
-	return msg, false
+	return msg, false, false
 }

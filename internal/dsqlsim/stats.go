@@ -19,6 +19,9 @@ type Stats struct {
 	TimeLimit int64            `json:"time_limit"` // 54000: over TxLimit
 	// ConnsClosed are connections the proxy closed at their lifetime's end.
 	ConnsClosed int64 `json:"conns_closed"`
+	// LostReplies are COMMITs that succeeded but whose answer the proxy
+	// withheld, cutting the connection: the client's outcome-unknown path.
+	LostReplies int64 `json:"lost_replies"`
 }
 
 // RefusedTotal is every statement refused, whatever the rule.
@@ -31,7 +34,7 @@ func (s Stats) RefusedTotal() int64 {
 }
 
 type counters struct {
-	connections, commits, oc000, oc001, rowLimit, timeLimit, closed atomic.Int64
+	connections, commits, oc000, oc001, rowLimit, timeLimit, closed, lostReplies atomic.Int64
 }
 
 // Stats is a snapshot of what the proxy did.
@@ -43,6 +46,6 @@ func (s *Sim) Stats() Stats {
 		Connections: s.stats.connections.Load(), Commits: s.stats.commits.Load(),
 		AbortedOC000: s.stats.oc000.Load(), AbortedOC001: s.stats.oc001.Load(),
 		Refused: refused, RowLimit: s.stats.rowLimit.Load(), TimeLimit: s.stats.timeLimit.Load(),
-		ConnsClosed: s.stats.closed.Load(),
+		ConnsClosed: s.stats.closed.Load(), LostReplies: s.stats.lostReplies.Load(),
 	}
 }
