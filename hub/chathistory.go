@@ -21,11 +21,14 @@ type chatHistory struct {
 }
 
 // add inserts a line in order, ignoring one already held, and keeps the
-// newest firehose.MaxChatHistory.
-func (c *chatHistory) add(seq int64, frame []byte) {
+// newest firehose.MaxChatHistory. It reports whether the line was new: a
+// line the room already has (the stream delivering it again after a
+// node's restart) or one older than everything a full history holds is
+// not sent to the room again.
+func (c *chatHistory) add(seq int64, frame []byte) bool {
 	i, found := slices.BinarySearch(c.seqs, seq)
-	if found {
-		return
+	if found || i == 0 && len(c.seqs) >= firehose.MaxChatHistory {
+		return false
 	}
 	c.seqs = slices.Insert(c.seqs, i, seq)
 	c.frames = slices.Insert(c.frames, i, frame)
@@ -33,6 +36,7 @@ func (c *chatHistory) add(seq int64, frame []byte) {
 		c.seqs = append(c.seqs[:0:0], c.seqs[over:]...)
 		c.frames = append(c.frames[:0:0], c.frames[over:]...)
 	}
+	return true
 }
 
 // seedChat makes sure the room's chat history holds the lines published

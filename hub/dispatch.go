@@ -98,8 +98,9 @@ func (h *Hub) onSocial(m firehose.Message) {
 	}
 	frame := socialFrame(m)
 	r.mu.Lock()
-	if m.Kind == firehose.KindChat {
-		r.chat.add(m.Seq, frame)
+	if m.Kind == firehose.KindChat && !r.chat.add(m.Seq, frame) {
+		r.mu.Unlock()
+		return // the room has it: delivered again by the stream
 	}
 	h.broadcast(r, frame)
 	r.mu.Unlock()
