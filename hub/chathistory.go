@@ -22,12 +22,14 @@ type chatHistory struct {
 
 // add inserts a line in order, ignoring one already held, and keeps the
 // newest firehose.MaxChatHistory. It reports whether the line was new: a
-// line the room already has (the stream delivering it again after a
-// node's restart) or one older than everything a full history holds is
-// not sent to the room again.
+// line the room already holds (the stream delivering it again after a
+// node's restart) every session in the room has had, live or in the
+// history its join got, and is not sent again. A line older than a full
+// history is new (lines of one lot may arrive out of order): it is sent
+// and not kept.
 func (c *chatHistory) add(seq int64, frame []byte) bool {
 	i, found := slices.BinarySearch(c.seqs, seq)
-	if found || i == 0 && len(c.seqs) >= firehose.MaxChatHistory {
+	if found {
 		return false
 	}
 	c.seqs = slices.Insert(c.seqs, i, seq)
