@@ -26,10 +26,34 @@ type fakeStream struct {
 	closed  map[string]bool
 	expire  bool // the next GetRecords fails with an expired iterator
 	seq     int
+	latest  int            // LATEST iterators handed out: a tailer has placed itself
+	served  map[string]int // per shard, how many records GetRecords has handed out
+}
+
+// placed waits until a tailer has taken its LATEST iterator: records added
+// from then on are live (a fixed sleep was too short on a loaded machine).
+func (f *fakeStream) placed(t *testing.T) {
+	t.Helper()
+	waitFor(t, "the tailer's LATEST iterator", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.latest > 0
+	})
+}
+
+// readTo waits until the tailer has been handed n records of shard.
+func (f *fakeStream) readTo(t *testing.T, shard string, n int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d records of %s read", n, shard), func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.served[shard] >= n
+	})
 }
 
 func newFakeStream(shards ...string) *fakeStream {
-	return &fakeStream{shards: shards, parent: map[string]string{}, records: map[string][]stypes.Record{}, closed: map[string]bool{}}
+	return &fakeStream{shards: shards, parent: map[string]string{}, records: map[string][]stypes.Record{}, closed: map[string]bool{},
+		served: map[string]int{}}
 }
 
 // add appends a ledger event with seq to a shard, created now.
@@ -102,6 +126,7 @@ func (f *fakeStream) GetShardIterator(_ context.Context, in *dynamodbstreams.Get
 	switch in.ShardIteratorType {
 	case stypes.ShardIteratorTypeLatest:
 		pos = len(f.records[id])
+		f.latest++
 	case stypes.ShardIteratorTypeAfterSequenceNumber:
 		for i, r := range f.records[id] {
 			if aws.ToString(r.Dynamodb.SequenceNumber) == aws.ToString(in.SequenceNumber) {
@@ -122,6 +147,7 @@ func (f *fakeStream) GetRecords(_ context.Context, in *dynamodbstreams.GetRecord
 	id, p, _ := strings.Cut(aws.ToString(in.ShardIterator), ":")
 	pos, _ := strconv.Atoi(p)
 	recs := f.records[id][pos:]
+	f.served[id] = max(f.served[id], pos+len(recs))
 	out := &dynamodbstreams.GetRecordsOutput{Records: recs}
 	if !f.closed[id] || len(recs) > 0 {
 		out.NextShardIterator = aws.String(fmt.Sprintf("%s:%d", id, pos+len(recs)))
@@ -200,16 +226,16 @@ func TestTailerFollowsClosedShardIntoChildAndExpiredIterators(t *testing.T) {
 	f := newFakeStream("root")
 	f.add("root", 1) // before the tailer starts: not delivered (cold start at LATEST)
 	d, sub := (&fakeNodes{items: map[string]nodeUpdate{}}).tailer(t, f, "t")
-	time.Sleep(100 * time.Millisecond)
+	f.placed(t)
 
 	f.add("root", 2)
 	f.add("root", 3)
-	time.Sleep(100 * time.Millisecond)
+	f.readTo(t, "root", 3)
 	f.mu.Lock()
 	f.expire = true // the iterator in hand expires: resume after seq 3's record
 	f.mu.Unlock()
 	f.add("root", 4)
-	time.Sleep(100 * time.Millisecond)
+	f.readTo(t, "root", 4)
 	// The root closes; its child opens with records that must come after
 	// the parent's last.
 	f.openChild("root", "child")
@@ -232,7 +258,7 @@ func TestTailerResumesAfterACrash(t *testing.T) {
 	f := newFakeStream("root")
 	nodes := &fakeNodes{items: map[string]nodeUpdate{}}
 	d, sub := nodes.tailer(t, f, "n")
-	time.Sleep(50 * time.Millisecond)
+	f.placed(t)
 	f.add("root", 1)
 	f.add("root", 2)
 	if got := collect(t, sub, 2, 5*time.Second); seqsOf(got) != "[1 2]" {
@@ -281,7 +307,7 @@ func TestTailerDropsARedeliveredSocialMessage(t *testing.T) {
 	f := newFakeStream("root")
 	d, sub := (&fakeNodes{items: map[string]nodeUpdate{}}).tailer(t, f, "n")
 	defer d.Close()
-	time.Sleep(50 * time.Millisecond)
+	f.placed(t)
 	f.addChat("root", "alice:L:1")
 	f.addChat("root", "alice:L:1")
 	f.addChat("root", "bob:L:1")
