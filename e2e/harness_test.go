@@ -103,7 +103,8 @@ func startServer(t testing.TB, dir string, env ...string) *server {
 		// The whole suite again on the DynamoDB firehose (make test does both).
 		env = append(env, "DYNAMODB_TABLE="+tableName(), "DYNAMODB_ENDPOINT="+dynamoEndpoint(t))
 	}
-	if dsqlSimOn() {
+	if dsqlSimOn() && !slices.Contains(env, "DATABASE_URL=") {
+		// "DATABASE_URL=" asks for the embedded PostgreSQL in every pass.
 		env = throughDSQLSim(t, dir, env)
 	}
 	s := &server{t: t, DataDir: dir, addr: freeAddr(t), env: env}

@@ -33,11 +33,7 @@ func (h *Hub) postCredit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	region := r.Header.Get("X-Lotzero-Region")
-	if !protocol.ValidRegion(region) {
-		region = "us-east-1"
-	}
-	operator := ledger.Actor{User: id.User, Region: region, RequestID: "credit"}
+	operator := ledger.Actor{User: id.User, Region: requestRegion(r), RequestID: "credit"}
 	res, err := h.ledger.Credit(r.Context(), operator, body.User, body.Amount, body.Ref, body.Create)
 	if err != nil {
 		writeError(w, h.protocolError(err))

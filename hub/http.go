@@ -159,6 +159,15 @@ func idempotencyKey(r *http.Request) (string, *protocol.Error) {
 	return k, nil
 }
 
+// requestRegion is the Region an HTTP request acts from: its
+// X-Lotzero-Region header when valid, else us-east-1.
+func requestRegion(r *http.Request) string {
+	if region := r.Header.Get("X-Lotzero-Region"); protocol.ValidRegion(region) {
+		return region
+	}
+	return "us-east-1"
+}
+
 func (h *Hub) requireDemo(w http.ResponseWriter) bool {
 	if !h.tokens.Demo() {
 		writeError(w, protocol.Errorf(protocol.ErrForbidden, "demo mode is off: tokens come from `lotzero token`"))
@@ -263,11 +272,7 @@ func (h *Hub) postDeposit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	region := r.Header.Get("X-Lotzero-Region")
-	if !protocol.ValidRegion(region) {
-		region = "us-east-1"
-	}
-	wallet, err := h.ledger.Deposit(r.Context(), ledger.Actor{User: id.User, Region: region, RequestID: key}, body.Amount)
+	wallet, err := h.ledger.Deposit(r.Context(), ledger.Actor{User: id.User, Region: requestRegion(r), RequestID: key}, body.Amount)
 	if err != nil {
 		writeError(w, h.protocolError(err))
 		return
