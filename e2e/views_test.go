@@ -238,3 +238,67 @@ func TestViewsAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestUnlistedLotsStayOutOfOverallViews: an unlisted lot's bids (the
+// proof's lots are unlisted) count on that lot's own leaderboard but never
+// on the overall one or in the activity feed, on the node that committed
+// them and on the node that got them from the firehose.
+func TestUnlistedLotsStayOutOfOverallViews(t *testing.T) {
+	a, b := twoNodes(t)
+	hidden := a.createLot(t, `{"kind":"english","unlisted":true,"title":"unlisted","start_price":1000,"duration_s":600}`)
+	listed := a.createLot(t, `{"kind":"english","title":"listed","start_price":1000,"duration_s":600}`)
+	watcher := b.dial(t, "carol", "sa-east-1")
+	mustOK(t, watcher, protocol.Request{Type: "watch"}, nil)
+	erin := a.dial(t, "erin", "eu-west-1")
+	mustOK(t, erin, protocol.Request{Type: "bid", Lot: hidden, Amount: 1500}, nil)
+	frank := a.dial(t, "frank", "us-west-2")
+	mustOK(t, frank, protocol.Request{Type: "bid", Lot: listed, Amount: 1200}, nil)
+
+	// Once the listed bid is on B's overall board and the unlisted one on
+	// its own lot's board, both have been recorded.
+	next(t, watcher, 30*time.Second, func(m protocol.Message) bool {
+		return m.Leaderboard != nil && m.Leaderboard.Lot == "" && m.Leaderboard.Window == "all" && hasBidder(m.Leaderboard.Bidders.ByAmount, "frank")
+	})
+	var lb struct {
+		Leaderboard protocol.Leaderboard `json:"leaderboard"`
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if err := protocol.GetJSON(ctxT(t, 10*time.Second), b.URL+"/api/leaderboard?lot="+hidden+"&window=all", "", &lb); err != nil {
+			t.Fatal(err)
+		}
+		if hasBidder(lb.Leaderboard.Bidders.ByAmount, "erin") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the unlisted lot's own board never showed its bid: %+v", lb.Leaderboard)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, node := range []*server{a, b} {
+		for _, w := range []string{"recent", "all"} {
+			if err := protocol.GetJSON(ctxT(t, 10*time.Second), node.URL+"/api/leaderboard?window="+w, "", &lb); err != nil {
+				t.Fatal(err)
+			}
+			if !hasBidder(lb.Leaderboard.Bidders.ByAmount, "frank") || hasBidder(lb.Leaderboard.Bidders.ByAmount, "erin") {
+				t.Fatalf("%s's overall %s board should hold frank and not erin: %+v", node.URL, w, lb.Leaderboard.Bidders)
+			}
+		}
+		var feed struct {
+			Events []protocol.Event `json:"events"`
+		}
+		if err := protocol.GetJSON(ctxT(t, 10*time.Second), node.URL+"/api/feed?limit=200", "", &feed); err != nil {
+			t.Fatal(err)
+		}
+		sawListed := false
+		for _, ev := range feed.Events {
+			if ev.Lot == hidden {
+				t.Fatalf("%s's feed holds the unlisted lot's %s", node.URL, ev.Kind)
+			}
+			sawListed = sawListed || ev.Lot == listed
+		}
+		if !sawListed {
+			t.Fatalf("%s's feed lacks the listed lot: %+v", node.URL, feed.Events)
+		}
+	}
+}

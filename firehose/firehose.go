@@ -50,6 +50,10 @@ type Message struct {
 	// publishes (their nodes read the wallets instead).
 	Balances json.RawMessage `json:"balances,omitempty"`
 	Tally    *Tally          `json:"tally,omitempty"`
+	// Unlisted is set by whoever records a ledger message of an unlisted
+	// lot (the proof's): Record then adds it to that lot's own board only,
+	// never to the overall board or the feed. Not carried on the stream.
+	Unlisted bool `json:"-"`
 }
 
 // Tally is what a message adds to the derived views (leaderboards and

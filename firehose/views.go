@@ -175,6 +175,15 @@ func boardAdd(m Message) (BoardUser, BoardRegion, bool) {
 	return u, r, true
 }
 
+// boardScopes are the boards a ledger message counts on: its lot's, and the
+// overall one ("ALL") unless the lot is unlisted.
+func boardScopes(m Message) []string {
+	if m.Unlisted {
+		return []string{m.Lot}
+	}
+	return []string{m.Lot, "ALL"}
+}
+
 // merge folds one user's line into another's: counts add, the best bid is
 // the higher.
 func (u *BoardUser) merge(o BoardUser) {

@@ -101,7 +101,7 @@ func (v dynamoViews) Record(ctx context.Context, m Message) error {
 		return nil
 	}
 	user, region, tallied := boardAdd(m)
-	feed := FeedKinds[m.Event]
+	feed := FeedKinds[m.Event] && !m.Unlisted
 	if !tallied && !feed {
 		return nil
 	}
@@ -141,7 +141,7 @@ func (v dynamoViews) Record(ctx context.Context, m Message) error {
 			{"all", now.Add(d.cfg.BoardRetention).Unix()},
 		}
 		var bests []types.AttributeValue
-		for _, scope := range []string{m.Lot, "ALL"} {
+		for _, scope := range boardScopes(m) {
 			for _, w := range windows {
 				pk := strAttr(boardPK(scope, w.name, shard))
 				bests = append(bests, pk)

@@ -86,7 +86,7 @@ func (v *memoryViews) Record(_ context.Context, m Message) error {
 			}
 		}
 	}
-	if FeedKinds[m.Event] {
+	if FeedKinds[m.Event] && !m.Unlisted {
 		v.feed = append(v.feed, m)
 		if len(v.feed) > MaxFeed {
 			v.feed = append([]Message(nil), v.feed[len(v.feed)-MaxFeed:]...)
@@ -97,7 +97,7 @@ func (v *memoryViews) Record(_ context.Context, m Message) error {
 		return nil
 	}
 	bucket := bucketOf(m.At)
-	for _, scope := range []string{m.Lot, "ALL"} {
+	for _, scope := range boardScopes(m) {
 		for _, w := range []string{bucket, "all"} {
 			key := scope + "#" + w
 			bm := v.boards[key]

@@ -33,6 +33,7 @@ var viewsCases = []struct {
 	{"the feed holds its kinds once, newest first", testViewsFeed},
 	{"reaction totals count a retried reaction once", testViewsReactions},
 	{"chat history is the last lines, oldest first, without retries", testViewsChat},
+	{"an unlisted lot counts on its own board only, never overall or in the feed", testViewsUnlisted},
 }
 
 func TestViews(t *testing.T) {
@@ -244,5 +245,48 @@ func TestMemoryViewsAreBounded(t *testing.T) {
 	m.views.mu.Unlock()
 	if chat != MaxChatHistory || feed != MaxFeed {
 		t.Fatalf("Memory holds %d chat lines and %d feed events", chat, feed)
+	}
+}
+
+func testViewsUnlisted(t *testing.T, a, b Firehose) {
+	ctx := context.Background()
+	lot := fmt.Sprintf("unlisted-%d", time.Now().UnixNano())
+	user := fmt.Sprintf("prover%d", time.Now().UnixNano()%1e6)
+	now := time.Now()
+	for i, m := range []Message{
+		tallied(lot, 1, "bid", "eu-west-1", now, &Tally{User: user, Bid: 500}),
+		tallied(lot, 2, "sold", "eu-west-1", now, &Tally{User: user, Units: 1, Spent: 300}),
+	} {
+		m.Unlisted = true
+		if err := []Firehose{a, b}[i%2].Views().Record(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own, err := b.Views().Leaderboard(ctx, lot, WindowAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(own.Users) != 1 || own.Users[0].User != user || own.Users[0].Bids != 1 || own.Users[0].Units != 1 {
+		t.Fatalf("the unlisted lot's own board: %+v", own.Users)
+	}
+	for _, w := range []Window{WindowRecent, WindowAll} {
+		overall, err := a.Views().Leaderboard(ctx, "", w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range overall.Users {
+			if u.User == user {
+				t.Fatalf("the unlisted lot's bidder is on the overall %s board: %+v", w, u)
+			}
+		}
+	}
+	feed, err := a.Views().Feed(ctx, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range feed {
+		if m.Lot == lot {
+			t.Fatalf("the unlisted lot is in the feed: %+v", m)
+		}
 	}
 }

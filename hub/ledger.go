@@ -27,6 +27,8 @@ type Ledger interface {
 	// TopUp credits a card payment the payment provider confirmed, once per payment.
 	TopUp(ctx context.Context, user string, amount int64, payment, region string) (ledger.CreditResult, error)
 	LobbyLots(ctx context.Context, openLimit, recentLimit int) (open, recent []*ledger.Lot, err error)
+	// Unlisted reports whether a lot is kept out of the lobby and the overall views.
+	Unlisted(ctx context.Context, lot uuid.UUID) (bool, error)
 	Audit(ctx context.Context) ([]ledger.Violation, error)
 	Backend() ledger.Backend
 	Stats() ledger.Stats

@@ -54,6 +54,9 @@ func (f *fakeLedger) Lot(_ context.Context, id uuid.UUID) (*ledger.Lot, error) {
 		Seq: f.seq, Price: 100, QtyTotal: 1_000_000}, nil
 }
 
+// Unlisted: the fake's lots are all listed.
+func (f *fakeLedger) Unlisted(context.Context, uuid.UUID) (bool, error) { return false, nil }
+
 func (f *fakeLedger) EventsSince(ctx context.Context, _ uuid.UUID, since int64, limit int) ([]ledger.Event, error) {
 	f.eventReads.Add(1)
 	if f.gate != nil {

@@ -40,6 +40,7 @@ type liveViews struct {
 	lobby         map[*session]bool  // sessions watching the lobby
 	seen          *seenSet           // feed events seen (the firehose delivers at least once)
 	done          *seenSet           // events recorded here: the firehose's copy needs no second look
+	unlisted      *unlistedLots      // lots kept out of the overall views
 	cache         *viewCache         // shared reads of the firehose's views
 	now           chan recordJob     // ledger events this node committed: record at once
 	later         chan recordJob     // ledger events from the firehose: record after RecordDelay
@@ -55,7 +56,7 @@ type recordJob struct {
 
 func newLiveViews() *liveViews {
 	return &liveViews{boards: map[string]bool{}, reacts: map[string]bool{}, sent: map[string][]byte{},
-		lobby: map[*session]bool{}, seen: newSeenSet(1 << 14), done: newSeenSet(1 << 14), cache: newViewCache(),
+		lobby: map[*session]bool{}, seen: newSeenSet(1 << 14), done: newSeenSet(1 << 14), unlisted: newUnlistedLots(), cache: newViewCache(),
 		now: make(chan recordJob, 4096), later: make(chan recordJob, 1<<14)}
 }
 
@@ -77,11 +78,7 @@ func (h *Hub) onLedgerMessage(m firehose.Message, ev ledger.Event) {
 	lv := h.live
 	if firehose.FeedKinds[m.Event] && lv.seen.add(ledger.EventKey{Lot: ev.Lot, Seq: ev.Seq}) {
 		lv.mu.Lock()
-		lv.feed = append(lv.feed, m)
-		lv.recent = append(lv.recent, m)
-		if len(lv.recent) > lobbyFeed {
-			lv.recent = append(lv.recent[:0:0], lv.recent[len(lv.recent)-lobbyFeed:]...)
-		}
+		lv.feed = append(lv.feed, m) // shown (and kept in recent) by flushViews, unless unlisted
 		lv.mu.Unlock()
 	}
 	select {
@@ -148,6 +145,7 @@ func (h *Hub) drainRecords(ctx context.Context) {
 // record writes one event's derived views (idempotent), retrying a few
 // times, and marks its leaderboards changed.
 func (h *Hub) record(ctx context.Context, m firehose.Message) {
+	m.Unlisted = h.unlisted(ctx, m.Lot)
 	var err error
 	for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, viewReadTimeout)
@@ -228,6 +226,7 @@ func (h *Hub) flushViews(ctx context.Context) {
 		h.broadcast(room, frame)
 		room.mu.Unlock()
 	}
+	feed = h.listedFeed(ctx, feed)
 	if len(feed) > 0 && watchers > 0 {
 		events := make([]protocol.Event, 0, len(feed))
 		for i := len(feed) - 1; i >= 0; i-- {
@@ -236,6 +235,28 @@ func (h *Hub) flushViews(ctx context.Context) {
 		frame, _ := json.Marshal(protocol.FeedFrame{Type: "feed", Events: events})
 		h.toLobby(frame)
 	}
+}
+
+// listedFeed drops the feed events of unlisted lots and keeps the rest in
+// recent, for the feed reads that come before the firehose holds them.
+func (h *Hub) listedFeed(ctx context.Context, feed []firehose.Message) []firehose.Message {
+	out := feed[:0]
+	for _, m := range feed {
+		if !h.unlisted(ctx, m.Lot) {
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	lv := h.live
+	lv.mu.Lock()
+	lv.recent = append(lv.recent, out...)
+	if len(lv.recent) > lobbyFeed {
+		lv.recent = append(lv.recent[:0:0], lv.recent[len(lv.recent)-lobbyFeed:]...)
+	}
+	lv.mu.Unlock()
+	return out
 }
 
 // changed reports whether frame differs from the last one pushed for key,

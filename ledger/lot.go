@@ -181,6 +181,20 @@ ORDER BY closed_at_ms DESC, id LIMIT $1`, recentLimit); err != nil {
 	return open, recent, nil
 }
 
+// Unlisted reports whether a lot was created unlisted (the proof's lots):
+// the hub keeps such lots out of the overall leaderboards and the feed. It
+// never changes after the lot's creation, so callers may cache it.
+func (l *Ledger) Unlisted(ctx context.Context, lot uuid.UUID) (bool, error) {
+	var unlisted bool
+	err := l.read(ctx, func() error {
+		return l.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM unlisted_lots WHERE lot_id = $1)`, lot).Scan(&unlisted)
+	})
+	if err != nil {
+		return false, fmt.Errorf("read unlisted %s: %w", lot, err)
+	}
+	return unlisted, nil
+}
+
 func (l *Ledger) queryLots(ctx context.Context, sql string, args ...any) ([]*Lot, error) {
 	rows, err := l.pool.Query(ctx, sql, args...)
 	if err != nil {
