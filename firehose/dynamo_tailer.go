@@ -142,6 +142,7 @@ func (d *Dynamo) Start(ctx context.Context) error {
 		return err
 	}
 	go d.tail(ctx, arn)
+	go d.probeHealth(ctx)
 	return nil
 }
 
