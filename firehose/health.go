@@ -75,8 +75,11 @@ func NewHealth(cfg HealthConfig) *Health {
 	return &Health{cfg: cfg, now: time.Now}
 }
 
-// State is the current health.
+// State is the current health (a nil Health is always healthy).
 func (h *Health) State() HealthState {
+	if h == nil {
+		return HealthState{}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.state
@@ -90,7 +93,7 @@ func (h *Health) Degraded() bool { return h.State().Degraded }
 // itself answered with (a failed condition, a validation error, an expired
 // iterator: anything but a server fault) shows that it answers.
 func (h *Health) Observe(ctx context.Context, err error) {
-	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+	if h == nil || err != nil && errors.Is(ctx.Err(), context.Canceled) {
 		return
 	}
 	if err != nil && answered(err) {
