@@ -280,4 +280,3 @@ func (l *seqLog) check(t *testing.T, last map[string]int64) {
 		}
 	}
 }
-
