@@ -64,8 +64,7 @@ func New(l Ledger, fh firehose.Firehose, opts Options) *Hub {
 		opts: opts, ledger: l, fh: fh, tokens: NewTokens(opts.AuthSecret, opts.MaxTokenTTL), stripe: newStripeClient(opts.Stripe), log: opts.Logger,
 		metrics: newMetrics(l, fh), rooms: map[string]*room{}, users: map[string]map[*session]struct{}{},
 		sessions: map[*session]struct{}{}, personal: newSeenSet(1 << 16), presenceChanges: newPresenceChanges(),
-		walletSent: map[string]int64{},
-		published:  make(chan []ledger.EventKey, 1024), pub: newPublisher(), live: newLiveViews(), auditLimit: rate.NewLimiter(rate.Every(opts.AuditEvery), 2),
+		walletSent: map[string]int64{}, published: make(chan []ledger.EventKey, 1024), pub: newPublisher(), live: newLiveViews(), auditLimit: rate.NewLimiter(rate.Every(opts.AuditEvery), 2),
 		pending: newPendingSlots(opts.MaxPending, opts.MaxPendingPerIP, opts.HelloTimeout),
 	}
 	h.presence = newPresenceView(fh.Presence(), opts.Node, h.firehoseDown)

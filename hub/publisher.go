@@ -25,8 +25,7 @@ const (
 // node committed them (other nodes would otherwise see gaps, and read
 // them from the ledger).
 type publisher struct {
-	slots chan struct{}
-	wg    sync.WaitGroup
+	slots chan struct{} // one per publish under way
 
 	mu    sync.Mutex
 	tails map[uuid.UUID]chan struct{} // lot -> closed when its newest publish under way ends
@@ -63,9 +62,7 @@ func (h *Hub) publish(ctx context.Context, events []ledger.Event) {
 	prev := p.tails[lot]
 	p.tails[lot] = done
 	p.mu.Unlock()
-	p.wg.Add(1)
 	go func() {
-		defer p.wg.Done()
 		defer func() { <-p.slots }()
 		defer func() {
 			p.mu.Lock()
@@ -90,8 +87,16 @@ func (h *Hub) publish(ctx context.Context, events []ledger.Event) {
 }
 
 // waitPublishes waits for the publishes under way (each ends within
-// publishTimeout), when the node shuts down.
-func (p *publisher) waitPublishes() { p.wg.Wait() }
+// publishTimeout), when the node shuts down, by taking every slot: one
+// started meanwhile finds none and is left to the relay, which runs next.
+func (p *publisher) waitPublishes() {
+	for range cap(p.slots) {
+		p.slots <- struct{}{}
+	}
+	for range cap(p.slots) {
+		<-p.slots
+	}
+}
 
 // publishNow publishes events in order, then queues them to be marked
 // published. A failure stops it: the rest are in the outbox, and the
