@@ -57,6 +57,7 @@ func (d *dynamoLocal) start() {
 	d.t.Helper()
 	cmd := exec.Command("java", "-Djava.library.path="+filepath.Join(d.emulator, "DynamoDBLocal_lib"), "-jar",
 		filepath.Join(d.emulator, "DynamoDBLocal.jar"), "-dbPath", d.dbPath, "-sharedDb", "-port", strconv.Itoa(d.port))
+	cmd.Dir = d.dbPath // it writes a metadata file where it runs
 	logs := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
