@@ -28,7 +28,12 @@ func twoNodes(t testing.TB, extra ...string) (*server, *server) {
 // for nodes to share, and returns their environment (without a node name).
 func clusterEnv(t testing.TB, extra ...string) []string {
 	t.Helper()
-	ep := dynamoEndpoint(t)
+	return clusterEnvAt(t, dynamoEndpoint(t), extra...)
+}
+
+// clusterEnvAt is clusterEnv on the DynamoDB endpoint ep.
+func clusterEnvAt(t testing.TB, ep string, extra ...string) []string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	pg, err := pgembed.Start(ctx, pgembed.Options{DataDir: filepath.Join(filepath.Dir(dataDir(t)), "shared-pg"), NoSync: true})

@@ -62,6 +62,11 @@ type DynamoConfig struct {
 	// TailerConfig paces the stream tailer, its checkpoints and the node
 	// registry (dynamo_pacing.go).
 	TailerConfig
+	// CallConfig bounds every call: deadline, attempt timeout, retries
+	// (dynamo_deadlines.go).
+	CallConfig
+	// Health sets the hysteresis of the firehose's health (health.go).
+	Health HealthConfig
 }
 
 // chatShards spreads one lot's chat and reactions over partitions, so a
@@ -84,6 +89,7 @@ type Dynamo struct {
 	positions   sync.Map     // shard id -> last sequence number applied
 
 	presence *dynamoPresence
+	health   *Health // fed by every call's outcome (dynamo_deadlines.go)
 	cancel   context.CancelFunc
 	done     chan struct{}
 
@@ -133,7 +139,12 @@ func NewDynamo(ctx context.Context, cfg DynamoConfig) (*Dynamo, error) {
 	if cfg.FeedShards <= 0 {
 		cfg.FeedShards = 4
 	}
-	var opts []func(*awsconfig.LoadOptions) error
+	cfg.CallConfig = cfg.CallConfig.withDefaults()
+	if cfg.Health.Name == "" {
+		cfg.Health.Name = "dynamodb"
+	}
+	cfg.Health.Logger = cfg.Logger
+	opts := cfg.CallConfig.boundedCalls()
 	region := cfg.Region
 	if region == "" && cfg.Endpoint != "" && os.Getenv("AWS_REGION") == "" {
 		region = "us-east-1"
@@ -149,7 +160,8 @@ func NewDynamo(ctx context.Context, cfg DynamoConfig) (*Dynamo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dynamodb: load AWS config: %w", err)
 	}
-	d := &Dynamo{cfg: cfg, log: cfg.Logger}
+	d := &Dynamo{cfg: cfg, log: cfg.Logger, health: NewHealth(cfg.Health)}
+	awsCfg.APIOptions = append(awsCfg.APIOptions, callDeadline(cfg.CallTimeout, d.health))
 	d.db = dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)

@@ -24,7 +24,7 @@ func (d *Dynamo) keepRegistered(ctx context.Context, arn string) {
 	write := func() {
 		shards := d.ts.offered()
 		if err := d.ts.saveNode(ctx, nodeUpdate{stream: arn, shards: shards}); err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !d.health.Degraded() { // an outage is logged once, by the health tracker
 				d.log.Warn().Err(err).Msg("dynamodb: write node registration and checkpoint")
 			}
 			return
@@ -38,7 +38,7 @@ func (d *Dynamo) keepRegistered(ctx context.Context, arn string) {
 		write()
 		n, err := d.ts.countReaders(ctx)
 		if err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !d.health.Degraded() {
 				d.log.Warn().Err(err).Msg("dynamodb: count the stream's readers")
 			}
 			return

@@ -142,6 +142,7 @@ func (d *Dynamo) Start(ctx context.Context) error {
 		return err
 	}
 	go d.tail(ctx, arn)
+	go d.probeHealth(ctx)
 	return nil
 }
 
@@ -202,7 +203,7 @@ func (d *Dynamo) tail(ctx context.Context, arn string) {
 				added, err = d.discover(ctx, arn, shards, cold, cp)
 			}
 			if err != nil {
-				if ctx.Err() == nil {
+				if ctx.Err() == nil && !d.health.Degraded() { // an outage is logged once, by the health tracker
 					d.log.Warn().Err(err).Msg("dynamodb: discover shards")
 				}
 				d.sleep(ctx, backoff)
@@ -227,7 +228,7 @@ func (d *Dynamo) tail(ctx context.Context, arn string) {
 				continue
 			}
 			n, msgs, err := d.poll(ctx, arn, sh)
-			if err != nil && ctx.Err() == nil {
+			if err != nil && ctx.Err() == nil && !d.health.Degraded() {
 				d.log.Warn().Err(err).Str("shard", sh.id).Msg("dynamodb: read shard")
 			}
 			d.ts.pace.after(sh, time.Now(), n, err, readers)

@@ -47,7 +47,7 @@ func (c *chatHistory) add(seq int64, frame []byte) bool {
 // again) and the join goes on without history.
 func (h *Hub) seedChat(ctx context.Context, r *room) {
 	r.mu.Lock()
-	if r.chat.seeded {
+	if r.chat.seeded || h.firehoseDown() {
 		r.mu.Unlock()
 		return
 	}
@@ -71,7 +71,9 @@ func (h *Hub) loadChat(r *room, done chan struct{}) {
 	r.mu.Lock()
 	r.chat.seeding = nil
 	if err != nil {
-		h.log.Warn().Err(err).Str("lot", r.id).Msg("read chat history")
+		if !h.firehoseDown() {
+			h.log.Warn().Err(err).Str("lot", r.id).Msg("read chat history")
+		}
 	} else {
 		for _, l := range lines {
 			r.chat.add(l.Seq, socialFrame(l))

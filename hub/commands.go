@@ -137,7 +137,7 @@ func (s *session) run(ctx context.Context, req protocol.Request) (any, *protocol
 		return nil, h.protocolError(err)
 	}
 	h.deliverLocal(events)
-	h.publish(ctx, events)
+	h.publish(ctx, events) // beside the reply, never waited for (publisher.go)
 	if len(events) == 0 && (req.Type == "bid" || req.Type == "claim" || req.Type == "buy") {
 		// A change without an event (a raised proxy maximum) or a replay:
 		// the wallet push that events carry must come from here.

@@ -80,7 +80,7 @@ func statusOf(code string) int {
 		return http.StatusNotFound
 	case protocol.ErrRateLimited:
 		return http.StatusTooManyRequests
-	case protocol.ErrBusy:
+	case protocol.ErrBusy, protocol.ErrUnavailable:
 		return http.StatusServiceUnavailable
 	case protocol.ErrInternal:
 		return http.StatusInternalServerError
@@ -290,10 +290,13 @@ func (h *Hub) getLots(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.protocolError(err))
 		return
 	}
+	stale := h.firehoseDown() // the counts stop at what the node knew
 	list := func(lots []*ledger.Lot) []protocol.Lot {
 		out := make([]protocol.Lot, 0, len(lots))
 		for _, l := range lots {
-			out = append(out, snapshot(l, h.presence.count(l.ID.String())))
+			lot := snapshot(l, h.presence.count(l.ID.String()))
+			lot.WatchersStale = stale
+			out = append(out, lot)
 		}
 		return out
 	}
@@ -317,9 +320,13 @@ func (h *Hub) getLot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// One lot's page may read its presence (reads running at once share
-	// one); the lobby's list reads none.
-	watchers := len(h.presence.read(r.Context(), l.ID.String(), 0).users)
-	writeJSON(w, http.StatusOK, map[string]any{"lot": snapshot(l, watchers)})
+	// one), waiting at most socialWait; the lobby's list reads none.
+	ctx, cancel := context.WithTimeout(r.Context(), socialWait)
+	pr, current := h.presence.read(ctx, l.ID.String(), 0)
+	cancel()
+	lot := snapshot(l, pr.watchers)
+	lot.WatchersStale = !current
+	writeJSON(w, http.StatusOK, map[string]any{"lot": lot})
 }
 
 // lotBody is POST /api/lots: the contract's shapes for each mechanic.
@@ -424,14 +431,14 @@ func (h *Hub) getAudit(w http.ResponseWriter, r *http.Request) {
 func (h *Hub) getReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
-	checks := map[string]string{"ledger": "ok", "firehose": "ok"}
+	checks := map[string]string{"ledger": "ok"}
 	ready := true
 	if err := h.ledger.Ping(ctx); err != nil {
 		checks["ledger"], ready = err.Error(), false
 	}
-	if err := h.fh.Ready(ctx); err != nil {
-		checks["firehose"], ready = err.Error(), false
-	}
+	// The firehose is reported, never a reason to be unready (firehosehealth.go).
+	check, detail := h.firehoseReadiness(ctx)
+	checks["firehose"] = check
 	if h.draining.Load() {
 		checks["node"], ready = "draining", false
 	}
@@ -439,5 +446,5 @@ func (h *Hub) getReady(w http.ResponseWriter, r *http.Request) {
 	if !ready {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, map[string]any{"ready": ready, "checks": checks})
+	writeJSON(w, status, map[string]any{"ready": ready, "checks": checks, "firehose": detail})
 }

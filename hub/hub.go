@@ -41,6 +41,7 @@ type Hub struct {
 	walletMu        sync.Mutex       // orders wallet pushes
 	walletSent      map[string]int64 // user -> version of the wallet last sent to their sessions here
 	published       chan []ledger.EventKey
+	pub             *publisher // publishes beside the replies (publisher.go)
 	live            *liveViews // the social views' recording and live pushes
 
 	conns      atomic.Int64  // WebSocket connections open or being opened (MaxSessions)
@@ -59,14 +60,15 @@ var processStart = time.Now()
 // New builds a hub. Call Run to start its background work.
 func New(l Ledger, fh firehose.Firehose, opts Options) *Hub {
 	opts = opts.withDefaults()
-	return &Hub{
+	h := &Hub{
 		opts: opts, ledger: l, fh: fh, tokens: NewTokens(opts.AuthSecret, opts.MaxTokenTTL), stripe: newStripeClient(opts.Stripe), log: opts.Logger,
 		metrics: newMetrics(l, fh), rooms: map[string]*room{}, users: map[string]map[*session]struct{}{},
 		sessions: map[*session]struct{}{}, personal: newSeenSet(1 << 16), presenceChanges: newPresenceChanges(),
-		presence: newPresenceView(fh.Presence(), opts.Node), walletSent: map[string]int64{},
-		published: make(chan []ledger.EventKey, 1024), live: newLiveViews(), auditLimit: rate.NewLimiter(rate.Every(opts.AuditEvery), 2),
+		walletSent: map[string]int64{}, published: make(chan []ledger.EventKey, 1024), pub: newPublisher(), live: newLiveViews(), auditLimit: rate.NewLimiter(rate.Every(opts.AuditEvery), 2),
 		pending: newPendingSlots(opts.MaxPending, opts.MaxPendingPerIP, opts.HelloTimeout),
 	}
+	h.presence = newPresenceView(fh.Presence(), opts.Node, h.firehoseDown)
+	return h
 }
 
 // Tokens is the hub's token authority (cmd uses it to mint tokens).
@@ -145,6 +147,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	for _, s := range all {
 		s.close(protocol.CloseGoingAway, "server shutting down")
 	}
+	h.pub.waitPublishes() // each within publishTimeout
 	relayCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	h.relayPending(relayCtx, 0)
 	h.drainRecords(relayCtx)

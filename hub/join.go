@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -41,11 +42,18 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 	if err != nil {
 		return nil, h.protocolError(err) // unknown lot: no presence, no room
 	}
-	present := h.presenceJoin(ctx, s, id)
-	h.seedChat(ctx, r)
-	reactions, rerr := h.reactionTotals(ctx, id, viewsFresh)
+	// The social store gets socialWait in all: presence, chat history and
+	// reaction totals that are not there by then (or at all, while it is
+	// degraded) are what the node knows, and the join goes on.
+	sctx, cancel := context.WithTimeout(ctx, socialWait)
+	present := h.presenceJoin(sctx, s, id)
+	h.seedChat(sctx, r)
+	reactions, rerr := h.reactionTotals(sctx, id, viewsFresh)
+	cancel()
 	if rerr != nil {
-		h.log.Warn().Err(rerr).Str("lot", id).Msg("views: read reaction totals for a join")
+		if sctx.Err() == nil && !errors.Is(rerr, errFirehoseDown) {
+			h.log.Warn().Err(rerr).Str("lot", id).Msg("views: read reaction totals for a join")
+		}
 		reactions = map[string]int64{}
 	}
 	var fetched []ledger.Event
@@ -60,7 +68,9 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 			if r, err = h.roomSnapshot(ctx, id, lot); err != nil {
 				return nil, h.protocolError(err)
 			}
-			h.seedChat(ctx, r)
+			sctx, cancel := context.WithTimeout(ctx, socialWait)
+			h.seedChat(sctx, r)
+			cancel()
 			continue
 		}
 		plan := r.planJoin(req.Since, h.opts.MaxReplay, fetched, fresh)
@@ -80,8 +90,10 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 			}
 			continue
 		}
+		lotNow := snapshot(r.snap, present.watchers)
+		lotNow.WatchersStale = present.stale
 		res := protocol.JoinResult{
-			Lot: snapshot(r.snap, present.watchers), Seq: r.snap.Seq, Resync: plan.resync,
+			Lot: lotNow, Seq: r.snap.Seq, Resync: plan.resync,
 			Replayed: len(plan.replay), Presence: present.list, Reactions: reactions,
 		}
 		reply, rerr := okReply(req.ID, res)

@@ -3,6 +3,7 @@ package hub
 import (
 	"time"
 
+	"github.com/lotzero/lotzero/firehose"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -17,6 +18,7 @@ type metrics struct {
 	fanout        prometheus.Histogram
 	published     prometheus.Counter
 	relayed       prometheus.Counter
+	deferred      prometheus.Counter
 	refused       *prometheus.CounterVec
 	// scheduleFailures counts failed scheduled attempts by work (tick,
 	// settle); ticks and settles remember the failing lots, which the
@@ -51,6 +53,8 @@ func newMetrics(l Ledger, fh any) *metrics {
 			Name: "lotzero_events_published_total", Help: "Ledger events published to the firehose after their commit."}),
 		relayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lotzero_events_relayed_total", Help: "Ledger events published by the outbox relay (committed but not published by their node)."}),
+		deferred: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lotzero_events_publish_deferred_total", Help: "Committed ledger events left to the outbox relay: the firehose was degraded, too many publishes were under way, or the publish beside the reply timed out."}),
 	}
 	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "lotzero_connections_refused_total", Help: "WebSocket connections refused before the upgrade, by reason (capacity)."},
@@ -69,7 +73,7 @@ func newMetrics(l Ledger, fh any) *metrics {
 		Name: "lotzero_limit_refusals_total",
 		Help: "Requests and connections refused by a resource limit, by limit (user_sessions, ip_pending, pending, rooms, body_size, body_timeout, rate)."},
 		[]string{"limit"})
-	m.reg.MustRegister(m.limited, m.scheduleFailures, m.refused, m.sessions, m.rooms, m.commands, m.droppedFrames, m.slowCloses, m.fanout, m.published, m.relayed,
+	m.reg.MustRegister(m.limited, m.scheduleFailures, m.refused, m.sessions, m.rooms, m.commands, m.droppedFrames, m.slowCloses, m.fanout, m.published, m.relayed, m.deferred,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "lotzero_ledger_occ_retries_total", Help: "Ledger transaction attempts retried after a conflict."},
 			func() float64 { return float64(l.Stats().Conflicts) }),
@@ -91,6 +95,10 @@ func newMetrics(l Ledger, fh any) *metrics {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lotzero_firehose_lag_seconds", Help: "Age of the last stream record the firehose applied on this node."},
 			func() float64 { return lg.Lag().Seconds() }))
+	}
+	// The firehose's health (firehosehealth.go).
+	if hr, ok := fh.(firehose.HealthReporter); ok {
+		registerHealthMetrics(m.reg, hr)
 	}
 	// The stream tailer's reads (metrics_stream.go).
 	if sr, ok := fh.(streamReader); ok {

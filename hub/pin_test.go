@@ -6,6 +6,8 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -223,4 +225,32 @@ func parseDir(t *testing.T, dir string) []*ast.File {
 		files = append(files, f)
 	}
 	return files
+}
+
+// TestEveryProtocolCodeIsDocumentedAndHasAStatus: each error code in
+// protocol/codes.go is listed in protocol/README.md, and the HTTP status
+// of each that is not a refusal by the lot's or wallet's state (409) is
+// chosen, not defaulted.
+func TestEveryProtocolCodeIsDocumentedAndHasAStatus(t *testing.T) {
+	doc, err := os.ReadFile("../protocol/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusals := map[string]bool{protocol.ErrLotNotOpen: true, protocol.ErrLotClosed: true, protocol.ErrBidTooLow: true,
+		protocol.ErrSoldOut: true, protocol.ErrInsufficientFunds: true, protocol.ErrLimitExceeded: true, protocol.ErrPriceChanged: true}
+	codes := stringConsts(t, "../protocol", func(name, _ string) bool { return strings.HasPrefix(name, "Err") })
+	if len(codes) == 0 {
+		t.Fatal("found no codes: has the source moved?")
+	}
+	for _, c := range codes {
+		if !strings.Contains(string(doc), "`"+c+"`") {
+			t.Errorf("error code %q is not documented in protocol/README.md", c)
+		}
+		if got := statusOf(c); (got == http.StatusConflict) != refusals[c] {
+			t.Errorf("error code %q has HTTP status %d", c, got)
+		}
+	}
+	if statusOf(protocol.ErrUnavailable) != http.StatusServiceUnavailable {
+		t.Errorf("unavailable is %d, want 503", statusOf(protocol.ErrUnavailable))
+	}
 }

@@ -19,19 +19,25 @@ type presentView struct {
 	list      []protocol.Presence // at most maxPresenceList users
 	watchers  int                 // users present, across nodes
 	elsewhere bool                // the user has a session in the room on another node
+	stale     bool                // what the node last knew: the store did not answer in time
 }
 
 // presenceJoin records the session in the lot's presence and returns who
 // is there, from the node's presence view (at most a second old), with the
 // joining user in it. Whether the user arrived is decided by join, which
-// knows the room's own members.
+// knows the room's own members. It waits for the store only until ctx
+// ends, and not at all while the firehose is degraded: the entry is then
+// written by the next heartbeat after the store is back.
 func (h *Hub) presenceJoin(ctx context.Context, s *session, lot string) presentView {
 	me := firehose.Present{Session: s.id, User: s.ident.User, Region: s.region, Node: h.opts.Node}
-	if err := h.fh.Presence().Join(ctx, lot, me); err != nil {
-		h.log.Warn().Err(err).Msg("presence join")
+	if !h.firehoseDown() {
+		err := waitBounded(ctx, func(c context.Context) error { return h.fh.Presence().Join(c, lot, me) })
+		if err != nil && ctx.Err() == nil && !h.firehoseDown() {
+			h.log.Warn().Err(err).Msg("presence join")
+		}
 	}
-	pr := h.presence.read(ctx, lot, presenceFresh)
-	view := presentView{list: pr.list, watchers: len(pr.users), elsewhere: pr.remote[me.User]}
+	pr, current := h.presence.read(ctx, lot, presenceFresh)
+	view := presentView{list: pr.list, watchers: pr.watchers, elsewhere: pr.remote[me.User], stale: !current}
 	if !pr.here[me.User] { // the read predates this join
 		view.watchers++
 		if len(view.list) < maxPresenceList {
@@ -44,15 +50,22 @@ func (h *Hub) presenceJoin(ctx context.Context, s *session, lot string) presentV
 
 // presenceLeave removes the session and notes the user as gone when it was
 // their last session in the lot: here (lastHere) and, as far as the
-// presence view knows, on other nodes.
+// presence view knows, on other nodes. Like presenceJoin it waits for the
+// store at most socialWait, and not at all while it is degraded (the entry
+// then expires by its TTL).
 func (h *Hub) presenceLeave(ctx context.Context, s *session, lot string, lastHere bool) {
-	if err := h.fh.Presence().Leave(ctx, lot, s.id); err != nil {
-		h.log.Warn().Err(err).Msg("presence leave")
+	ctx, cancel := context.WithTimeout(ctx, socialWait)
+	defer cancel()
+	if !h.firehoseDown() {
+		err := waitBounded(ctx, func(c context.Context) error { return h.fh.Presence().Leave(c, lot, s.id) })
+		if err != nil && ctx.Err() == nil && !h.firehoseDown() {
+			h.log.Warn().Err(err).Msg("presence leave")
+		}
 	}
 	if !lastHere {
 		return
 	}
-	if h.presence.read(ctx, lot, presenceFresh).remote[s.ident.User] {
+	if pr, _ := h.presence.read(ctx, lot, presenceFresh); pr.remote[s.ident.User] {
 		return
 	}
 	h.presenceChanges.note(lot, s.ident.User, s.region, false)
@@ -100,6 +113,9 @@ func (pc *presenceChanges) take() (map[string]map[string]protocol.Presence, map[
 // flushPresence publishes each lot's pending changes as one presence event:
 // {"joined":[{user,region}],"left":[…],"count":n}.
 func (h *Hub) flushPresence(ctx context.Context) {
+	if h.firehoseDown() {
+		return // the changes wait for the store (and coalesce meanwhile)
+	}
 	lots, in := h.presenceChanges.take()
 	for lot, users := range lots {
 		joined, left := []protocol.Presence{}, []protocol.Presence{}
@@ -117,14 +133,15 @@ func (h *Hub) flushPresence(ctx context.Context) {
 		sortPresence(left)
 		moreJoined, moreLeft := max(0, len(joined)-protocol.MaxPresenceChange), max(0, len(left)-protocol.MaxPresenceChange)
 		joined, left = joined[:len(joined)-moreJoined], left[:len(left)-moreLeft]
-		count := len(h.presence.read(ctx, lot, 0).users)
+		pr, _ := h.presence.read(ctx, lot, 0)
+		count := pr.watchers
 		data, _ := json.Marshal(protocol.PresenceData{Joined: joined, Left: left, Count: count,
 			MoreJoined: moreJoined, MoreLeft: moreLeft})
 		err := h.fh.Publish(ctx, firehose.Message{
 			Kind: firehose.KindPresence, ID: uuid.NewString(), Lot: lot, Event: protocol.EventPresence, At: time.Now(),
 			Region: systemRegion, Data: data,
 		})
-		if err != nil {
+		if err != nil && !h.firehoseDown() {
 			h.log.Warn().Err(err).Msg("publish presence")
 		}
 	}
@@ -153,7 +170,7 @@ func (h *Hub) heartbeat(ctx context.Context) {
 		s.mu.Unlock()
 	}
 	if hb, ok := h.fh.Presence().(firehose.Heartbeater); ok {
-		if err := hb.JoinAll(ctx, beats); err != nil && ctx.Err() == nil {
+		if err := hb.JoinAll(ctx, beats); err != nil && ctx.Err() == nil && !h.firehoseDown() {
 			h.log.Warn().Err(err).Int("sessions", len(beats)).Msg("presence heartbeats")
 		}
 		return

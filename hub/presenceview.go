@@ -18,13 +18,17 @@ const presenceFresh = time.Second
 // nodes: presence read from the firehose at most once per lot and maxAge
 // however many ask, and the watcher counts the lobby shows, kept from
 // those reads and from the presence events every node publishes — the
-// lobby never reads the firehose.
+// lobby never reads the firehose. A caller waits for a read only as long
+// as its context allows; then, and at once while the firehose is
+// degraded, it gets what the node last knew, marked not current.
 type presenceView struct {
 	fh   firehose.Presence
 	node string
+	down func() bool // the firehose is degraded: answer from memory
 
 	mu   sync.Mutex
-	lots map[string]*presenceRead
+	lots map[string]*presenceRead // the newest read, done or under way
+	last map[string]*presenceRead // the newest read that succeeded
 	// counts are the watchers per lot, from the latest read or presence
 	// event; lots nobody watches are dropped.
 	counts map[string]int
@@ -32,46 +36,75 @@ type presenceView struct {
 
 // presenceRead is one read of a lot's presence; never changed once made.
 type presenceRead struct {
-	users  []firehose.Present  // one per user, sorted by user
-	list   []protocol.Presence // the first maxPresenceList users, as join replies show them
-	here   map[string]bool     // users present
-	remote map[string]bool     // users with a session on another node
-	at     time.Time
-	done   chan struct{} // closed when the read ends
+	users    []firehose.Present  // one per user, sorted by user
+	list     []protocol.Presence // the first maxPresenceList users, as join replies show them
+	here     map[string]bool     // users present
+	remote   map[string]bool     // users with a session on another node
+	watchers int                 // users present, across nodes
+	failed   bool                // the read failed: the fields are the last good read's
+	at       time.Time
+	done     chan struct{} // closed when the read ends
 }
 
-func newPresenceView(p firehose.Presence, node string) *presenceView {
-	return &presenceView{fh: p, node: node, lots: map[string]*presenceRead{}, counts: map[string]int{}}
+func newPresenceView(p firehose.Presence, node string, down func() bool) *presenceView {
+	return &presenceView{fh: p, node: node, down: down, lots: map[string]*presenceRead{}, last: map[string]*presenceRead{},
+		counts: map[string]int{}}
 }
 
 // read returns the lot's presence as read at most maxAge ago, reading it
-// once for all who ask meanwhile. A failed read is an empty one.
-func (v *presenceView) read(ctx context.Context, lot string, maxAge time.Duration) *presenceRead {
+// once for all who ask meanwhile, and whether it is current: false when
+// the firehose is degraded, the read failed, or ctx ended before it did —
+// then the answer is the last good read with the newest count this node
+// knows (from presence events), or nobody.
+func (v *presenceView) read(ctx context.Context, lot string, maxAge time.Duration) (*presenceRead, bool) {
 	v.mu.Lock()
+	if v.down() {
+		defer v.mu.Unlock()
+		return v.knownLocked(lot), false
+	}
 	cur := v.lots[lot]
 	if cur != nil {
 		select {
 		case <-cur.done:
 			if maxAge > 0 && time.Since(cur.at) <= maxAge {
 				v.mu.Unlock()
-				return cur
+				return cur, !cur.failed
 			}
+			cur = nil
 		default: // a read is under way: share it
-			v.mu.Unlock()
-			select {
-			case <-cur.done:
-				return cur
-			case <-ctx.Done():
-				// The read is still filling cur: answer with nothing known.
-				return &presenceRead{list: []protocol.Presence{}, here: map[string]bool{}, remote: map[string]bool{}}
-			}
 		}
 	}
-	next := &presenceRead{at: time.Now(), done: make(chan struct{})}
-	v.lots[lot] = next
+	if cur == nil {
+		cur = &presenceRead{at: time.Now(), done: make(chan struct{})}
+		v.lots[lot] = cur
+		go v.fill(lot, cur)
+	}
 	v.mu.Unlock()
+	select {
+	case <-cur.done:
+		return cur, !cur.failed
+	case <-ctx.Done():
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		return v.knownLocked(lot), false
+	}
+}
 
-	ps, _ := v.fh.List(ctx, lot)
+// fill reads the lot's presence into next, on a context of its own: a
+// caller that stops waiting does not cut it short for the others.
+func (v *presenceView) fill(lot string, next *presenceRead) {
+	ctx, cancel := context.WithTimeout(context.Background(), socialCallLimit)
+	ps, err := v.fh.List(ctx, lot)
+	cancel()
+	if err != nil {
+		v.mu.Lock()
+		known := v.knownLocked(lot)
+		v.mu.Unlock()
+		next.users, next.list, next.here, next.remote, next.watchers = known.users, known.list, known.here, known.remote, known.watchers
+		next.failed = true
+		close(next.done)
+		return
+	}
 	next.users = firehose.Users(ps)
 	next.list = presenceList(next.users) // built once for every join it serves
 	next.here, next.remote = map[string]bool{}, map[string]bool{}
@@ -81,10 +114,36 @@ func (v *presenceView) read(ctx context.Context, lot string, maxAge time.Duratio
 			next.remote[p.User] = true
 		}
 	}
-	v.setCount(lot, len(next.users))
+	next.watchers = len(next.users)
+	v.setCount(lot, next.watchers)
+	v.mu.Lock()
+	if v.lots[lot] == next {
+		v.last[lot] = next
+	}
+	v.mu.Unlock()
 	close(next.done)
-	return next
 }
+
+// knownLocked is what the node knows of the lot's presence without a read:
+// the last good read, with the newest count. The caller holds v.mu.
+func (v *presenceView) knownLocked(lot string) *presenceRead {
+	k := &presenceRead{list: []protocol.Presence{}, here: map[string]bool{}, remote: map[string]bool{}, done: closedChan}
+	if last := v.last[lot]; last != nil {
+		k.users, k.list, k.here, k.remote, k.at = last.users, last.list, last.here, last.remote, last.at
+	}
+	k.watchers = len(k.users)
+	if n, ok := v.counts[lot]; ok {
+		k.watchers = n
+	}
+	return k
+}
+
+// closedChan is the done of reads that were never under way.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // setCount records a lot's watchers.
 func (v *presenceView) setCount(lot string, n int) {
@@ -112,6 +171,7 @@ func (v *presenceView) forget(lot string) {
 		select {
 		case <-cur.done:
 			delete(v.lots, lot)
+			delete(v.last, lot)
 		default:
 		}
 	}

@@ -11,30 +11,6 @@ import (
 // systemRegion tags what the ticker, closer and relay do.
 const systemRegion = "system"
 
-// publish sends events a transaction just committed to the firehose, then
-// queues them to be marked published. A failure is only logged: the events
-// are in the outbox, and the relay publishes them.
-func (h *Hub) publish(ctx context.Context, events []ledger.Event) {
-	if len(events) == 0 || h.opts.SkipPublish {
-		return
-	}
-	keys := make([]ledger.EventKey, 0, len(events))
-	for _, ev := range events {
-		m := ledgerMessage(ev)
-		if err := h.fh.Publish(context.WithoutCancel(ctx), m); err != nil {
-			h.log.Warn().Err(err).Str("lot", ev.Lot.String()).Int64("seq", ev.Seq).Msg("publish failed; the outbox relay will retry")
-			return
-		}
-		keys = append(keys, ledger.EventKey{Lot: ev.Lot, Seq: ev.Seq})
-		h.recordCommitted(m) // its views, off the reply path
-	}
-	h.metrics.published.Add(float64(len(keys)))
-	select {
-	case h.published <- keys:
-	default: // the marker is behind: the relay will republish (idempotently) and mark
-	}
-}
-
 // markLoop marks published events in batches, off the command path.
 func (h *Hub) markLoop(ctx context.Context) {
 	t := time.NewTicker(100 * time.Millisecond)
@@ -93,7 +69,9 @@ func (h *Hub) relayPending(ctx context.Context, minAge time.Duration) {
 		keys := make([]ledger.EventKey, 0, len(evs))
 		for _, ev := range evs {
 			if err := h.fh.Publish(ctx, ledgerMessage(ev)); err != nil {
-				h.log.Warn().Err(err).Msg("relay publish")
+				if !h.firehoseDown() { // an outage is logged once, by the firehose
+					h.log.Warn().Err(err).Msg("relay publish")
+				}
 				return
 			}
 			keys = append(keys, ledger.EventKey{Lot: ev.Lot, Seq: ev.Seq})

@@ -31,9 +31,14 @@ func (s *session) social(ctx context.Context, req protocol.Request) (any, *proto
 		m.Data, _ = json.Marshal(protocol.ReactionData{User: s.ident.User, Region: s.region, Emoji: req.Emoji})
 		m.Tally = &firehose.Tally{User: s.ident.User, Emoji: req.Emoji}
 	}
-	err := s.h.fh.Publish(ctx, m)
+	if s.h.firehoseDown() {
+		return nil, socialUnavailable(req.Type) // at once: the store does not answer
+	}
+	pctx, cancel := context.WithTimeout(ctx, socialTimeout)
+	err := s.h.fh.Publish(pctx, m)
+	cancel()
 	if err != nil {
-		return nil, s.h.protocolError(err)
+		return nil, s.h.socialError(req.Type, err)
 	}
 	return struct{}{}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"sort"
 	"strconv"
 	"sync"
@@ -148,6 +149,14 @@ func (h *Hub) record(ctx context.Context, m firehose.Message) {
 	m.Unlisted = h.unlisted(ctx, m.Lot)
 	var err error
 	for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
+		// While the store is down the event waits here (its queue fills
+		// meanwhile, then drops with a log line): recorded late, not lost.
+		for h.firehoseDown() && ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
 		rctx, cancel := context.WithTimeout(ctx, viewReadTimeout)
 		err = h.fh.Views().Record(rctx, m)
 		cancel()
@@ -164,7 +173,7 @@ func (h *Hub) record(ctx context.Context, m firehose.Message) {
 		}
 		time.Sleep(time.Duration(100<<attempt) * time.Millisecond)
 	}
-	if ctx.Err() == nil {
+	if ctx.Err() == nil && !h.firehoseDown() {
 		h.log.Warn().Err(err).Str("lot", m.Lot).Int64("seq", m.Seq).Msg("views: record event")
 	}
 }
@@ -174,6 +183,9 @@ func (h *Hub) record(ctx context.Context, m firehose.Message) {
 // new feed events. Reads happen here, outside every room's lock, at most
 // once per ViewsEvery per changed view.
 func (h *Hub) flushViews(ctx context.Context) {
+	if h.firehoseDown() {
+		return // what changed waits for the store
+	}
 	lv := h.live
 	lv.mu.Lock()
 	boards, reacts, feed := lv.boards, lv.reacts, lv.feed
@@ -283,6 +295,9 @@ func (lv *liveViews) forgetSent(lot string) {
 // viewsError reports a failed read of the views: the firehose's, not the
 // request's, fault.
 func (h *Hub) viewsError(err error) *protocol.Error {
+	if errors.Is(err, errFirehoseDown) || h.firehoseDown() {
+		return socialUnavailable("the social views")
+	}
 	h.log.Warn().Err(err).Msg("views: read")
 	return protocol.Errorf(protocol.ErrBusy, "the social views could not be read; try again")
 }
@@ -290,6 +305,9 @@ func (h *Hub) viewsError(err error) *protocol.Error {
 // leaderboard reads a lot's ("" for every lot) leaderboard, as read at most
 // maxAge ago, in its wire shape.
 func (h *Hub) leaderboard(ctx context.Context, lot string, w firehose.Window, maxAge time.Duration) (protocol.Leaderboard, error) {
+	if h.firehoseDown() {
+		return protocol.Leaderboard{}, errFirehoseDown
+	}
 	v, err := h.live.cache.get(ctx, "board|"+lot+"|"+string(w), maxAge, func(ctx context.Context) (any, error) {
 		b, err := h.fh.Views().Leaderboard(ctx, lot, w)
 		if err != nil {
@@ -305,6 +323,9 @@ func (h *Hub) leaderboard(ctx context.Context, lot string, w firehose.Window, ma
 
 // reactionTotals reads a lot's reaction totals as read at most maxAge ago.
 func (h *Hub) reactionTotals(ctx context.Context, lot string, maxAge time.Duration) (map[string]int64, error) {
+	if h.firehoseDown() {
+		return nil, errFirehoseDown
+	}
 	v, err := h.live.cache.get(ctx, "react|"+lot, maxAge, func(ctx context.Context) (any, error) {
 		return h.fh.Views().Reactions(ctx, lot)
 	})
@@ -318,6 +339,9 @@ func (h *Hub) reactionTotals(ctx context.Context, lot string, maxAge time.Durati
 // (read at most viewsFresh ago) with the events this node saw that it may
 // not hold yet (they are recorded off the reply path), each once.
 func (h *Hub) feed(ctx context.Context, limit int) ([]protocol.Event, error) {
+	if h.firehoseDown() {
+		return nil, errFirehoseDown
+	}
 	v, err := h.live.cache.get(ctx, "feed", viewsFresh, func(ctx context.Context) (any, error) {
 		return h.fh.Views().Feed(ctx, maxFeedLimit)
 	})

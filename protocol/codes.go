@@ -19,7 +19,11 @@ const (
 	ErrPriceChanged      = "price_changed"
 	ErrRateLimited       = "rate_limited"
 	ErrBusy              = "busy"
-	ErrInternal          = "internal"
+	// ErrUnavailable refuses social work (chat, reactions, the lobby's
+	// views) at once while the social store does not answer; money
+	// commands are not affected. Retry later with the same id.
+	ErrUnavailable = "unavailable"
+	ErrInternal    = "internal"
 )
 
 // WebSocket close codes. 1xxx are the RFC's; 4xxx are LotZero's. A client

@@ -16,9 +16,12 @@ type Lot struct {
 	Host     string `json:"host"`
 	Status   string `json:"status"` // scheduled | open | closed | settled
 	Seq      int64  `json:"seq"`
-	Watchers int64  `json:"watchers"`  // users present, across nodes
-	OpenedAt string `json:"opened_at"` // "" (absent) until it opens
-	ClosedAt string `json:"closed_at"` // "" (absent) until it closes
+	Watchers int64  `json:"watchers"` // users present, across nodes
+	// WatchersStale says Watchers is the last count this node knew: the
+	// social store is unavailable (an extension of v1; absent when false).
+	WatchersStale bool   `json:"watchers_stale,omitempty"`
+	OpenedAt      string `json:"opened_at"` // "" (absent) until it opens
+	ClosedAt      string `json:"closed_at"` // "" (absent) until it closes
 
 	// English. The string fields below are null on the wire when "".
 	StartPrice int64   `json:"start_price"` // English and Dutch
@@ -59,6 +62,7 @@ type (
 		Status   string `json:"status"`
 		Seq      int64  `json:"seq"`
 		Watchers int64  `json:"watchers"`
+		Stale    bool   `json:"watchers_stale,omitempty"`
 		OpenedAt string `json:"opened_at,omitempty"`
 		ClosedAt string `json:"closed_at,omitempty"`
 	}
@@ -103,7 +107,7 @@ type (
 // MarshalJSON writes the common fields and those of the lot's kind.
 func (l Lot) MarshalJSON() ([]byte, error) {
 	c := lotCommon{ID: l.ID, Kind: l.Kind, Title: l.Title, Host: l.Host, Status: l.Status, Seq: l.Seq,
-		Watchers: l.Watchers, OpenedAt: l.OpenedAt, ClosedAt: l.ClosedAt}
+		Watchers: l.Watchers, Stale: l.WatchersStale, OpenedAt: l.OpenedAt, ClosedAt: l.ClosedAt}
 	switch l.Kind {
 	case "english":
 		return json.Marshal(englishLot{lotCommon: c, StartPrice: l.StartPrice, HighBid: l.HighBid,
