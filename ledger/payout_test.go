@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -179,4 +180,63 @@ func TestPayoutFrozen(t *testing.T) {
 	mustOK(t, err)
 	_, err = l.RequestPayout(ctx, l.as("owes"), 1)
 	wantCode(t, err, CodeWalletFrozen)
+}
+
+// TestAuditCatchesMoneyOutCorruption: the audit names a payout settled
+// without its entries, a debt forgiven without a credit, a claim lost and
+// a pending payout dropped from the wallet — in one chunk and per key.
+func TestAuditCatchesMoneyOutCorruption(t *testing.T) {
+	cases := []struct{ name, sql, invariant, subject string }{
+		{"payout marked paid without its entry", `UPDATE payouts SET status = 'paid' WHERE status = 'pending'`, InvPayouts, "payout"},
+		{"debt forgiven", `UPDATE wallets SET owed = 0 WHERE user_id = 'erin'`, InvOwed, "wallet erin"},
+		{"claim lost", `DELETE FROM claims`, InvOwed, "wallet erin"},
+		{"pending payout dropped", `UPDATE wallets SET paying = 0 WHERE user_id = 'host'`, InvPayouts, "wallet host"},
+		{"payout paid twice", `INSERT INTO entries (id, user_id, kind, amount, lot_id, hold_id, request_id, region, at_ms)
+			SELECT gen_random_uuid(), user_id, 'payout', amount, NULL, id, 'forged', 'x', 0 FROM payouts WHERE status = 'paid'`, InvPayouts, "payout"},
+	}
+	for _, chunk := range []int{defaultAuditChunk, 1} {
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("%s/chunk=%d", c.name, chunk), func(t *testing.T) {
+				l := newLedger(t)
+				l.auditChunk = chunk
+				ctx := context.Background()
+				earnedHost(t, l, 10_000)
+				ops := Actor{User: "ops", Region: "us-east-1"}
+				p, err := l.RequestPayout(ctx, l.as("host"), 3_000)
+				mustOK(t, err)
+				_, err = l.SettlePayout(ctx, ops, p.Payout.ID, Settlement{Paid: true})
+				mustOK(t, err)
+				_, err = l.RequestPayout(ctx, l.as("host"), 2_000)
+				mustOK(t, err)
+				_, err = l.TopUp(ctx, "erin", 1_000, "pi_e", "us-east-1")
+				mustOK(t, err)
+				_, err = l.RequestPayout(ctx, l.as("erin"), 1) // nothing earned
+				wantCode(t, err, CodeInsufficientFunds)
+				drop := l.lot(LotSpec{Kind: KindDrop, Title: "z", Price: 600, Qty: 3})
+				_, _, err = l.BuyDrop(ctx, l.as("erin"), drop, 1)
+				mustOK(t, err)
+				_, err = l.Debit(ctx, Claim{Payment: "pi_e", ID: "ch_e", Kind: EntryRefund, Amount: 1_000, Event: "evt_e"}, "us-east-1")
+				mustOK(t, err)
+				vs, err := l.Audit(ctx)
+				mustOK(t, err)
+				if len(vs) != 0 || l.wallet("erin").Owed != 600 {
+					t.Fatalf("sound ledger reported %v (erin %+v)", vs, l.wallet("erin"))
+				}
+				l.corrupted = true
+				for _, stmt := range strings.Split(c.sql, ";") {
+					if _, err := l.Pool().Exec(ctx, stmt); err != nil {
+						t.Fatalf("corrupt: %v", err)
+					}
+				}
+				vs, err = l.Audit(ctx)
+				mustOK(t, err)
+				for _, v := range vs {
+					if v.Invariant == c.invariant && strings.Contains(v.Subject, c.subject) {
+						return
+					}
+				}
+				t.Fatalf("audit missed it: want %s on %s, got %v", c.invariant, c.subject, vs)
+			})
+		}
+	}
 }
