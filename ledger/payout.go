@@ -78,11 +78,51 @@ VALUES ($1, $2, $3, $4, $5, $6, '', '', '', $7, 0)`, p.ID, a.User, a.RequestID, 
 }
 
 // Settlement is how a payout ended: paid (with the provider's transfer id
-// when it went through one) or failed (with a reason).
+// when it went through one) or failed (with a reason). ByProvider marks
+// the settlement of a payout handed to the provider (StartTransfer): only
+// such a settlement may settle it, so an operator cannot fail a payout
+// whose transfer may have gone out.
 type Settlement struct {
-	Paid     bool
-	Transfer string
-	Reason   string
+	Paid       bool
+	Transfer   string
+	Reason     string
+	ByProvider bool
+}
+
+// transferMark is the settled_by of a pending payout handed to the payment
+// provider; its transfer column holds the destination until it settles.
+const transferMark = "~provider"
+
+// StartTransfer hands a pending payout to the payment provider before the
+// transfer is asked for: from then on only a settlement ByProvider settles
+// it. It returns the payout and the destination recorded for it: the first
+// hand-over's, whatever a retry names (a retry must ask the provider for
+// the same transfer, under the same idempotency key). A payout already
+// settled is returned as it is (no destination).
+func (l *Ledger) StartTransfer(ctx context.Context, by Actor, id uuid.UUID, destination string) (Payout, string, error) {
+	var p Payout
+	var dest string
+	if !ValidRef(destination) {
+		return p, "", errorf(CodeBadRequest, "destination must be 1..64 printable characters")
+	}
+	_, err := l.system(ctx, by.Region, "start transfer", uuid.Nil, func(ctx context.Context, t *txn) error {
+		var err error
+		if p, err = readPayout(ctx, t.tx, id); err != nil {
+			return err
+		}
+		dest = ""
+		switch {
+		case p.Status != PayoutPending:
+		case p.SettledBy == transferMark:
+			dest = p.Transfer
+		default:
+			t.write(`UPDATE payouts SET settled_by = $2, transfer = $3 WHERE id = $1 AND status = 'pending' AND settled_by = ''`,
+				id, transferMark, destination)
+			dest = destination
+		}
+		return nil
+	})
+	return p.public(), dest, err
 }
 
 // SettlePayout settles a pending payout once: paid, the held amount leaves
@@ -109,6 +149,12 @@ func (l *Ledger) SettlePayout(ctx context.Context, by Actor, id uuid.UUID, s Set
 		p, err := readPayout(ctx, t.tx, id)
 		if err != nil {
 			return err
+		}
+		if p.Status == PayoutPending && (p.SettledBy == transferMark) != s.ByProvider {
+			if s.ByProvider {
+				return errorf(CodeForbidden, "payout %s was not handed to the payment provider", id)
+			}
+			return errorf(CodeForbidden, "payout %s was handed to the payment provider: settle it through the provider again", id)
 		}
 		if p.Status != PayoutPending {
 			if p.Status != want {
@@ -140,6 +186,16 @@ WHERE id = $1 AND status = 'pending'`, id, want, by.User, s.Transfer, s.Reason, 
 
 const payoutColumns = `id, user_id, amount, status, transfer, reason, settled_by, created_at_ms, settled_at_ms`
 
+// public is the payout as callers see it: a pending payout handed to the
+// provider shows as plain pending (its mark and destination are the
+// ledger's business).
+func (p Payout) public() Payout {
+	if p.Status == PayoutPending {
+		p.SettledBy, p.Transfer = "", ""
+	}
+	return p
+}
+
 func scanPayout(row pgx.Row) (Payout, error) {
 	var p Payout
 	var created, settled int64
@@ -169,7 +225,7 @@ func readPayout(ctx context.Context, q querier, id uuid.UUID) (Payout, error) {
 func (l *Ledger) PayoutByID(ctx context.Context, id uuid.UUID) (Payout, error) {
 	var p Payout
 	err := l.read(ctx, func() (err error) { p, err = readPayout(ctx, l.pool, id); return err })
-	return p, err
+	return p.public(), err
 }
 
 // Payouts lists payouts, newest first: a user's (user != ""), or every
@@ -189,7 +245,7 @@ WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR status = $2) ORDER BY created_at
 			if err != nil {
 				return fmt.Errorf("payouts: %w", err)
 			}
-			out = append(out, p)
+			out = append(out, p.public())
 		}
 		return rows.Err()
 	})

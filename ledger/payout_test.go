@@ -240,3 +240,40 @@ func TestAuditCatchesMoneyOutCorruption(t *testing.T) {
 		}
 	}
 }
+
+// TestPayoutThroughProvider: a payout handed to the provider keeps its
+// first destination, cannot be settled by hand, and settles once through
+// the provider.
+func TestPayoutThroughProvider(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	earnedHost(t, l, 5_000)
+	ops := Actor{User: "ops", Region: "us-east-1"}
+	req, err := l.RequestPayout(ctx, l.as("host"), 5_000)
+	mustOK(t, err)
+	id := req.Payout.ID
+	_, err = l.SettlePayout(ctx, ops, id, Settlement{Paid: true, ByProvider: true})
+	wantCode(t, err, CodeForbidden) // not handed over yet
+	p, dest, err := l.StartTransfer(ctx, ops, id, "acct_1")
+	mustOK(t, err)
+	if dest != "acct_1" || p.Status != PayoutPending || p.Transfer != "" {
+		t.Fatalf("handed over: %+v to %q", p, dest)
+	}
+	_, dest, err = l.StartTransfer(ctx, ops, id, "acct_2")
+	mustOK(t, err)
+	if dest != "acct_1" {
+		t.Fatalf("a retry changed the destination to %q", dest)
+	}
+	_, err = l.SettlePayout(ctx, ops, id, Settlement{Reason: "by hand"})
+	wantCode(t, err, CodeForbidden)
+	res, err := l.SettlePayout(ctx, ops, id, Settlement{Paid: true, Transfer: "tr_9", ByProvider: true})
+	mustOK(t, err)
+	if res.Payout.Status != PayoutPaid || res.Payout.Transfer != "tr_9" || res.Wallet.Earned != 0 || res.Wallet.Held != 0 {
+		t.Fatalf("paid through the provider: %+v", res)
+	}
+	p, dest, err = l.StartTransfer(ctx, ops, id, "acct_1")
+	mustOK(t, err)
+	if dest != "" || p.Status != PayoutPaid {
+		t.Fatalf("a settled payout handed over again: %+v %q", p, dest)
+	}
+}
