@@ -34,6 +34,10 @@ func (h *Hub) Handler(static http.Handler) http.Handler {
 	mux.HandleFunc("POST /api/admin/credit", h.postCredit)
 	mux.HandleFunc("POST /api/wallet/topup", h.postTopUp)
 	mux.HandleFunc("POST /api/stripe/webhook", h.postStripeWebhook)
+	mux.HandleFunc("POST /api/wallet/payout", h.postPayout)
+	mux.HandleFunc("GET /api/wallet/payouts", h.getPayouts)
+	mux.HandleFunc("GET /api/admin/payouts", h.getAdminPayouts)
+	mux.HandleFunc("POST /api/admin/payouts/{id}", h.postAdminPayout)
 	mux.HandleFunc("GET /api/leaderboard", h.getLeaderboard)
 	mux.HandleFunc("GET /api/feed", h.getFeed)
 	if h.opts.Proof != nil {
@@ -418,7 +422,14 @@ func (h *Hub) getAudit(w http.ResponseWriter, r *http.Request) {
 	// Lots whose settlement or tick keeps failing on this node are not a
 	// violation (nothing moved) but need an operator: the report names them.
 	stuck := map[string][]string{"settle": h.metrics.settles.stuckLots(), "tick": h.metrics.ticks.stuckLots()}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": len(vs) == 0, "violations": vs, "stuck_lots": stuck})
+	// Frozen wallets are not a violation either: each owes what a refund
+	// or dispute took back after it was spent, and the report says what.
+	frozen, err := h.ledger.FrozenWallets(r.Context(), 100)
+	if err != nil {
+		writeError(w, h.protocolError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": len(vs) == 0, "violations": vs, "stuck_lots": stuck, "frozen": frozen})
 }
 
 func (h *Hub) getReady(w http.ResponseWriter, r *http.Request) {
