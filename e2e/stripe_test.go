@@ -213,7 +213,7 @@ func disputeEvent(id, dispute, charge, pi string, amount int64) []byte {
 func stripeServer(t *testing.T) (*server, string) {
 	api := stripeMock(t)
 	s := startServer(t, "", "LOTZERO_AUTH_SECRET="+prodSecret, "STRIPE_SECRET_KEY=sk_test_123",
-		"STRIPE_WEBHOOK_SECRET="+webhookSecret, "STRIPE_API_BASE="+api)
+		"STRIPE_WEBHOOK_SECRET="+webhookSecret, "STRIPE_API_BASE="+api, "LOTZERO_AUDIT_EVERY=10ms")
 	return s, mint(t, prodSecret, "ops", []string{"operator"}, time.Now(), time.Hour)
 }
 
@@ -305,7 +305,10 @@ func TestStripeRefundAfterSpendingFreezes(t *testing.T) {
 	check("the refund replayed")
 	sendEvent(t, s, chargeEvent("evt_ref2", "ch_dora1", "pi_dora1", 10000, 10000), http.StatusOK)
 	check("another event for the same refund")
-	sendEvent(t, s, bytes.Replace(refund, []byte(`"amount_refunded":10000`), []byte(`"amount_refunded":90000`), 1), http.StatusBadRequest)
+	tampered := bytes.Replace(refund, []byte(`"amount_refunded":10000`), []byte(`"amount_refunded":90000`), 1)
+	if got := postWebhook(t, s.URL, tampered, signed(refund, time.Now())); got != http.StatusBadRequest {
+		t.Fatalf("a tampered refund: HTTP %d", got)
+	}
 	if got := postWebhook(t, s.URL, refund, signed(refund, now.Add(-time.Hour))); got != http.StatusBadRequest {
 		t.Fatalf("a stale refund signature: HTTP %d", got)
 	}
