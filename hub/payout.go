@@ -59,13 +59,8 @@ func payoutsOf(ps []ledger.Payout) []payoutView {
 // idempotency key, like a WebSocket request's: the same id answers the
 // first outcome.
 func (h *Hub) postPayout(w http.ResponseWriter, r *http.Request) {
-	id, e := h.identity(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	if !id.Has(RoleHost) {
-		writeError(w, protocol.Errorf(protocol.ErrForbidden, "paying out earnings needs the host role"))
+	id, ok := h.withRole(w, r, RoleHost, "paying out earnings")
+	if !ok {
 		return
 	}
 	var body struct {
@@ -109,18 +104,24 @@ func (h *Hub) getPayouts(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"payouts": payoutsOf(ps)})
 }
 
-// operator authenticates an operator's request.
-func (h *Hub) operator(w http.ResponseWriter, r *http.Request, what string) (Identity, bool) {
+// withRole authenticates a request whose token must carry role; what
+// names the action in the refusal.
+func (h *Hub) withRole(w http.ResponseWriter, r *http.Request, role, what string) (Identity, bool) {
 	id, e := h.identity(r)
 	if e != nil {
 		writeError(w, e)
 		return id, false
 	}
-	if !id.Has(RoleOperator) {
-		writeError(w, protocol.Errorf(protocol.ErrForbidden, what+" needs the operator role"))
+	if !id.Has(role) {
+		writeError(w, protocol.Errorf(protocol.ErrForbidden, what+" needs the "+role+" role"))
 		return id, false
 	}
 	return id, true
+}
+
+// operator authenticates an operator's request.
+func (h *Hub) operator(w http.ResponseWriter, r *http.Request, what string) (Identity, bool) {
+	return h.withRole(w, r, RoleOperator, what)
 }
 
 // getAdminPayouts lists every user's payouts for an operator, newest
