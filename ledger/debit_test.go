@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"sync"
 	"testing"
 )
 
@@ -139,5 +140,43 @@ func TestRefundTakesEarnings(t *testing.T) {
 	w := l.wallet("host")
 	if res.Taken != 1_000 || w.Owed != 0 || w.Earned+w.Funded != 5_000 || w.Funded < 0 {
 		t.Fatalf("the dispute on the host: %+v, wallet %+v", res, w)
+	}
+}
+
+// TestRefundRacesPurchases: a refund arriving while the wallet buys on two
+// nodes never lets it go below zero: whatever was spent first is owed, the
+// rest taken, and a frozen wallet buys nothing more.
+func TestRefundRacesPurchases(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	_, err := l.TopUp(ctx, "fay", 10_000, "pi_r", "us-east-1")
+	mustOK(t, err)
+	drop := l.lot(LotSpec{Kind: KindDrop, Title: "tee", Price: 1_000, Qty: 20})
+	nodes := l.nodes()
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, _, err := nodes[i%2].BuyDrop(ctx, l.as("fay"), drop, 1)
+			if c := CodeOf(err); c != "" && c != CodeWalletFrozen && c != CodeInsufficientFunds {
+				t.Errorf("buy %d: %v", i, err)
+			}
+		}(i)
+	}
+	var res DebitResult
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var err error
+		res, err = nodes[1].Debit(ctx, Claim{Payment: "pi_r", ID: "ch_r", Kind: EntryRefund, Amount: 10_000, Event: "evt_r"}, "us-east-1")
+		if err != nil {
+			t.Error(err)
+		}
+	}()
+	wg.Wait()
+	w := l.wallet("fay")
+	if w.Available() < 0 || res.Taken+w.Owed != 10_000 || w.Funded != 10_000-res.Taken || w.Owed != w.Spent {
+		t.Fatalf("after the race: wallet %+v, refund %+v", w, res)
 	}
 }
