@@ -234,8 +234,15 @@ func (l *Ledger) Payouts(ctx context.Context, user, status string, limit int) ([
 	out := []Payout{}
 	err := l.read(ctx, func() error {
 		out = out[:0]
-		rows, err := l.pool.Query(ctx, `SELECT `+payoutColumns+` FROM payouts
-WHERE ($1 = '' OR user_id = $1) AND ($2 = '' OR status = $2) ORDER BY created_at_ms DESC, id LIMIT $3`, user, status, limit)
+		// A user's payouts are read by their index (user_id, created_at_ms);
+		// every user's (an operator's list) by a scan.
+		sql := `SELECT ` + payoutColumns + ` FROM payouts WHERE user_id = $1 AND ($2 = '' OR status = $2)
+ORDER BY created_at_ms DESC, id LIMIT $3`
+		if user == "" {
+			sql = `SELECT ` + payoutColumns + ` FROM payouts WHERE $1 = '' AND ($2 = '' OR status = $2)
+ORDER BY created_at_ms DESC, id LIMIT $3`
+		}
+		rows, err := l.pool.Query(ctx, sql, user, status, limit)
 		if err != nil {
 			return fmt.Errorf("payouts: %w", err)
 		}
