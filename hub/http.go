@@ -398,6 +398,7 @@ func (h *Hub) postLot(w http.ResponseWriter, r *http.Request) {
 // getAudit runs the ledger's invariant audit. Outside demo mode it scans
 // the whole ledger for an operator or a host only, and is paced per node.
 func (h *Hub) getAudit(w http.ResponseWriter, r *http.Request) {
+	operator := h.tokens.Demo()
 	if !h.tokens.Demo() {
 		id, e := h.identity(r)
 		if e != nil {
@@ -408,6 +409,7 @@ func (h *Hub) getAudit(w http.ResponseWriter, r *http.Request) {
 			writeError(w, protocol.Errorf(protocol.ErrForbidden, "the audit needs the operator or host role"))
 			return
 		}
+		operator = id.Has(RoleOperator)
 		if !h.auditLimit.Allow() {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(h.opts.AuditEvery.Seconds()))))
 			writeError(w, protocol.Errorf(protocol.ErrRateLimited, fmt.Sprintf("the audit runs at most once every %v on a node; retry later", h.opts.AuditEvery)))
@@ -422,14 +424,19 @@ func (h *Hub) getAudit(w http.ResponseWriter, r *http.Request) {
 	// Lots whose settlement or tick keeps failing on this node are not a
 	// violation (nothing moved) but need an operator: the report names them.
 	stuck := map[string][]string{"settle": h.metrics.settles.stuckLots(), "tick": h.metrics.ticks.stuckLots()}
+	report := map[string]any{"ok": len(vs) == 0, "violations": vs, "stuck_lots": stuck}
 	// Frozen wallets are not a violation either: each owes what a refund
-	// or dispute took back after it was spent, and the report says what.
-	frozen, err := h.ledger.FrozenWallets(r.Context(), 100)
-	if err != nil {
-		writeError(w, h.protocolError(err))
-		return
+	// or dispute took back after it was spent, and the report says what —
+	// to an operator (or in demo mode): they name users and their debts.
+	if operator {
+		frozen, err := h.ledger.FrozenWallets(r.Context(), 100)
+		if err != nil {
+			writeError(w, h.protocolError(err))
+			return
+		}
+		report["frozen"] = frozen
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": len(vs) == 0, "violations": vs, "stuck_lots": stuck, "frozen": frozen})
+	writeJSON(w, http.StatusOK, report)
 }
 
 func (h *Hub) getReady(w http.ResponseWriter, r *http.Request) {
