@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -259,7 +258,7 @@ func (l *Ledger) FrozenWallets(ctx context.Context, limit int) ([]FrozenWallet, 
 				f.Claims = append(f.Claims, c)
 			}
 			crows.Close()
-			if err := crows.Err(); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			if err := crows.Err(); err != nil {
 				return err
 			}
 			out = append(out, f)
