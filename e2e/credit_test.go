@@ -103,3 +103,74 @@ func withoutEnv(env []string, name string) []string {
 	}
 	return out
 }
+
+// TestPayoutSettledByCLI: a host's payout requested over HTTP is settled
+// by an operator with `lotzero payout` on the server's database (the
+// server stopped: the embedded PostgreSQL is one process's), once; the
+// restarted server shows the money gone from earned, and the audit is clean.
+func TestPayoutSettledByCLI(t *testing.T) {
+	dir := dataDir(t)
+	s := startServer(t, dir, "LOTZERO_AUTH_SECRET="+prodSecret, "DATABASE_URL=")
+	ctx := ctxT(t, 90*time.Second)
+	now := time.Now()
+	ops := mint(t, prodSecret, "ops", []string{"operator"}, now, time.Hour)
+	hal := mint(t, prodSecret, "hal", []string{"host"}, now, time.Hour)
+	bea := mint(t, prodSecret, "bea", []string{"bidder"}, now, time.Hour)
+	for _, c := range []string{`{"user":"hal","amount":1,"ref":"hal","create":true}`, `{"user":"bea","amount":9000,"ref":"bea","create":true}`} {
+		if err := protocol.PostJSON(ctx, s.URL+"/api/admin/credit", ops, []byte(c), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var lot struct {
+		Lot protocol.Lot `json:"lot"`
+	}
+	if err := protocol.PostJSON(ctx, s.URL+"/api/lots", hal, []byte(`{"kind":"drop","title":"vase","price":8000,"qty":1}`), &lot); err != nil {
+		t.Fatal(err)
+	}
+	c, err := protocol.Dial(ctx, s.WS, bea, "us-east-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bought protocol.PurchaseResult
+	mustOK(t, c, protocol.Request{Type: "buy", ID: "b1", Lot: lot.Lot.ID, Qty: 1}, &bought)
+	_ = c.Close()
+	var p struct {
+		Payout struct {
+			ID string `json:"id"`
+		} `json:"payout"`
+	}
+	if err := protocol.PostJSON(ctx, s.URL+"/api/wallet/payout", hal, []byte(`{"amount":5000,"id":"cli-1"}`), &p); err != nil {
+		t.Fatal(err)
+	}
+	s.stop()
+
+	cli := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, binary, append([]string{"payout", "--data-dir", dir, "--log-level", "warn"}, args...)...)
+		cmd.Env = withoutEnv(os.Environ(), "DATABASE_URL")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := cli(); err != nil || !strings.Contains(out, p.Payout.ID) || !strings.Contains(out, `"pending"`) {
+		t.Fatalf("lotzero payout (list): %v\n%s", err, out)
+	}
+	if out, err := cli("--id", p.Payout.ID, "--paid", "--transfer", "wire-9", "--by", "ops2"); err != nil || !strings.Contains(out, "5000 paid") {
+		t.Fatalf("lotzero payout --paid: %v\n%s", err, out)
+	}
+	if out, err := cli("--id", p.Payout.ID, "--failed", "--reason", "late"); err == nil || !strings.Contains(out, "already settled paid") {
+		t.Fatalf("failing a paid payout: %v\n%s", err, out)
+	}
+	if out, err := cli("--id", p.Payout.ID); err == nil || !strings.Contains(out, "--paid") {
+		t.Fatalf("settling without an outcome: %v\n%s", err, out)
+	}
+	s.restart()
+	if w := s.wallet(t, hal); w.Earned != 3000 || w.Held != 0 || w.PayoutPending != 0 {
+		t.Fatalf("hal after the payout: %+v", w)
+	}
+	var audit struct {
+		OK         bool  `json:"ok"`
+		Violations []any `json:"violations"`
+	}
+	if err := protocol.GetJSON(ctx, s.URL+"/api/audit", ops, &audit); err != nil || !audit.OK {
+		t.Fatalf("audit after the payout: %v %v", err, audit.Violations)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/lotzero/lotzero/ledger"
-	"github.com/lotzero/lotzero/protocol"
 )
 
 // postCredit is an operator putting money into a wallet from outside the
@@ -14,13 +13,8 @@ import (
 // the idempotency key — the same ref credits once, whoever repeats it — and
 // the entry names the operator. Operator role only, in every mode.
 func (h *Hub) postCredit(w http.ResponseWriter, r *http.Request) {
-	id, e := h.identity(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	if !id.Has(RoleOperator) {
-		writeError(w, protocol.Errorf(protocol.ErrForbidden, "crediting a wallet needs the operator role"))
+	id, ok := h.operator(w, r, "crediting a wallet")
+	if !ok {
 		return
 	}
 	var body struct {

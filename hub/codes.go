@@ -20,6 +20,7 @@ var wireCodes = map[ledger.Code]string{
 	ledger.CodeInsufficientFunds: protocol.ErrInsufficientFunds,
 	ledger.CodeLimitExceeded:     protocol.ErrLimitExceeded,
 	ledger.CodePriceChanged:      protocol.ErrPriceChanged,
+	ledger.CodeWalletFrozen:      protocol.ErrForbidden, // the message says what is owed
 	ledger.CodeBusy:              protocol.ErrBusy,
 	ledger.CodeInternal:          protocol.ErrInternal,
 }

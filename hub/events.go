@@ -45,7 +45,8 @@ func ledgerMessage(ev ledger.Event) firehose.Message {
 	if len(ev.Balances) > 0 {
 		bs := make([]balance, len(ev.Balances))
 		for i, w := range ev.Balances {
-			bs[i] = balance{User: w.User, Funded: w.Funded, Held: w.Held, Spent: w.Spent, Earned: w.Earned, Version: w.Version}
+			bs[i] = balance{User: w.User, Funded: w.Funded, Held: w.Held, Spent: w.Spent, Earned: w.Earned, Version: w.Version,
+				Owed: w.Owed, Paying: w.Paying}
 		}
 		m.Balances, _ = json.Marshal(bs)
 	}
@@ -60,6 +61,8 @@ type balance struct {
 	Spent   int64  `json:"spent"`
 	Earned  int64  `json:"earned"`
 	Version int64  `json:"version"`
+	Owed    int64  `json:"owed,omitempty"`
+	Paying  int64  `json:"paying,omitempty"`
 }
 
 // ledgerTally is what a bid or a purchase adds to the leaderboards; nil
@@ -100,7 +103,7 @@ func eventOf(m firehose.Message) (ledger.Event, bool) {
 	if len(m.Balances) > 0 && json.Unmarshal(m.Balances, &bs) == nil {
 		for _, b := range bs {
 			ev.Balances = append(ev.Balances, ledger.Wallet{User: b.User, Funded: b.Funded, Held: b.Held,
-				Spent: b.Spent, Earned: b.Earned, Version: b.Version})
+				Spent: b.Spent, Earned: b.Earned, Version: b.Version, Owed: b.Owed, Paying: b.Paying})
 		}
 	}
 	return ev, true

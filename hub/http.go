@@ -34,6 +34,10 @@ func (h *Hub) Handler(static http.Handler) http.Handler {
 	mux.HandleFunc("POST /api/admin/credit", h.postCredit)
 	mux.HandleFunc("POST /api/wallet/topup", h.postTopUp)
 	mux.HandleFunc("POST /api/stripe/webhook", h.postStripeWebhook)
+	mux.HandleFunc("POST /api/wallet/payout", h.postPayout)
+	mux.HandleFunc("GET /api/wallet/payouts", h.getPayouts)
+	mux.HandleFunc("GET /api/admin/payouts", h.getAdminPayouts)
+	mux.HandleFunc("POST /api/admin/payouts/{id}", h.postAdminPayout)
 	mux.HandleFunc("GET /api/leaderboard", h.getLeaderboard)
 	mux.HandleFunc("GET /api/feed", h.getFeed)
 	if h.opts.Proof != nil {
@@ -401,6 +405,7 @@ func (h *Hub) postLot(w http.ResponseWriter, r *http.Request) {
 // getAudit runs the ledger's invariant audit. Outside demo mode it scans
 // the whole ledger for an operator or a host only, and is paced per node.
 func (h *Hub) getAudit(w http.ResponseWriter, r *http.Request) {
+	operator := h.tokens.Demo()
 	if !h.tokens.Demo() {
 		id, e := h.identity(r)
 		if e != nil {
@@ -411,6 +416,7 @@ func (h *Hub) getAudit(w http.ResponseWriter, r *http.Request) {
 			writeError(w, protocol.Errorf(protocol.ErrForbidden, "the audit needs the operator or host role"))
 			return
 		}
+		operator = id.Has(RoleOperator)
 		if !h.auditLimit.Allow() {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(h.opts.AuditEvery.Seconds()))))
 			writeError(w, protocol.Errorf(protocol.ErrRateLimited, fmt.Sprintf("the audit runs at most once every %v on a node; retry later", h.opts.AuditEvery)))
@@ -425,7 +431,19 @@ func (h *Hub) getAudit(w http.ResponseWriter, r *http.Request) {
 	// Lots whose settlement or tick keeps failing on this node are not a
 	// violation (nothing moved) but need an operator: the report names them.
 	stuck := map[string][]string{"settle": h.metrics.settles.stuckLots(), "tick": h.metrics.ticks.stuckLots()}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": len(vs) == 0, "violations": vs, "stuck_lots": stuck})
+	report := map[string]any{"ok": len(vs) == 0, "violations": vs, "stuck_lots": stuck}
+	// Frozen wallets are not a violation either: each owes what a refund
+	// or dispute took back after it was spent, and the report says what —
+	// to an operator (or in demo mode): they name users and their debts.
+	if operator {
+		frozen, err := h.ledger.FrozenWallets(r.Context(), 100)
+		if err != nil {
+			writeError(w, h.protocolError(err))
+			return
+		}
+		report["frozen"] = frozen
+	}
+	writeJSON(w, http.StatusOK, report)
 }
 
 func (h *Hub) getReady(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,7 @@ type Ledger interface {
 	Money
 	Outbox
 	Schedule
+	Payments
 	// Wallet, Entries, EnsureUser and Deposit serve the wallet and session
 	// endpoints.
 	Wallet(ctx context.Context, user string) (ledger.Wallet, error)

@@ -72,5 +72,5 @@ func msTime(ms int64) string { return protocol.Time(time.UnixMilli(ms)) }
 
 func walletOf(w ledger.Wallet) protocol.Wallet {
 	return protocol.Wallet{Funded: w.Funded, Held: w.Held, Spent: w.Spent, Earned: w.Earned, Available: max(0, w.Available()),
-		Version: w.Version}
+		Version: w.Version, Owed: w.Owed, Frozen: w.Frozen(), PayoutPending: w.Paying}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lotzero/lotzero/ledger"
 	"github.com/lotzero/lotzero/protocol"
+	"github.com/rs/zerolog"
 	"github.com/stripe/stripe-go/v82"
 	"github.com/stripe/stripe-go/v82/webhook"
 )
@@ -109,7 +110,8 @@ func (h *Hub) postTopUp(w http.ResponseWriter, r *http.Request) {
 // tolerance included) before anything is read. payment_intent.succeeded
 // credits the payment's user once — by payment, so Stripe's retries,
 // replays and a second event for the same payment credit nothing more —
-// and is answered 2xx only after the credit committed. Every other event
+// and is answered 2xx only after the credit committed. charge.refunded and
+// charge.dispute.created take money back (takeBack). Every other event
 // type is acknowledged and ignored; a payment in another currency, or
 // whose amount received differs from its amount, is ignored with a log
 // line: none changes anything.
@@ -131,7 +133,12 @@ func (h *Hub) postStripeWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := h.log.With().Str("event", event.ID).Str("type", string(event.Type)).Logger()
-	if event.Type != "payment_intent.succeeded" {
+	switch event.Type {
+	case "payment_intent.succeeded":
+	case "charge.refunded", "charge.dispute.created":
+		h.takeBack(w, r, event, log)
+		return
+	default:
 		log.Debug().Msg("stripe webhook: event type ignored")
 		writeJSON(w, http.StatusOK, map[string]any{"received": true})
 		return
@@ -171,4 +178,70 @@ func (h *Hub) postStripeWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"received": true, "credited": false})
+}
+
+// takeBack applies a refund (charge.refunded: the charge's refunded total)
+// or a dispute (charge.dispute.created) to the wallet its PaymentIntent's
+// top-up credited: the ledger takes what is available and freezes the
+// wallet for what it cannot (ledger/debit.go), once per event and once per
+// refund total or dispute. The user is the one the recorded top-up
+// credited, so a payment LotZero never credited takes nothing. Answered
+// 2xx after the debit committed; a payment whose top-up is not (yet)
+// recorded gets 404, so Stripe sends it again later; a charge in another
+// currency or without a PaymentIntent is ignored with an error log.
+func (h *Hub) takeBack(w http.ResponseWriter, r *http.Request, event stripe.Event, log zerolog.Logger) {
+	claim := ledger.Claim{Event: event.ID}
+	var currency stripe.Currency
+	var decodeErr error
+	if event.Data == nil {
+		decodeErr = errors.New("no data")
+	} else if event.Type == "charge.refunded" {
+		var ch stripe.Charge
+		decodeErr = json.Unmarshal(event.Data.Raw, &ch)
+		claim.Kind, claim.ID, claim.Amount, currency = ledger.EntryRefund, ch.ID, ch.AmountRefunded, ch.Currency
+		if ch.PaymentIntent != nil {
+			claim.Payment = ch.PaymentIntent.ID
+		}
+	} else {
+		var d stripe.Dispute
+		decodeErr = json.Unmarshal(event.Data.Raw, &d)
+		claim.Kind, claim.ID, claim.Amount, currency = ledger.EntryDispute, d.ID, d.Amount, d.Currency
+		if d.PaymentIntent != nil {
+			claim.Payment = d.PaymentIntent.ID
+		}
+	}
+	log = log.With().Str("claim", claim.ID).Str("payment_intent", claim.Payment).Int64("amount", claim.Amount).Logger()
+	switch {
+	case decodeErr != nil || claim.ID == "":
+		log.Error().AnErr("decode", decodeErr).Msg("stripe webhook: unreadable refund or dispute; ignored, needs an operator")
+	case claim.Payment == "":
+		log.Error().Msg("stripe webhook: refund or dispute without a PaymentIntent; ignored, needs an operator")
+	case strings.ToLower(string(currency)) != h.currency():
+		log.Error().Str("currency", string(currency)).Msg("stripe webhook: refund or dispute in another currency; ignored, needs an operator")
+	default:
+		res, err := h.ledger.Debit(r.Context(), claim, "us-east-1")
+		switch code := ledger.CodeOf(err); {
+		case err == nil:
+			ev := log.Info()
+			if res.Wallet.Owed > 0 {
+				ev = log.Error() // reported: an operator must recover it
+			}
+			ev.Str("user", res.User).Int64("claimed", res.Claimed).Int64("taken", res.Taken).Int64("owed", res.Wallet.Owed).
+				Bool("frozen", res.Wallet.Frozen()).Msg("stripe " + claim.Kind + " taken back")
+			go h.pushWallet(context.Background(), res.User)
+			writeJSON(w, http.StatusOK, map[string]any{"received": true, "taken": res.Taken, "owed": res.Wallet.Owed})
+			return
+		case code == ledger.CodeNotFound:
+			log.Warn().Err(err).Msg("stripe webhook: no top-up recorded for the payment (yet); Stripe will retry")
+			writeError(w, h.protocolError(err))
+			return
+		case code == ledger.CodeBusy || code == ledger.CodeInternal:
+			log.Warn().Err(err).Msg("stripe webhook: debit not committed; Stripe will retry")
+			writeError(w, h.protocolError(err))
+			return
+		default:
+			log.Error().Err(err).Msg("stripe webhook: debit refused; needs an operator")
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"received": true, "taken": 0})
 }

@@ -20,6 +20,12 @@ const (
 	InvHolds         = "holds"           // holds are released or captured exactly once
 	InvConserved     = "conserved"       // 4: every movement balances across the ledger
 	InvBounded       = "bounded"         // 5: funded + earned <= MaxAmount for every wallet
+	// InvOwed: a wallet's owed equals the refunds and disputes claimed on
+	// its top-ups (each claim recorded once) less what was taken back.
+	InvOwed = "owed"
+	// InvPayouts: each payout is held once and paid or released at most
+	// once; a wallet's paying equals its pending payouts.
+	InvPayouts = "payouts"
 )
 
 // Violation is one broken invariant, with what was expected and what the
@@ -47,6 +53,9 @@ type auditor struct {
 	// with many wallets they pass int64 even when every column is bounded,
 	// and DSQL has no unbounded SQL type to sum them in.
 	spent, earned, pending big.Int
+	// paidOut and takenFromEarned are earnings that left the ledger
+	// (payouts paid, debits of earnings): Σ spent counts them too.
+	paidOut, takenFromEarned big.Int
 }
 
 // sqlSum is a SUM (or any integer) read from SQL. PostgreSQL returns
@@ -226,35 +235,46 @@ func sums[K comparable](ctx context.Context, tx pgx.Tx, sql string, args ...any)
 	return out, rows.Err()
 }
 
-// wallets: invariant 3, and every wallet column equals the sum of its entries.
+// wallets: invariant 3, and every wallet column equals the sum of its
+// entries (walletDelta, stated again in SQL).
 func (a *auditor) wallets(ctx context.Context) error {
-	rows, err := a.tx.Query(ctx, `SELECT w.user_id, w.funded, w.held, w.spent, w.earned,
-	COALESCE(SUM(CASE WHEN e.kind IN ('deposit', 'operator_credit', 'topup') THEN e.amount ELSE 0 END), 0),
-	COALESCE(SUM(CASE WHEN e.kind = 'hold' THEN e.amount WHEN e.kind IN ('release', 'capture') THEN -e.amount ELSE 0 END), 0),
+	rows, err := a.tx.Query(ctx, `SELECT w.user_id, w.funded, w.held, w.spent, w.earned, COALESCE(w.owed, 0), COALESCE(w.paying, 0),
+	COALESCE(SUM(CASE WHEN e.kind IN ('deposit', 'operator_credit', 'topup') THEN e.amount WHEN e.kind = 'debit' THEN -e.amount ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN e.kind IN ('hold', 'payout_hold') THEN e.amount WHEN e.kind IN ('release', 'capture', 'payout', 'payout_release') THEN -e.amount ELSE 0 END), 0),
 	COALESCE(SUM(CASE WHEN e.kind IN ('capture', 'spend') THEN e.amount ELSE 0 END), 0),
-	COALESCE(SUM(CASE WHEN e.kind = 'credit' THEN e.amount ELSE 0 END), 0)
+	COALESCE(SUM(CASE WHEN e.kind = 'credit' THEN e.amount WHEN e.kind IN ('payout', 'debit_earned') THEN -e.amount ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN e.kind IN ('refund', 'dispute') THEN e.amount WHEN e.kind IN ('debit', 'debit_earned') THEN -e.amount ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN e.kind = 'payout_hold' THEN e.amount WHEN e.kind IN ('payout', 'payout_release') THEN -e.amount ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN e.kind = 'payout' THEN e.amount ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN e.kind = 'debit_earned' THEN e.amount ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN e.kind IN ('refund', 'dispute') THEN e.amount ELSE 0 END), 0)
 FROM wallets w LEFT JOIN entries e ON e.user_id = w.user_id
 WHERE `+a.users.in("w.user_id", 1)+`
-GROUP BY w.user_id, w.funded, w.held, w.spent, w.earned`, a.users.args()...)
+GROUP BY w.user_id, w.funded, w.held, w.spent, w.earned, w.owed, w.paying`, a.users.args()...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
+	claimedBy := map[string]int64{}
 	for rows.Next() {
 		var w Wallet
-		var fs, hs, ss, es sqlSum
-		if err := rows.Scan(&w.User, &w.Funded, &w.Held, &w.Spent, &w.Earned, &fs, &hs, &ss, &es); err != nil {
+		var fs, hs, ss, es, os, ps, paid, fromEarned, claimed sqlSum
+		if err := rows.Scan(&w.User, &w.Funded, &w.Held, &w.Spent, &w.Earned, &w.Owed, &w.Paying,
+			&fs, &hs, &ss, &es, &os, &ps, &paid, &fromEarned, &claimed); err != nil {
 			return err
 		}
 		f, h, s, e := fs.int64(), hs.int64(), ss.int64(), es.int64()
 		a.spent.Add(&a.spent, big.NewInt(w.Spent))
 		a.earned.Add(&a.earned, big.NewInt(w.Earned))
+		a.paidOut.Add(&a.paidOut, big.NewInt(paid.int64()))
+		a.takenFromEarned.Add(&a.takenFromEarned, big.NewInt(fromEarned.int64()))
+		claimedBy[w.User] = claimed.int64()
 		subj := "wallet " + w.User
 		if w.Funded > MaxAmount || w.Held > MaxAmount || w.Spent > MaxAmount || w.Earned > MaxAmount ||
 			w.Funded > MaxAmount-w.Earned {
 			a.fail(InvBounded, subj, "every column and funded + earned <= %d", fmt.Sprintf("%+v", w), MaxAmount)
 		}
-		if w.Held < 0 || w.Spent < 0 || w.Funded < 0 || w.Earned < 0 {
+		if w.Held < 0 || w.Spent < 0 || w.Funded < 0 || w.Earned < 0 || w.Owed < 0 || w.Paying < 0 {
 			a.fail(InvNoDoubleSpend, subj, "no negative column", fmt.Sprintf("%+v", w))
 		}
 		// Compared in big integers: columns past the bound must not wrap.
@@ -263,12 +283,28 @@ GROUP BY w.user_id, w.funded, w.held, w.spent, w.earned`, a.users.args()...)
 			a.fail(InvNoDoubleSpend, subj, "held + spent <= funded + earned",
 				fmt.Sprintf("held %d + spent %d > funded %d + earned %d", w.Held, w.Spent, w.Funded, w.Earned))
 		}
-		a.check(InvNoDoubleSpend, subj, f, w.Funded, "funded (sum of deposit, operator_credit and topup entries)")
-		a.check(InvNoDoubleSpend, subj, h, w.Held, "held (hold − release − capture entries)")
+		a.check(InvNoDoubleSpend, subj, f, w.Funded, "funded (deposit, operator_credit and topup entries − debit entries)")
+		a.check(InvNoDoubleSpend, subj, h, w.Held, "held (hold + payout_hold − release − capture − payout − payout_release entries)")
 		a.check(InvNoDoubleSpend, subj, s, w.Spent, "spent (capture + spend entries)")
-		a.check(InvNoDoubleSpend, subj, e, w.Earned, "earned (credit entries)")
+		a.check(InvNoDoubleSpend, subj, e, w.Earned, "earned (credit − payout − debit_earned entries)")
+		a.check(InvOwed, subj, os.int64(), w.Owed, "owed (refund + dispute − debit − debit_earned entries)")
+		a.check(InvPayouts, subj, ps.int64(), w.Paying, "paying (payout_hold − payout − payout_release entries)")
+		if w.Paying > w.Held {
+			a.fail(InvPayouts, subj, "paying <= held", fmt.Sprintf("paying %d, held %d", w.Paying, w.Held))
+		}
 	}
 	if err := rows.Err(); err != nil {
+		return err
+	}
+	// Every refund or dispute entry is a claim recorded once (debit.go).
+	claims, err := sums[string](ctx, a.tx, `SELECT user_id, SUM(amount) FROM claims WHERE `+a.users.in("user_id", 1)+` GROUP BY user_id`, a.users.args()...)
+	if err != nil {
+		return err
+	}
+	for u, n := range claimedBy {
+		a.check(InvOwed, "wallet "+u, claims[u], n, "refund + dispute entries (the claims recorded on its top-ups)")
+	}
+	if err := a.payouts(ctx); err != nil {
 		return err
 	}
 	orphans, err := sums[string](ctx, a.tx, `SELECT e.user_id, COUNT(*) FROM entries e
@@ -330,8 +366,12 @@ GROUP BY h.id, h.user_id, h.amount, h.captured, h.status`, a.users.args()...)
 	if err != nil {
 		return err
 	}
+	paying, err := sums[string](ctx, a.tx, `SELECT user_id, COALESCE(paying, 0) FROM wallets WHERE `+a.users.in("user_id", 1), a.users.args()...)
+	if err != nil {
+		return err
+	}
 	for u, h := range held {
-		a.check(InvHolds, "wallet "+u, openByUser[u], h, "held (sum of open holds)")
+		a.check(InvHolds, "wallet "+u, openByUser[u]+paying[u], h, "held (sum of open holds + pending payouts)")
 	}
 	return nil
 }
@@ -574,13 +614,70 @@ func (a *auditor) english(l *Lot, subj string, bids []bidRow, holds []holdRow) {
 	}
 }
 
-// balance: invariant 4. Money enters only by deposit, operator credit or top-up; every spend or
-// capture is owed to a host, and is either credited (settled lots) or still
-// pending as an unsettled lot's proceeds.
+// balance: invariant 4. Money enters only by deposit, operator credit or
+// top-up, and leaves only by debits (refunds, disputes) and payouts; every
+// spend or capture is owed to a host, and is either credited (settled lots)
+// or still pending as an unsettled lot's proceeds. Credited earnings stay
+// in earned or left the ledger (paid out, or taken back by a debit).
 func (a *auditor) balance() {
 	owed := new(big.Int).Add(&a.earned, &a.pending)
+	owed.Add(owed, &a.paidOut)
+	owed.Add(owed, &a.takenFromEarned)
 	if a.spent.Cmp(owed) != 0 {
-		a.fail(InvConserved, "ledger", "total spent = total earned + pending proceeds (%s + %s)",
-			"total spent "+a.spent.String(), a.earned.String(), a.pending.String())
+		a.fail(InvConserved, "ledger", "total spent = total earned + paid out + debited from earnings + pending proceeds (%s + %s + %s + %s)",
+			"total spent "+a.spent.String(), a.earned.String(), a.paidOut.String(), a.takenFromEarned.String(), a.pending.String())
 	}
+}
+
+// payouts: each payout's entries hold it once and settle it as its status
+// says, at most once; a wallet's paying is its pending payouts.
+func (a *auditor) payouts(ctx context.Context) error {
+	rows, err := a.tx.Query(ctx, `SELECT p.id, p.user_id, p.amount, p.status,
+	COALESCE(SUM(CASE WHEN e.kind = 'payout_hold' THEN e.amount ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN e.kind = 'payout' THEN e.amount ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN e.kind = 'payout_release' THEN e.amount ELSE 0 END), 0)
+FROM payouts p LEFT JOIN entries e ON e.hold_id = p.id AND e.user_id = p.user_id
+WHERE `+a.users.in("p.user_id", 1)+`
+GROUP BY p.id, p.user_id, p.amount, p.status`, a.users.args()...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	pending := map[string]int64{}
+	for rows.Next() {
+		var id uuid.UUID
+		var user, status string
+		var amount int64
+		var heldSum, paidSum, releasedSum sqlSum
+		if err := rows.Scan(&id, &user, &amount, &status, &heldSum, &paidSum, &releasedSum); err != nil {
+			return err
+		}
+		subj := fmt.Sprintf("payout %s of %s", id, user)
+		paid, released := paidSum.int64(), releasedSum.int64()
+		a.check(InvPayouts, subj, amount, heldSum.int64(), "payout_hold entries (held once)")
+		switch status {
+		case PayoutPending:
+			pending[user] += amount
+			a.check(InvPayouts, subj, 0, paid+released, "payout + payout_release entries of a pending payout")
+		case PayoutPaid:
+			a.check(InvPayouts, subj, amount, paid, "paid exactly once")
+			a.check(InvPayouts, subj, 0, released, "payout_release entries of a paid payout")
+		case PayoutFailed:
+			a.check(InvPayouts, subj, amount, released, "released exactly once")
+			a.check(InvPayouts, subj, 0, paid, "payout entries of a failed payout")
+		default:
+			a.fail(InvPayouts, subj, "status pending, paid or failed", status)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	paying, err := sums[string](ctx, a.tx, `SELECT user_id, COALESCE(paying, 0) FROM wallets WHERE `+a.users.in("user_id", 1), a.users.args()...)
+	if err != nil {
+		return err
+	}
+	for u, p := range paying {
+		a.check(InvPayouts, "wallet "+u, pending[u], p, "paying (sum of pending payouts)")
+	}
+	return nil
 }

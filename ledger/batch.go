@@ -232,7 +232,7 @@ JOIN requests r ON r.user_id = k.user_id AND r.request_id = k.request_id`, args.
 		for i := 0; i < padded(len(names)); i++ {
 			args = append(args, names[min(i, len(names)-1)])
 		}
-		b.Queue(`SELECT w.user_id, w.funded, w.held, w.spent, w.earned, COALESCE(w.version, 0)
+		b.Queue(`SELECT w.user_id, w.funded, w.held, w.spent, w.earned, COALESCE(w.version, 0), COALESCE(w.owed, 0), COALESCE(w.paying, 0)
 FROM (VALUES `+placeholders(padded(len(names)), 1, true)+`) AS k (user_id) JOIN wallets w ON w.user_id = k.user_id`, args...)
 		reads = append(reads, func(br pgx.BatchResults) error {
 			rows, err := br.Query()
@@ -242,7 +242,7 @@ FROM (VALUES `+placeholders(padded(len(names)), 1, true)+`) AS k (user_id) JOIN 
 			defer rows.Close()
 			for rows.Next() {
 				var wl Wallet
-				if err := rows.Scan(&wl.User, &wl.Funded, &wl.Held, &wl.Spent, &wl.Earned, &wl.Version); err != nil {
+				if err := rows.Scan(&wl.User, &wl.Funded, &wl.Held, &wl.Spent, &wl.Earned, &wl.Version, &wl.Owed, &wl.Paying); err != nil {
 					return fmt.Errorf("scan wallet: %w", err)
 				}
 				w.learnWallet(wl)

@@ -96,10 +96,10 @@ func (l *Ledger) fund(ctx context.Context, f fundsIn) (CreditResult, error) {
 	name := fmt.Sprintf("%s user=%s amount=%d", f.kind, f.user, f.amount)
 	o := newOp(key, name, true, &res, func(ctx context.Context, t *txn) error {
 		t.by = f.by
-		w, err := t.wallet(ctx, f.user)
+		_, err := t.wallet(ctx, f.user)
 		switch {
 		case CodeOf(err) == CodeNotFound && f.create:
-			w = t.openWallet(f.user)
+			t.openWallet(f.user)
 		case err != nil:
 			return err
 		}
@@ -107,10 +107,12 @@ func (l *Ledger) fund(ctx context.Context, f fundsIn) (CreditResult, error) {
 			return err
 		}
 		t.move(f.user, f.kind, f.amount, nil, nil)
-		w.Funded += f.amount
-		w.Version++
-		res.Wallet = w
-		return nil
+		// Money in first pays what the wallet owes (debit.go).
+		if _, err := t.collect(ctx, f.user); err != nil {
+			return err
+		}
+		res.Wallet, err = t.wallet(ctx, f.user)
+		return err
 	})
 	o.forgetRefusals = true
 	l.submit(ctx, uuid.Nil, o)

@@ -22,8 +22,12 @@ const (
 	CodeInsufficientFunds Code = "insufficient_funds"
 	CodeLimitExceeded     Code = "limit_exceeded"
 	CodePriceChanged      Code = "price_changed"
-	CodeBusy              Code = "busy"
-	CodeInternal          Code = "internal"
+	// CodeWalletFrozen refuses bids, purchases and payouts of a wallet that
+	// owes what a refund or dispute took back (debit.go); the wire code is
+	// forbidden.
+	CodeWalletFrozen Code = "wallet_frozen"
+	CodeBusy         Code = "busy"
+	CodeInternal     Code = "internal"
 )
 
 // Error is a typed ledger error: a stable Code and a message a person can

@@ -181,6 +181,40 @@ func schema() []migration {
 		// Who moved the money of an entry (the acting user, or the operator
 		// of an operator credit); NULL for the system and before this.
 		{Version: 19, SQL: `ALTER TABLE entries ADD COLUMN IF NOT EXISTS actor TEXT`},
+		// Money owed by refunds and disputes the wallet could not cover (a
+		// frozen wallet), and the part of held that pending payouts hold.
+		// NULL is 0: DSQL adds columns without defaults.
+		{Version: 20, SQL: `ALTER TABLE wallets ADD COLUMN IF NOT EXISTS owed BIGINT`},
+		{Version: 21, SQL: `ALTER TABLE wallets ADD COLUMN IF NOT EXISTS paying BIGINT`},
+		// A host's payouts (payout.go): requested, then settled paid or
+		// failed exactly once (the status guards the update).
+		{Version: 22, SQL: `CREATE TABLE IF NOT EXISTS payouts (
+	id UUID PRIMARY KEY,
+	user_id TEXT NOT NULL,
+	request_id TEXT NOT NULL,
+	amount BIGINT NOT NULL,
+	status TEXT NOT NULL,
+	region TEXT NOT NULL,
+	settled_by TEXT NOT NULL,
+	transfer TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	created_at_ms BIGINT NOT NULL,
+	settled_at_ms BIGINT NOT NULL
+)`},
+		{Version: 23, Index: `payouts_user ON payouts (user_id, created_at_ms)`},
+		// What the payment provider took back from each top-up (debit.go):
+		// one row per charge's refunds (their running total) and per
+		// dispute, so a claim is counted once however often it is reported.
+		{Version: 24, SQL: `CREATE TABLE IF NOT EXISTS claims (
+	payment TEXT NOT NULL,
+	claim TEXT NOT NULL,
+	user_id TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	amount BIGINT NOT NULL,
+	updated_at_ms BIGINT NOT NULL,
+	PRIMARY KEY (payment, claim)
+)`},
+		{Version: 25, Index: `claims_user ON claims (user_id)`},
 	}
 }
 

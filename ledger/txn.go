@@ -30,6 +30,9 @@ type txn struct {
 	// by names who moved the money when it is not the actor (an operator
 	// crediting under the credits' own request key).
 	by string
+	// ref, when set, is the request id the entries record instead of the
+	// actor's: the provider's charge or dispute id of a debit, a payout's id.
+	ref string
 }
 
 // entryActor is who an entry records as having moved the money: NULL for
@@ -60,23 +63,54 @@ const (
 	EntryCapture = "capture" // held -= amount, spent += amount (a won lot is paid from its hold)
 	EntrySpend   = "spend"   // spent += amount (an immediate Dutch claim or drop purchase)
 	EntryCredit  = "credit"  // earned += amount (a host is paid a settled lot's proceeds)
+	// EntryRefund and EntryDispute record money the payment provider took
+	// back from a top-up (a refund, a dispute opened): owed += amount. What
+	// the wallet can cover is taken at once by debit entries; the rest stays
+	// owed and freezes the wallet (debit.go).
+	EntryRefund  = "refund"
+	EntryDispute = "dispute"
+	// EntryDebit takes owed money from funded (funded -= amount, owed -=
+	// amount); EntryDebitEarned from earned when funded cannot cover it.
+	EntryDebit       = "debit"
+	EntryDebitEarned = "debit_earned"
+	// Payouts (payout.go): a host's request holds the amount (held and
+	// paying += amount); paid, it leaves the ledger (held, paying and earned
+	// -= amount); failed, it is released (held and paying -= amount).
+	EntryPayoutHold    = "payout_hold"
+	EntryPayout        = "payout"
+	EntryPayoutRelease = "payout_release"
 )
 
-// walletDelta is what one entry kind does to the four wallet columns.
-func walletDelta(kind string, amount int64) (funded, held, spent, earned int64) {
+// delta is what one entry does to a wallet's columns.
+type delta struct{ funded, held, spent, earned, owed, paying int64 }
+
+// walletDelta is what one entry kind does to the wallet columns.
+func walletDelta(kind string, amount int64) delta {
 	switch kind {
 	case EntryDeposit, EntryOperatorCredit, EntryTopUp:
-		return amount, 0, 0, 0
+		return delta{funded: amount}
 	case EntryHold:
-		return 0, amount, 0, 0
+		return delta{held: amount}
 	case EntryRelease:
-		return 0, -amount, 0, 0
+		return delta{held: -amount}
 	case EntryCapture:
-		return 0, -amount, amount, 0
+		return delta{held: -amount, spent: amount}
 	case EntrySpend:
-		return 0, 0, amount, 0
+		return delta{spent: amount}
 	case EntryCredit:
-		return 0, 0, 0, amount
+		return delta{earned: amount}
+	case EntryRefund, EntryDispute:
+		return delta{owed: amount}
+	case EntryDebit:
+		return delta{funded: -amount, owed: -amount}
+	case EntryDebitEarned:
+		return delta{earned: -amount, owed: -amount}
+	case EntryPayoutHold:
+		return delta{held: amount, paying: amount}
+	case EntryPayout:
+		return delta{held: -amount, earned: -amount, paying: -amount}
+	case EntryPayoutRelease:
+		return delta{held: -amount, paying: -amount}
 	}
 	panic("ledger: unknown entry kind " + kind)
 }
@@ -84,43 +118,60 @@ func walletDelta(kind string, amount int64) (funded, held, spent, earned int64) 
 // updateWalletSQL applies one entry's delta. The WHERE clause restates the
 // double-spend invariant, so even a logic error elsewhere cannot commit a
 // wallet with held + spent > funded + earned: the write affects no row and
-// flush aborts the transaction. It restates the money bound the same way:
+// flush aborts the transaction. No column may go below zero, and pending
+// payouts stay within held ($8 owed, $9 paying; NULL is 0 for wallets
+// older than those columns). It restates the money bound the same way:
 // a write that takes money in ($2 + $5 > 0) may not lift funded + earned
 // past MaxAmount ($7), which with the invariant bounds every column. A
 // movement out of a wallet is never blocked by the bound. It returns the wallet as written, which the
 // events carry to the owner's sessions (no read per push).
 const updateWalletSQL = `UPDATE wallets SET
 	funded = funded + $2, held = held + $3, spent = spent + $4, earned = earned + $5, updated_at_ms = $6,
+	owed = COALESCE(owed, 0) + $8, paying = COALESCE(paying, 0) + $9,
 	version = COALESCE(version, 0) + 1
 WHERE user_id = $1
-	AND held + $3 >= 0
+	AND held + $3 >= 0 AND funded + $2 >= 0 AND earned + $5 >= 0
+	AND COALESCE(owed, 0) + $8 >= 0 AND COALESCE(paying, 0) + $9 >= 0 AND COALESCE(paying, 0) + $9 <= held + $3
 	AND held + $3 + spent + $4 <= funded + $2 + earned + $5
 	AND ($2 + $5 <= 0 OR funded + $2 + earned + $5 <= $7)
-RETURNING funded, held, spent, earned, version`
+RETURNING funded, held, spent, earned, version, owed, paying`
 
 // move records one entry and applies it to the user's wallet.
 func (t *txn) move(user, kind string, amount int64, lot, hold *uuid.UUID) {
 	if amount == 0 {
 		return
 	}
-	f, h, s, e := walletDelta(kind, amount)
+	d := walletDelta(kind, amount)
 	w := &Wallet{User: user}
 	t.writeReturning(func(row pgx.Row) error {
-		if err := row.Scan(&w.Funded, &w.Held, &w.Spent, &w.Earned, &w.Version); err != nil {
+		var owed, paying *int64
+		if err := row.Scan(&w.Funded, &w.Held, &w.Spent, &w.Earned, &w.Version, &owed, &paying); err != nil {
 			return err
 		}
+		w.Owed, w.Paying = deref(owed), deref(paying)
 		if t.balances == nil {
 			t.balances = map[string]Wallet{}
 		}
 		t.balances[user] = *w // the statement queued last is the final state
 		return nil
-	}, updateWalletSQL, user, f, h, s, e, t.nowMS(), MaxAmount)
-	t.insert(entriesTable, uuid.New(), user, kind, amount, lot, hold, t.actor.RequestID, t.actor.Region, t.nowMS(), t.entryActor())
-	t.changeWallet(user, f, h, s, e)
+	}, updateWalletSQL, user, d.funded, d.held, d.spent, d.earned, t.nowMS(), MaxAmount, d.owed, d.paying)
+	ref := t.actor.RequestID
+	if t.ref != "" {
+		ref = t.ref
+	}
+	t.insert(entriesTable, uuid.New(), user, kind, amount, lot, hold, ref, t.actor.Region, t.nowMS(), t.entryActor())
+	t.changeWallet(user, d)
 	if t.touched == nil {
 		t.touched = map[string]bool{}
 	}
 	t.touched[user] = true
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 // emit appends the next event of lot, bumping its seq; its kind is the

@@ -21,15 +21,25 @@ type Wallet struct {
 	// Version rises by one with every change to the wallet: of two reads
 	// of a wallet, the higher version is the newer.
 	Version int64 `json:"version"`
+	// Owed is what refunds and disputes took back that the wallet could not
+	// cover (it was held or spent): while it is above zero the wallet is
+	// frozen for bids, purchases and payouts (debit.go).
+	Owed int64 `json:"owed,omitempty"`
+	// Paying is the part of Held that pending payouts hold (payout.go).
+	Paying int64 `json:"paying,omitempty"`
 }
+
+// Frozen reports whether the wallet owes money it could not cover.
+func (w Wallet) Frozen() bool { return w.Owed > 0 }
 
 // Available is what the user can still commit: funded + earned − held − spent.
 func (w Wallet) Available() int64 { return w.Funded + w.Earned - w.Held - w.Spent }
 
 func readWallet(ctx context.Context, q querier, user string) (Wallet, error) {
 	w := Wallet{User: user}
-	err := q.QueryRow(ctx, `SELECT funded, held, spent, earned, COALESCE(version, 0) FROM wallets WHERE user_id = $1`, user).
-		Scan(&w.Funded, &w.Held, &w.Spent, &w.Earned, &w.Version)
+	err := q.QueryRow(ctx, `SELECT funded, held, spent, earned, COALESCE(version, 0), COALESCE(owed, 0), COALESCE(paying, 0)
+FROM wallets WHERE user_id = $1`, user).
+		Scan(&w.Funded, &w.Held, &w.Spent, &w.Earned, &w.Version, &w.Owed, &w.Paying)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return w, errorf(CodeNotFound, "no user %q", user)
 	}
@@ -39,8 +49,12 @@ func readWallet(ctx context.Context, q querier, user string) (Wallet, error) {
 	return w, nil
 }
 
-// requireFunds refuses when the wallet cannot commit amount more.
+// requireFunds refuses when the wallet cannot commit amount more, or is
+// frozen: it owes what a refund or dispute took back (debit.go).
 func requireFunds(w Wallet, amount int64) error {
+	if w.Frozen() {
+		return frozen(w)
+	}
 	if w.Available() < amount {
 		return errorf(CodeInsufficientFunds, "needs %d available, wallet has %d", amount, w.Available())
 	}
@@ -99,7 +113,7 @@ func (l *Ledger) Deposit(ctx context.Context, a Actor, amount int64) (Wallet, er
 	}
 	var res DepositResult
 	_, err := l.do(ctx, a, fmt.Sprintf("deposit amount=%d", amount), uuid.Nil, &res, func(ctx context.Context, t *txn) error {
-		w, err := t.wallet(ctx, a.User)
+		_, err := t.wallet(ctx, a.User)
 		if err != nil {
 			return err
 		}
@@ -109,9 +123,11 @@ func (l *Ledger) Deposit(ctx context.Context, a Actor, amount int64) (Wallet, er
 			return err
 		}
 		t.move(a.User, EntryDeposit, amount, nil, nil)
-		w.Funded += amount
-		res.Wallet = w
-		return nil
+		if _, err := t.collect(ctx, a.User); err != nil {
+			return err
+		}
+		res.Wallet, err = t.wallet(ctx, a.User)
+		return err
 	})
 	res.Wallet.User = a.User
 	return res.Wallet, err

@@ -60,7 +60,7 @@ type lotUser struct {
 type walletState struct {
 	w     Wallet
 	known bool
-	delta Wallet // funded, held, spent, earned and version changes not yet applied to w
+	delta Wallet // column and version changes not yet applied to w
 }
 
 type holdState struct {
@@ -251,6 +251,8 @@ func (w *work) learnWallet(read Wallet) {
 	read.Held += d.Held
 	read.Spent += d.Spent
 	read.Earned += d.Earned
+	read.Owed += d.Owed
+	read.Paying += d.Paying
 	read.Version += d.Version
 	*st = walletState{w: read, known: true}
 }
@@ -277,7 +279,7 @@ VALUES ($1, 0, 0, 0, 0, $2, $2)`, user, w.nowMS())
 }
 
 // changeWallet applies one entry's delta to the cached wallet.
-func (w *work) changeWallet(user string, funded, held, spent, earned int64) {
+func (w *work) changeWallet(user string, d delta) {
 	st := w.wallets[user]
 	if st == nil {
 		st = &walletState{}
@@ -289,10 +291,12 @@ func (w *work) changeWallet(user string, funded, held, spent, earned int64) {
 	if st.known {
 		target = &st.w
 	}
-	target.Funded += funded
-	target.Held += held
-	target.Spent += spent
-	target.Earned += earned
+	target.Funded += d.funded
+	target.Held += d.held
+	target.Spent += d.spent
+	target.Earned += d.earned
+	target.Owed += d.owed
+	target.Paying += d.paying
 	target.Version++
 }
 

@@ -111,7 +111,8 @@ func (p *participant) close() {
 }
 
 func walletOf(w protocol.Wallet) checker.Wallet {
-	return checker.Wallet{Funded: w.Funded, Held: w.Held, Spent: w.Spent, Earned: w.Earned, Available: w.Available}
+	return checker.Wallet{Funded: w.Funded, Held: w.Held, Spent: w.Spent, Earned: w.Earned, Available: w.Available,
+		Owed: w.Owed, Frozen: w.Frozen, PayoutPending: w.PayoutPending}
 }
 
 // outcome is how one operation ended, for the report's latency and counts.

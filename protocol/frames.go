@@ -41,6 +41,14 @@ type Wallet struct {
 	// show the higher version (an extension of v1; absent from servers
 	// that do not send it).
 	Version int64 `json:"version,omitempty"`
+	// Extensions of v1 for money leaving the platform, present only when
+	// not zero: Owed is what refunds and disputes took back that the wallet
+	// could not cover; Frozen (owed > 0) means bids, purchases and payouts
+	// are refused (forbidden) until it is covered; PayoutPending is the
+	// part of Held that requested payouts hold.
+	Owed          int64 `json:"owed,omitempty"`
+	Frozen        bool  `json:"frozen,omitempty"`
+	PayoutPending int64 `json:"payout_pending,omitempty"`
 }
 
 // Request is every client request after hello. Type says which fields apply

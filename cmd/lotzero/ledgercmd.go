@@ -129,9 +129,15 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// Frozen wallets are no violation: each owes what a refund or dispute
+	// took back after it was spent; the report says what, for the operator.
+	frozen, err := l.FrozenWallets(ctx, 1000)
+	if err != nil {
+		return err
+	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(map[string]any{"ok": len(vs) == 0, "violations": vs}); err != nil {
+	if err := enc.Encode(map[string]any{"ok": len(vs) == 0, "violations": vs, "frozen": frozen}); err != nil {
 		return err
 	}
 	if len(vs) > 0 {

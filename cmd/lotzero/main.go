@@ -37,6 +37,8 @@ Usage:
   lotzero seed       apply the schema and create the demo data (idempotent)
   lotzero audit      check every ledger invariant; exit status 1 on a violation
   lotzero credit     an operator credits a wallet: --user U --amount A --ref R [--create] (idempotent by --ref)
+  lotzero payout     an operator lists host payouts [--status pending|paid|failed], or settles one once:
+                     --id P --paid [--transfer REF] | --failed [--reason TEXT]
 
 Run 'lotzero <command> -h' for the flags of a command. Every flag can also be
 set by the environment variable named in its help.
@@ -57,6 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
 		"serve": runServe, "token": runToken, "proof": runProof, "fanout": runFanout,
 		"demo": runDemo, "migrate": runMigrate, "seed": runSeed, "audit": runAudit, "credit": runCredit,
+		"payout": runPayout,
 	}
 	if cmd == "help" || cmd == "-h" || cmd == "--help" {
 		fmt.Fprint(stdout, usage)

@@ -242,11 +242,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	debug.SetGCPercent(hf.gcPercent)
 	switch s := hf.stripe; {
 	case s.Enabled():
-		log.Info().Str("api", s.APIBase).Msg("card top-ups through Stripe on: POST /api/wallet/topup, POST /api/stripe/webhook")
+		log.Info().Str("api", s.APIBase).Msg("Stripe on: card top-ups (POST /api/wallet/topup), refunds and disputes (POST /api/stripe/webhook), payouts by Transfer (POST /api/admin/payouts/{id})")
 	case s.SecretKey != "" || s.WebhookSecret != "":
 		return errors.New("card top-ups need both STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET")
 	default:
-		log.Info().Msg("card top-ups off (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET unset): the Stripe endpoints answer 404")
+		log.Info().Msg("Stripe off (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET unset): top-ups and the webhook answer 404, payouts are settled by an operator only")
 	}
 	if !hf.fs.given("seed") && (l.Backend() == ledger.BackendDSQL || hf.authSecret != "") {
 		// A production deployment starts without demo lots and funded demo

@@ -134,9 +134,14 @@ func provisional(op Op) bool {
 	return op.Type == Info || op.Type == Fail && (op.Code == "busy" || op.Code == "internal")
 }
 
+// consistent: the wallet's columns add up (every entry kind keeps
+// available = funded + earned − held − spent: debits lower funded or
+// earned, payouts hold in held and leave from held and earned), pending
+// payouts are part of held, and a wallet is frozen exactly when it owes.
 func consistent(w Wallet) bool {
-	return w.Available >= 0 && w.Held >= 0 && w.Spent >= 0 &&
-		w.Held+w.Spent <= w.Funded+w.Earned && w.Available == w.Funded+w.Earned-w.Held-w.Spent
+	return w.Available >= 0 && w.Held >= 0 && w.Spent >= 0 && w.Funded >= 0 && w.Earned >= 0 &&
+		w.Held+w.Spent <= w.Funded+w.Earned && w.Available == w.Funded+w.Earned-w.Held-w.Spent &&
+		w.Owed >= 0 && w.PayoutPending >= 0 && w.PayoutPending <= w.Held && w.Frozen == (w.Owed > 0)
 }
 
 // walletsNeverNegative: no wallet any client read, during or after the
@@ -159,7 +164,11 @@ func (c *checker) walletsNeverNegative() {
 
 // conserved: money only moved between the participants and the host —
 // the sum of funded + earned − spent over all of them is unchanged — and
-// once every lot is settled nobody holds anything.
+// once every lot is settled nobody holds anything. The run's users are its
+// own: no deposit, credit, top-up, refund, dispute or payout touches them
+// during the race, so any of those would show here as money not conserved
+// (a refund or dispute lowers funded or earned, a paid payout earned, and
+// a pending payout stays in held).
 func (c *checker) conserved() {
 	var before, after int64
 	for _, u := range c.users() {

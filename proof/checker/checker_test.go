@@ -238,3 +238,33 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Fatalf("the record of a clean run must pass: %v", r.Violations)
 	}
 }
+
+// Money leaving mid-run is caught: a refund (funded lowered), a paid
+// payout (earned lowered), and wallets whose new fields do not add up.
+func TestCheckerCatchesMoneyOut(t *testing.T) {
+	ops, f := oversellRun()
+	f.Wallets["a"] = Pair{Before: w(1000, 0, 0, 0), After: w(900, 0, 100, 0)} // a refund of 100 taken
+	mustCatch(t, ops, f, "conserved")
+	_, f = oversellRun()
+	f.Wallets["h"] = Pair{Before: w(1, 0, 0, 0), After: w(1, 0, 0, 150)} // 50 paid out
+	mustCatch(t, ops, f, "conserved")
+	for name, bad := range map[string]Wallet{
+		"frozen without a debt":      {Funded: 10, Available: 10, Frozen: true},
+		"a debt without the freeze":  {Funded: 10, Available: 10, Owed: 5},
+		"a payout pending past held": {Funded: 10, Held: 2, Available: 8, PayoutPending: 3},
+	} {
+		ops, f := oversellRun()
+		bad := bad
+		ops = append(ops, Op{Process: 0, Type: Read, F: "wallet", User: "a", Wallet: &bad})
+		r := Check(ops, f)
+		if r.OK {
+			t.Fatalf("%s: the checker passed %+v", name, bad)
+		}
+	}
+	// A frozen wallet that adds up, and a pending payout within held, pass.
+	ops, f = oversellRun()
+	ops = append(ops,
+		Op{Process: 0, Type: Read, F: "wallet", User: "a", Wallet: &Wallet{Funded: 100, Spent: 100, Owed: 50, Frozen: true}},
+		Op{Process: 0, Type: Read, F: "wallet", User: "h", Wallet: &Wallet{Funded: 1, Earned: 200, Held: 50, PayoutPending: 50, Available: 151}})
+	mustPass(t, ops, f)
+}

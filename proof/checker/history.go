@@ -54,6 +54,12 @@ type Wallet struct {
 	Spent     int64 `json:"spent"`
 	Earned    int64 `json:"earned"`
 	Available int64 `json:"available"`
+	// Money leaving the platform (extensions of v1): what refunds and
+	// disputes took back that the wallet could not cover, whether that
+	// froze it, and the part of held that requested payouts hold.
+	Owed          int64 `json:"owed,omitempty"`
+	Frozen        bool  `json:"frozen,omitempty"`
+	PayoutPending int64 `json:"payout_pending,omitempty"`
 }
 
 // WriteJSONL writes a history, one op per line.
