@@ -27,6 +27,8 @@ type Ledger interface {
 	// TopUp credits a card payment the payment provider confirmed, once per payment.
 	TopUp(ctx context.Context, user string, amount int64, payment, region string) (ledger.CreditResult, error)
 	LobbyLots(ctx context.Context, openLimit, recentLimit int) (open, recent []*ledger.Lot, err error)
+	// Activity is a user's part in the lots they touched lately (GET /api/me/activity).
+	Activity(ctx context.Context, user string, limit int) ([]ledger.LotActivity, error)
 	Audit(ctx context.Context) ([]ledger.Violation, error)
 	Backend() ledger.Backend
 	Stats() ledger.Stats
