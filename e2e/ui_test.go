@@ -91,7 +91,12 @@ func (b *browser) run(t *testing.T, actions ...chromedp.Action) {
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Run(ctx, actions...); err != nil {
-		t.Fatal(err)
+		// Say what the page showed: the notice and the start of the view.
+		var seen string
+		shown, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		defer cancel()
+		_ = chromedp.Run(shown, chromedp.Evaluate(`(document.querySelector('#notice')?.hidden ? '' : 'notice: ' + document.querySelector('#notice')?.textContent + ' · ') + 'page: ' + (document.querySelector('main')?.innerText || '').slice(0, 600)`, &seen))
+		t.Fatalf("%v\n%s", err, seen)
 	}
 }
 
