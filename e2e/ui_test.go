@@ -191,7 +191,7 @@ func (b *browser) bothWidths(t *testing.T, what, name string) {
 func (b *browser) shot(t *testing.T, name string) {
 	t.Helper()
 	var png []byte
-	b.run(t, chromedp.Sleep(300*time.Millisecond), chromedp.CaptureScreenshot(&png))
+	b.run(t, chromedp.Evaluate(`window.scrollTo(0, 0)`, nil), chromedp.Sleep(300*time.Millisecond), chromedp.CaptureScreenshot(&png))
 	for _, dir := range []string{"artifacts", map[bool]string{true: "../docs"}[os.Getenv("LOTZERO_UPDATE_DOCS") == "1"]} {
 		if dir == "" {
 			continue

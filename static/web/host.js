@@ -147,6 +147,7 @@ export async function hostView(view) {
     const { hosting } = await api('/api/me/activity');
     emptyText.hidden = hosting.length > 0;
     const order = { open: 0, scheduled: 1, closed: 2, settled: 3 };
+    hosting.reverse(); // newest first within each status
     hosting.sort((a, b) => (order[a.lot.status] ?? 9) - (order[b.lot.status] ?? 9));
     const nodes = hosting.map((h) => {
       let line = lines.get(h.lot.id);

@@ -51,8 +51,14 @@ export async function lotView(view, id) {
 
   // The lot is kept current from the events themselves (they carry what the
   // page shows): no read per event, however many watch the room.
+  const buyers = new Map(); // user -> { region, qty, price }, from the events seen
   const apply = (f) => {
     const d = f.data || {};
+    if (f.kind === 'claimed' || f.kind === 'sold') {
+      const b = buyers.get(d.buyer) || { region: d.buyer_region, qty: 0, price: d.price, seqs: new Set() };
+      if (!b.seqs.has(f.seq)) { b.seqs.add(f.seq); b.qty += d.qty; b.price = d.price; }
+      buyers.set(d.buyer, b);
+    }
     if (f.kind === 'bid' && d.bidder === S.user) mine.bid = true;
     if ((f.kind === 'claimed' || f.kind === 'sold') && d.buyer === S.user && f.seq > lot.seq) {
       mine.bought += d.qty; mine.paid += d.qty * d.price; mine.prices.add(d.price);
@@ -94,9 +100,11 @@ export async function lotView(view, id) {
       if (winner) return `Won by ${winner}${lot.high_region ? ` (${lot.high_region})` : ''} at ${money(lot.winner ? lot.price || lot.high_bid : lot.high_bid)}`;
       return lot.status === 'settled' || !lot.high_bidder ? `Closed without a winner${lot.has_reserve && lot.high_bid ? ' — the reserve was not met' : ''}` : 'Closed — settling…';
     }
-    if (out()) return `Sold out — all ${lot.qty_total} gone`;
-    if (ended()) return `Closed — ${lot.qty_claimed} of ${lot.qty_total} sold`;
-    return '';
+    if (!out() && !ended()) return '';
+    const head = out() ? `Sold out — all ${lot.qty_total} gone` : `Closed — ${lot.qty_claimed} of ${lot.qty_total} sold`;
+    const who = [...buyers].map(([u, b]) => `${u} (${b.region}) ${b.qty === 1 ? '1' : b.qty} at ${money(b.price)}`);
+    if (!who.length) return head;
+    return `${head} · bought by ${who.slice(0, 3).join(', ')}${who.length > 3 ? ` and ${who.length - 3} more` : ''}`;
   }
 
   // standing says where I stand, with the re-bid when I was outbid.
@@ -138,6 +146,7 @@ export async function lotView(view, id) {
     for (const b of panel.querySelectorAll('.host-controls button')) b.disabled = !({ open: lot.status === 'scheduled', close: !ended(), tick: open() && lot.kind === 'dutch' && !!lot.next_tick_at }[b.dataset.cmd]);
     if (lot.kind === 'english') {
       set('#high', money(lot.high_bid || lot.start_price));
+      set('#high-label', ended() ? (lot.high_bid ? 'Final bid' : 'Opening bid') : lot.high_bid ? 'High bid' : 'Opening bid');
       set('#leader', lot.high_bidder ? `High bidder ${lot.high_bidder} from ${lot.high_region}${lot.has_reserve ? (lot.reserve_met ? ' · reserve met' : ' · reserve not met') : ''}`
         : `No bids yet — bidding opens at ${money(lot.start_price)}`);
       const amount = panel.querySelector('#amount');
@@ -164,12 +173,15 @@ export async function lotView(view, id) {
         steps.push(el('li', {}, el('strong', {}, money(p)), lot.next_tick_at && open() ? ` at ${clock(new Date(Date.parse(lot.next_tick_at) + (i - 1) * lot.interval_ms).toISOString())}` : ''));
       }
       panel.querySelector('#steps').replaceChildren(...(steps.length ? steps : [el('li', { class: 'muted' }, 'No more steps: this is the floor price.')]));
+      show('#steps-box', open() || lot.status === 'scheduled');
+      show('.meter', open());
       tickClock();
     } else {
       set('#units', out() ? 'Sold out' : `${lot.qty_total - lot.qty_claimed} of ${lot.qty_total} left${lot.per_user_limit ? ` · limit ${lot.per_user_limit} per person` : ''}`);
       const buy = panel.querySelector('#buy');
       buy.disabled = out() || !open();
       buy.textContent = out() ? 'Sold out' : 'Buy';
+      show('.meter', !ended());
       const pct = lot.qty_total ? Math.round(100 * lot.qty_claimed / lot.qty_total) : 0;
       panel.querySelector('#stock').style.width = `${pct}%`;
     }
@@ -189,7 +201,7 @@ export async function lotView(view, id) {
     } else if (lot.kind === 'dutch') {
       const s = secondsTo(lot.next_tick_at);
       const nextPrice = Math.max(lot.floor_price, lot.price - lot.step);
-      set('#next-drop', !open() ? (lot.status === 'scheduled' ? 'The clock starts when the host opens the lot' : 'The clock has stopped')
+      set('#next-drop', !open() ? (lot.status === 'scheduled' ? 'The clock starts when the host opens the lot' : 'Closed: the price no longer drops')
         : lot.next_tick_at ? `Next drop to ${money(nextPrice)} in ${duration(s)}` : 'Holding at the floor price');
       const bar = panel.querySelector('#tick-bar');
       bar.style.width = open() && lot.next_tick_at ? `${Math.max(0, Math.min(100, 100 - 100 * (s * 1000) / lot.interval_ms))}%` : '0%';
@@ -213,6 +225,7 @@ export async function lotView(view, id) {
       const amount = el('input', { id: 'amount', inputmode: 'decimal', autocomplete: 'off', 'aria-describedby': 'min' });
       const max = el('input', { id: 'max', inputmode: 'decimal', autocomplete: 'off', placeholder: 'optional' });
       hero = el('div', { class: 'hero' },
+        el('p', { class: 'muted small label', id: 'high-label' }),
         el('div', { class: 'big', id: 'high', 'aria-live': 'polite' }), el('p', { id: 'leader' }),
         el('p', { class: 'clock' }, el('span', { id: 'clock-label' }, 'Ends in'), ' ', el('strong', { id: 'countdown', 'aria-live': 'off' })),
         el('p', { id: 'extended', class: 'flash', role: 'status', hidden: true }),
@@ -231,15 +244,16 @@ export async function lotView(view, id) {
       below = [el('p', { id: 'held', class: 'muted' }, heldText()), el('h2', {}, 'Bids'), bids];
     } else if (lot.kind === 'dutch') {
       hero = el('div', { class: 'hero' },
+        el('p', { class: 'muted small label' }, 'Price now'),
         el('div', { class: 'big', id: 'price' }), el('p', { id: 'price-live', class: 'sr', 'aria-live': 'polite' }),
         el('p', { class: 'clock', id: 'next-drop' }), el('div', { class: 'meter', 'aria-hidden': 'true' }, el('span', { id: 'tick-bar' })),
         el('p', { id: 'units' }));
       action = el('div', { class: 'row action' }, el('button', { type: 'button', id: 'claim', onclick: () => act(request('claim', { lot: id, qty: 1 })
         .then((r) => notice(`You claimed ${r.qty} at ${money(r.price)}.`, true))) }, 'Claim now'));
-      below = [el('h2', {}, 'Coming steps'), el('ol', { class: 'feed', id: 'steps' }), el('h2', {}, 'Activity'), feed];
+      below = [el('div', { id: 'steps-box' }, el('h2', {}, 'Coming steps'), el('ol', { class: 'feed', id: 'steps' })), el('h2', {}, 'Activity'), feed];
     } else {
       const qty = el('input', { id: 'qty', type: 'number', min: 1, max: lot.per_user_limit || undefined, value: 1, inputmode: 'numeric' });
-      hero = el('div', { class: 'hero' }, el('div', { class: 'big' }, money(lot.price)), el('p', { class: 'muted' }, 'each'),
+      hero = el('div', { class: 'hero' }, el('p', { class: 'muted small label' }, 'Price each'), el('div', { class: 'big' }, money(lot.price)),
         el('div', { class: 'meter', 'aria-hidden': 'true' }, el('span', { id: 'stock' })), el('p', { id: 'units', 'aria-live': 'polite' }));
       action = el('form', { class: 'row action', onsubmit: (e) => {
         e.preventDefault();
