@@ -159,6 +159,7 @@ export async function lotView(view, id) {
     } else if (lot.kind === 'dutch') {
       const price = panel.querySelector('#price');
       set('#price', money(lot.price));
+      set('#price-label', ended() ? 'Final price' : lot.status === 'scheduled' ? 'Starting price' : 'Price now');
       if (lot.price !== lastPrice) {
         price.classList.remove('dropped'); void price.offsetWidth; price.classList.add('dropped');
         set('#price-live', `Price dropped to ${money(lot.price)}`);
@@ -244,7 +245,7 @@ export async function lotView(view, id) {
       below = [el('p', { id: 'held', class: 'muted' }, heldText()), el('h2', {}, 'Bids'), bids];
     } else if (lot.kind === 'dutch') {
       hero = el('div', { class: 'hero' },
-        el('p', { class: 'muted small label' }, 'Price now'),
+        el('p', { class: 'muted small label', id: 'price-label' }, 'Price now'),
         el('div', { class: 'big', id: 'price' }), el('p', { id: 'price-live', class: 'sr', 'aria-live': 'polite' }),
         el('p', { class: 'clock', id: 'next-drop' }), el('div', { class: 'meter', 'aria-hidden': 'true' }, el('span', { id: 'tick-bar' })),
         el('p', { id: 'units' }));
