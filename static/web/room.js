@@ -242,7 +242,8 @@ export async function lotView(view, id) {
       el('label', {}, 'Your bid ($)', amount, el('span', { id: 'min', class: 'hint' })),
       el('label', {}, 'Proxy maximum ($)', max, el('span', { class: 'hint' }, 'we bid for you up to this')),
       el('button', { id: 'bid' }, 'Place bid'));
-      below = [el('p', { id: 'held', class: 'muted' }, heldText()), el('h2', {}, 'Bids'), bids];
+      action = [action, el('p', { id: 'held', class: 'muted small' }, heldText())];
+      below = [el('h2', {}, 'Bids'), bids];
     } else if (lot.kind === 'dutch') {
       hero = el('div', { class: 'hero' },
         el('p', { class: 'muted small label', id: 'price-label' }, 'Price now'),
