@@ -136,8 +136,9 @@ func (b *browser) phone(t *testing.T) {
 
 // pageProblemsJS lists what is wrong with the page as shown: a page wider
 // than the window, an element sticking out of the window or whose content
-// spills out of its box (or scrolls sideways inside it), and the words
-// "null", "undefined" or "NaN" anywhere in the text.
+// spills out of its box (or scrolls sideways inside it), a control without
+// a label (or, on a phone, under 40 px high), and the words "null",
+// "undefined" or "NaN" anywhere in the text.
 const pageProblemsJS = `(() => {
   const bad = [];
   const W = document.documentElement.clientWidth;
@@ -152,6 +153,14 @@ const pageProblemsJS = `(() => {
     if (r.width === 0 && r.height === 0) continue;
     if (r.left < -1 || r.right > W + 1) bad.push(name(e) + ' sticks out of the window (' + Math.round(r.left) + '..' + Math.round(r.right) + ' of ' + W + '): ' + e.textContent.slice(0, 50));
     if (cs.overflowX !== 'hidden' && cs.overflowX !== 'clip' && e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1) bad.push(name(e) + ' overflows its box (' + e.scrollWidth + ' > ' + e.clientWidth + '): ' + e.textContent.slice(0, 50));
+  }
+  // Every control is named for a screen reader, and on a phone big enough to tap.
+  for (const e of document.body.querySelectorAll('input, select, textarea, button')) {
+    if (e.closest('[hidden]') || e.type === 'hidden' || getComputedStyle(e).display === 'none') continue;
+    const named = e.tagName === 'BUTTON' ? (e.textContent.trim() || e.getAttribute('aria-label')) : (e.labels?.length || e.getAttribute('aria-label') || e.getAttribute('aria-labelledby'));
+    if (!named) bad.push(name(e) + ' has no label');
+    const r = e.getBoundingClientRect();
+    if (W < 600 && e.type !== 'checkbox' && r.height < 40) bad.push(name(e) + ' is too small to tap (' + Math.round(r.height) + ' px high)');
   }
   const text = document.body.innerText;
   const m = text.match(/\b(null|undefined|NaN)\b/);
