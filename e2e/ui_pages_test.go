@@ -95,6 +95,14 @@ func TestUIHostPage(t *testing.T) {
 		t.Fatalf("the closed drop: %+v", l)
 	}
 
+	// Paying out proceeds: the page speaks the payout contract, and says
+	// plainly when the server has no payouts.
+	b.desktop(t)
+	b.run(t, chromedp.Navigate(s.URL+"/?user=auctioneer&region=us-east-1#/wallet"), textIs("main", "Pay out"),
+		chromedp.SetValue("#payout-amount", "1.00", chromedp.ByQuery), chromedp.Click("#pay-out", chromedp.ByQuery),
+		waitJS(`/Payouts are not available on this server yet|Payout of \$1\.00/.test(document.querySelector('#payout-result').textContent)`))
+	b.checkPage(t, "a host's wallet at 1280 px")
+
 	// A shopper may host in the demo: one tap, then the form.
 	shop := newBrowser(t)
 	shop.phone(t)

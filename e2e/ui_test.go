@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/lotzero/lotzero/protocol"
 )
 
@@ -308,6 +309,7 @@ func TestUIDropLobbyWalletAndProof(t *testing.T) {
 	s := startServer(t, "")
 	lot := s.createLot(t, `{"kind":"drop","title":"Sneaker drop","price":18000,"qty":3,"per_user_limit":2}`)
 	gone := s.createLot(t, `{"kind":"drop","title":"Signed poster","price":5000,"qty":1}`)
+	soon := s.createLot(t, `{"kind":"english","title":"Last call watch","start_price":1000,"duration_s":120}`)
 	buyer := s.dial(t, "frank", "eu-west-1")
 	mustOK(t, buyer, protocol.Request{Type: "buy", Lot: gone, Qty: 1}, nil)
 	b := newBrowser(t)
@@ -323,6 +325,10 @@ func TestUIDropLobbyWalletAndProof(t *testing.T) {
 		textIs("#closed-lots", "Signed poster"), textIs("#closed-lots", "1 of 1 sold"),
 		// a card is a card: its title is the one link, and not underlined
 		waitJS(`[...document.querySelectorAll('.lot-card')].every((c) => c.querySelectorAll('a').length === 1 && getComputedStyle(c.querySelector('a')).textDecorationLine === 'none')`))
+	// Ending soon comes first; a card shows the Regions its lot's buyers
+	// came from; a card is reached and opened from the keyboard.
+	b.run(t, textIs("#live-lots .lot-card:first-child", "Last call watch"), textIs("#live-lots .lot-card:first-child", "Ending soon"),
+		textIs(`[data-lot="`+lot+`"] .regions`, "us-east-1 ×1"))
 	var closedInLive bool
 	b.run(t, chromedp.Evaluate(`!!document.querySelector('#live-lots [data-lot="`+gone+`"]')`, &closedInLive))
 	if closedInLive {
@@ -330,11 +336,19 @@ func TestUIDropLobbyWalletAndProof(t *testing.T) {
 	}
 	b.bothWidths(t, "the lobby", "lobby")
 	b.desktop(t)
+	b.run(t, chromedp.Focus(`[data-lot="`+soon+`"] a`, chromedp.ByQuery), chromedp.KeyEvent(kb.Enter), textIs("h1", "Last call watch"),
+		waitJS(`document.activeElement === document.querySelector('#view')`))
 	b.run(t, chromedp.Navigate(s.URL+"/?user=erin&region=us-east-1#/wallet"), textIs("#available", "$9,820.00"), textIs("#entries", "Bought"),
 		textIs("#entries", "Sneaker drop"), textIs("#entries", "−$180.00"))
 	b.run(t, chromedp.SetValue("#fund-amount", "50", chromedp.ByQuery), chromedp.Click("#add-funds", chromedp.ByQuery),
 		textIs("#fund-result", "Added $50.00"), textIs("#available", "$9,870.00"), textIs("#entries", "Added funds"))
 	b.bothWidths(t, "the wallet", "wallet")
+	// A wallet frozen after a refund or dispute (a server with money-out
+	// marks it so) says so on the page and in the header.
+	var injected bool
+	b.run(t, chromedp.Evaluate(`window.lotzero.frame({type: 'wallet', wallet: {funded: 1000000, held: 0, spent: 18000, earned: 0, available: 987000, version: 1000000, frozen: true}}); true`, &injected),
+		textIs("#frozen", "Your wallet is frozen"), textIs("#wallet-chip", "Wallet frozen"))
+	b.checkPage(t, "a frozen wallet at 390 px")
 	b.desktop(t)
 	b.run(t, chromedp.Navigate(s.URL+"/?user=erin&region=us-east-1#/proof"), waitJS(`!!document.querySelector('#run')`),
 		chromedp.SetValue("#n", "100", chromedp.ByQuery), chromedp.SetValue("#k", "10", chromedp.ByQuery), chromedp.Click("#run", chromedp.ByQuery))

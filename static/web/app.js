@@ -37,6 +37,9 @@ async function route() {
     if (my === routing) cleanup = done; else done();
     const h1 = view.querySelector('h1');
     document.title = h1 ? `${h1.textContent} · LotZero` : 'LotZero';
+    // A screen reader or keyboard user lands at the new page's start.
+    if (route.moved && my === routing) view.focus({ preventScroll: true });
+    route.moved = true;
   } catch (e) {
     if (e?.status === 404 || e?.code === 'not_found') view.replaceChildren(el('h1', {}, 'Not found'), el('p', {}, 'That page or lot does not exist. ', el('a', { href: '#/' }, 'Back to the lobby')));
     else say(e);
@@ -71,6 +74,7 @@ window.lotzero = { frame: onFrame, event: applyEvent };
 
 async function start() {
   pickers();
+  $('.skip').onclick = (e) => { e.preventDefault(); $('#view').focus(); };
   await login();
   connect();
   await new Promise((resolve) => { const off = listen((f) => { if (f.type === 'wallet') { off(); resolve(); } }); });

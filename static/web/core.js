@@ -137,7 +137,7 @@ function setWallet(w) {
   if (S.wallet && w.version && S.wallet.version && w.version < S.wallet.version) return false;
   S.wallet = w;
   const chip = $('#wallet-chip');
-  if (chip) chip.textContent = w.frozen ? 'wallet frozen' : `${money(w.available)} available`;
+  if (chip) { chip.textContent = w.frozen ? 'Wallet frozen' : `${money(w.available)} available`; chip.classList.toggle('frozen', !!w.frozen); }
   return true;
 }
 

@@ -22,10 +22,12 @@ function badges(l) {
   const out = [];
   const s = secondsTo(l.ends_at);
   if (l.status === 'open' && l.kind === 'english' && s < ENDING_SOON_S) out.push(['hot', 'Ending soon']);
-  if (l.status === 'open' && l.kind !== 'english' && left(l) > 0 && left(l) <= Math.max(1, l.qty_total / 5)) out.push(['hot', 'Almost gone']);
+  if (l.status === 'open' && l.kind !== 'english' && l.qty_claimed > 0 && left(l) > 0 && left(l) <= Math.max(1, l.qty_total / 5)) out.push(['hot', 'Almost gone']);
   if (l.status === 'open' && -secondsTo(l.opened_at) < JUST_OPENED_S) out.push(['new', 'Just opened']);
   return out;
 }
+// timeLeft orders the urgent: English lots by their end, then the rest.
+const timeLeft = (l) => (l.kind === 'english' ? secondsTo(l.ends_at) : 1e9);
 const urgent = (l) => badges(l).some(([c]) => c === 'hot');
 const fresh = (l) => badges(l).some(([c]) => c === 'new');
 
@@ -116,7 +118,7 @@ export async function lobbyView(view) {
     const live = lots.filter((l) => l.status === 'open');
     const order = (l) => (urgent(l) ? 0 : fresh(l) ? 1 : 2);
     const shownLive = live.filter(mine).map((l, i) => [l, i])
-      .sort(([a, i], [b, j]) => order(a) - order(b) || (order(a) === 0 ? (secondsTo(a.ends_at) || 0) - (secondsTo(b.ends_at) || 0) : 0) || i - j)
+      .sort(([a, i], [b, j]) => order(a) - order(b) || (order(a) === 0 ? timeLeft(a) - timeLeft(b) : 0) || i - j)
       .map(([l]) => card(l));
     place(liveGrid, shownLive);
     empty.hidden = shownLive.length > 0;

@@ -93,7 +93,7 @@ export async function walletView(view) {
       el('div', { class: 'stack' }, addFunds(), isHost() ? payOut() : null)));
   const draw = async () => {
     const { wallet: w, entries: list } = await api('/api/wallet');
-    frozen.hidden = !w.frozen;
+    frozen.hidden = !(w.frozen || S.wallet?.frozen);
     stats.replaceChildren(
       stat('Available', 'available', money(w.available), 'to bid and buy with'),
       stat('Held for your leading bids', 'wallet-held', money(w.held), 'released if you are outbid'),
@@ -103,5 +103,9 @@ export async function walletView(view) {
     entries.replaceChildren(...(list.length ? list.map(entryLine) : [el('li', { class: 'muted' }, 'No entries yet.')]));
   };
   await draw();
-  return listen((f) => { if (f.type === 'wallet') draw().catch(() => {}); });
+  return listen((f) => {
+    if (f.type !== 'wallet') return;
+    frozen.hidden = !f.wallet?.frozen; // the push says at once; the read follows
+    draw().catch(() => {});
+  });
 }
