@@ -179,14 +179,22 @@ export function applyEvent(ev) {
 function emit(f) { for (const l of S.listeners) l(f); }
 export const listen = (fn) => { S.listeners.add(fn); return () => S.listeners.delete(fn); };
 
-export function request(type, fields = {}) {
+// request sends one command and resolves with its result. Sent while the
+// connection is (re)opening, it waits for the welcome (up to 8 s).
+export async function request(type, fields = {}) {
+  if (!connected()) await ready(8000);
   return new Promise((resolve, reject) => {
-    if (!S.ws || S.ws.readyState !== 1 || !S.welcome) return reject({ code: 'busy', message: 'Not connected yet — try again in a moment.' });
+    if (!connected()) return reject({ code: 'busy', message: 'Not connected yet — try again in a moment.' });
     const id = `${S.prefix}-${++S.next}`;
     S.pending.set(id, { resolve, reject });
     S.ws.send(JSON.stringify({ type, id, ...fields }));
   });
 }
+const connected = () => S.ws && S.ws.readyState === 1 && S.welcome;
+const ready = (ms) => new Promise((resolve) => {
+  const off = listen((f) => { if (f.type === 'live') { off(); clearTimeout(t); resolve(); } });
+  const t = setTimeout(() => { off(); resolve(); }, ms);
+});
 
 // idempotencyID names one user action for HTTP retries.
 export const idempotencyID = () => `${S.prefix}-${Date.now().toString(36)}-${++S.next}`;

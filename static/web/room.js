@@ -318,11 +318,11 @@ export async function lotView(view, id) {
     chat.scrollTop = chat.scrollHeight;
   });
   const tick = setInterval(tickClock, 1000);
-  S.joined.add(id);
   // The room's recent events come with the join (from the server's memory):
   // they fill the feeds; the snapshot in the reply is the lot's state.
   const joined = await request('join', { lot: id, since: Math.max(0, lot.seq - 50) }).catch((e) => { say(e); return null; });
   if (joined) {
+    S.joined.add(id); // rejoined with since after a reconnect
     if (joined.lot.seq >= lot.seq) { lot = joined.lot; draw(); }
     for (const p of joined.presence || []) present.set(p.user, p.region);
     Object.assign(totals, joined.reactions || {});
