@@ -160,3 +160,23 @@ func TestUIMyActivity(t *testing.T) {
 	b.run(t, chromedp.Evaluate(batch, &ok), textIs("[aria-label=Chat]", "first of a batch"), textIs("[aria-label=Chat]", "second of a batch"),
 		textIs("#skipped", "3 chat lines skipped"))
 }
+
+// TestUIReconnects: a room whose server restarts says it is reconnecting,
+// comes back live by itself, rejoins with the last seq, and shows what
+// happens next — no reload.
+func TestUIReconnects(t *testing.T) {
+	s := startServer(t, "")
+	lot := s.createLot(t, `{"kind":"english","title":"Hasselblad 500C","start_price":1000,"duration_s":900}`)
+	b := newBrowser(t)
+	b.open(t, s, "ivan", "eu-west-1", "#/lot/"+lot)
+	b.run(t, chromedp.Click("#bid", chromedp.ByQuery), textIs("#standing", "You lead at $10.00"))
+	s.stop()
+	b.run(t, textIs("#conn", "reconnecting"))
+	s.restart()
+	b.run(t, textIs("#conn", "live"))
+	bob := s.dial(t, "bob", "us-west-2")
+	mustOK(t, bob, protocol.Request{Type: "bid", Lot: lot, Amount: 2000}, nil)
+	b.run(t, textIs("#high", "$20.00"), textIs("[aria-label=Activity]", "bob (us-west-2) bid $20.00"),
+		textIs("#standing", "You were outbid — bid $20.50 to lead again"))
+	b.checkPage(t, "a room after a reconnect at 1280 px")
+}
