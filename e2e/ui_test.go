@@ -238,6 +238,11 @@ func TestUIEnglishTwoBrowsers(t *testing.T) {
 	alice.run(t, textIs("#high", "$12.00"), textIs("#leader", "bob from ap-southeast-1"),
 		textIs("#notice", "outbid"), textIs("#held", "Held in your wallet: $0.00"),
 		textIs("#standing", "You were outbid — bid $12.50 to lead again"), textIs("#rebid", "Bid $12.50"))
+	carol := s.dial(t, "carol", "sa-east-1")
+	mustOK(t, carol, protocol.Request{Type: "join", Lot: lot}, nil)
+	mustOK(t, carol, protocol.Request{Type: "chat", ID: "c1", Lot: lot, Text: "That Leica is mint 👀"}, nil)
+	mustOK(t, carol, protocol.Request{Type: "react", ID: "r1", Lot: lot, Emoji: "🔥"}, nil)
+	alice.run(t, textIs("[aria-label=Chat]", "That Leica is mint 👀"), textIs(`button[data-emoji="🔥"]`, "1"))
 	alice.checkPage(t, "the English room, outbid, at 1280 px")
 	alice.shot(t, "english-room")
 	bob.run(t, textIs("#notice", "You lead"), textIs("#standing", "You lead at $12.00"))
