@@ -265,10 +265,10 @@ func TestUIEnglishTwoBrowsers(t *testing.T) {
 // that bidding was extended and until when.
 func TestUISoftCloseExtends(t *testing.T) {
 	s := startServer(t, "")
-	lot := s.createLot(t, `{"kind":"english","title":"Late lot","start_price":500,"duration_s":20,"extension_s":60}`)
+	lot := s.createLot(t, `{"kind":"english","title":"Late lot","start_price":500,"duration_s":20,"extension_s":120}`)
 	b := newBrowser(t)
 	b.open(t, s, "grace", "us-west-2", "#/lot/"+lot)
-	b.run(t, textIs("main", "Soft close: a bid in the last 60s"), chromedp.Click("#bid", chromedp.ByQuery),
+	b.run(t, textIs("main", "Soft close: a bid in the last 120s"), chromedp.Click("#bid", chromedp.ByQuery),
 		textIs("#extended", "Extended — a late bid came in"), textIs("[aria-label=Activity]", "A late bid extended bidding: it now ends at"),
 		textIs("#countdown", "m"))
 	b.checkPage(t, "the extended room at 1280 px")
