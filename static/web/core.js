@@ -52,6 +52,8 @@ export const duration = (s) => {
   if (s >= 60) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
   return `${s}s`;
 };
+// soonIn says when something due in s seconds happens.
+export const soonIn = (s) => (s < 1 ? 'any moment' : `in ${duration(s)}`);
 export const secondsTo = (iso) => (iso ? (Date.parse(iso) - Date.now()) / 1000 : NaN);
 export const clock = (iso) => (iso ? new Date(iso).toLocaleTimeString() : '');
 export const ago = (iso) => {

@@ -2,12 +2,12 @@
 // watchers, Region mix, "ending soon" and "just opened"), lots opening
 // soon, a short list of the recently closed, and the live leaderboard and
 // activity feed across all lots.
-import { el, money, plural, duration, secondsTo, api, request, listen, say, titles, S } from './core.js';
+import { el, money, plural, duration, soonIn, secondsTo, api, request, listen, say, titles, S } from './core.js';
 import { boardPanel } from './board.js';
 import { eventItem, lotLink, KIND } from './words.js';
 
 const ENDING_SOON_S = 5 * 60;
-const JUST_OPENED_S = 10 * 60;
+const JUST_OPENED_S = 3 * 60;
 const FILTERS = [['all', 'All lots'], ['english', 'English auctions'], ['dutch', 'Dutch auctions'], ['drop', 'Drops']];
 
 // The lot's headline number and what it means.
@@ -36,7 +36,7 @@ function facts(l) {
   if (l.status === 'scheduled') f.push(['Opens', 'when the host starts it']);
   else if (l.kind === 'english') f.push(['Ends in', duration(secondsTo(l.ends_at))]);
   else f.push(['Left', left(l) > 0 ? `${left(l)} of ${l.qty_total}` : 'sold out']);
-  if (l.kind === 'dutch' && l.status === 'open') f.push(['Next drop', l.next_tick_at ? `in ${duration(secondsTo(l.next_tick_at))}` : 'at the floor']);
+  if (l.kind === 'dutch' && l.status === 'open') f.push(['Next drop', l.next_tick_at ? soonIn(secondsTo(l.next_tick_at)) : 'at the floor']);
   f.push(['Watching', String(l.watchers || 0)]);
   return f;
 }

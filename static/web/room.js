@@ -2,7 +2,7 @@
 // outbid with a one-tap re-bid, won, bought), the action, the host's
 // controls, the bid history and activity in sentences, and beside them who
 // is here, reactions, chat and the lot's leaderboard.
-import { el, $, money, cents, plural, duration, secondsTo, clock, api, request, listen, notice, say, titles, S, isHost } from './core.js';
+import { el, $, money, cents, plural, duration, soonIn, secondsTo, clock, api, request, listen, notice, say, titles, S, isHost } from './core.js';
 import { boardPanel } from './board.js';
 import { eventItem, KIND, STATUS } from './words.js';
 
@@ -203,7 +203,7 @@ export async function lotView(view, id) {
       const s = secondsTo(lot.next_tick_at);
       const nextPrice = Math.max(lot.floor_price, lot.price - lot.step);
       set('#next-drop', !open() ? (lot.status === 'scheduled' ? 'The clock starts when the host opens the lot' : 'Closed: the price no longer drops')
-        : lot.next_tick_at ? `Next drop to ${money(nextPrice)} in ${duration(s)}` : 'Holding at the floor price');
+        : lot.next_tick_at ? `Next drop to ${money(nextPrice)} ${soonIn(s)}` : 'Holding at the floor price');
       const bar = panel.querySelector('#tick-bar');
       bar.style.width = open() && lot.next_tick_at ? `${Math.max(0, Math.min(100, 100 - 100 * (s * 1000) / lot.interval_ms))}%` : '0%';
     }
