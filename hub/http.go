@@ -40,6 +40,8 @@ func (h *Hub) Handler(static http.Handler) http.Handler {
 	mux.HandleFunc("POST /api/admin/payouts/{id}", h.postAdminPayout)
 	mux.HandleFunc("GET /api/leaderboard", h.getLeaderboard)
 	mux.HandleFunc("GET /api/feed", h.getFeed)
+	mux.HandleFunc("GET /api/me/activity", h.getActivity)
+	mux.HandleFunc("GET /api/config", h.getConfig)
 	if h.opts.Proof != nil {
 		// The proof races this server as demo users: demo mode only.
 		demoOnly := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

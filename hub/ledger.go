@@ -30,6 +30,8 @@ type Ledger interface {
 	LobbyLots(ctx context.Context, openLimit, recentLimit int) (open, recent []*ledger.Lot, err error)
 	// Unlisted reports whether a lot is kept out of the lobby and the overall views.
 	Unlisted(ctx context.Context, lot uuid.UUID) (bool, error)
+	// Activity is a user's part in the lots they touched lately (GET /api/me/activity).
+	Activity(ctx context.Context, user string, limit int) ([]ledger.LotActivity, error)
 	Audit(ctx context.Context) ([]ledger.Violation, error)
 	Backend() ledger.Backend
 	Stats() ledger.Stats

@@ -1,0 +1,111 @@
+// The wallet: balances, adding funds (a demo deposit, or a card top-up
+// when the server takes cards), paying out proceeds (hosts), and the
+// wallet's entries in words.
+import { el, money, cents, api, listen, notice, say, S, isHost, idempotencyID, lotTitle } from './core.js';
+
+// What each entry kind did, and which way it moved the available balance.
+const ENTRY = {
+  deposit: ['Added funds', +1], topup: ['Card top-up', +1], operator_credit: ['Credit from LotZero', +1],
+  hold: ['Held for your leading bid', -1], release: ['Hold released', +1], capture: ['Paid from the hold for a lot you won', 0],
+  spend: ['Bought', -1], credit: ['Proceeds of a sale', +1], payout: ['Paid out to your bank', -1],
+};
+
+const signed = (amount, dir) => (dir > 0 ? `+${money(amount)}` : dir < 0 ? `−${money(amount)}` : money(amount));
+
+function entryLine(e) {
+  const [what, dir] = ENTRY[e.kind] || [e.kind.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase()), 0];
+  const lot = e.lot ? el('a', { href: `#/lot/${e.lot}` }, 'a lot') : null;
+  if (lot) lotTitle(e.lot).then((t) => { lot.textContent = t; }).catch(() => {});
+  return el('li', { class: 'entry', 'data-kind': e.kind },
+    el('div', { class: 'grow' }, el('div', {}, what, lot ? [' · ', lot] : null),
+      el('div', { class: 'muted small' }, `${new Date(e.at).toLocaleString()} · from ${e.region}`)),
+    el('div', { class: `amount ${dir > 0 ? 'in' : dir < 0 ? 'out' : ''}` }, signed(e.amount, dir)));
+}
+
+const stat = (label, id, value, note = '') => el('div', { class: 'card stat' }, el('div', { class: 'muted small' }, label),
+  el('div', { class: 'stat-value', id }, value), note ? el('div', { class: 'muted small' }, note) : null);
+
+function addFunds() {
+  const amount = el('input', { id: 'fund-amount', inputmode: 'decimal', value: '100.00', autocomplete: 'off' });
+  const out = el('div', { id: 'fund-result', role: 'status', 'aria-live': 'polite' });
+  const go = el('button', { id: 'add-funds' }, 'Add funds');
+  const card = S.config.card_topups && !S.config.demo;
+  return el('form', { class: 'card', 'aria-labelledby': 'fund-h', onsubmit: async (e) => {
+    e.preventDefault();
+    const c = cents(amount.value);
+    if (!(c > 0)) { notice('Type an amount in dollars, like 50.00.'); return; }
+    go.disabled = true;
+    try {
+      if (card) {
+        const r = await api('/api/wallet/topup', { amount: c }, { 'Idempotency-Key': idempotencyID() });
+        out.replaceChildren(el('p', { class: 'good-text' }, `Card payment of ${money(r.amount)} started (${r.payment_intent}).`),
+          el('p', { class: 'muted small' }, 'Complete it with the card form; your wallet is credited when the card network confirms. Client secret received: ',
+            el('code', {}, `${String(r.client_secret).slice(0, 12)}…`)));
+      } else {
+        await api('/api/wallet/deposit', { amount: c }, { 'Idempotency-Key': idempotencyID() });
+        out.replaceChildren(el('p', { class: 'good-text' }, `Added ${money(c)} to your wallet.`));
+      }
+    } catch (err) {
+      out.replaceChildren(el('p', { class: 'bad-text' }, err.status === 404 || err.code === 'forbidden'
+        ? 'Adding funds is not available on this server.' : err.message || 'That did not work.'));
+    } finally { go.disabled = false; }
+  } }, el('h2', { id: 'fund-h' }, 'Add funds'),
+  el('p', { class: 'muted small' }, card ? 'Pay by card: the money arrives once the payment is confirmed.' : 'Demo money: it arrives at once.'),
+  el('div', { class: 'row' }, el('label', {}, 'Amount ($)', amount), go), out);
+}
+
+const PAYOUT = { pending: 'on its way', paid: 'paid', failed: 'failed — the money is back in your wallet' };
+
+function payOut() {
+  const amount = el('input', { id: 'payout-amount', inputmode: 'decimal', autocomplete: 'off', placeholder: '0.00' });
+  const out = el('div', { id: 'payout-result', role: 'status', 'aria-live': 'polite' });
+  const history = el('ul', { class: 'entries', id: 'payouts', 'aria-label': 'Payouts' });
+  const go = el('button', { id: 'pay-out' }, 'Pay out');
+  const drawHistory = () => api('/api/wallet/payouts').then(({ payouts }) => {
+    history.replaceChildren(...(payouts || []).map((p) => el('li', { class: 'entry' },
+      el('div', { class: 'grow' }, `Payout · ${PAYOUT[p.status] || p.status}`), el('div', { class: 'amount out' }, money(p.amount)))));
+  }).catch(() => history.replaceChildren());
+  drawHistory();
+  return el('form', { class: 'card', 'aria-labelledby': 'payout-h', onsubmit: async (e) => {
+    e.preventDefault();
+    const c = cents(amount.value);
+    if (!(c > 0)) { notice('Type an amount in dollars, like 50.00.'); return; }
+    go.disabled = true;
+    try {
+      const r = await api('/api/wallet/payout', { amount: c, id: idempotencyID() });
+      out.replaceChildren(el('p', { class: r.payout.status === 'failed' ? 'bad-text' : 'good-text' }, `Payout of ${money(r.payout.amount)}: ${PAYOUT[r.payout.status] || r.payout.status}.`));
+      drawHistory();
+    } catch (err) {
+      out.replaceChildren(el('p', { class: 'bad-text' }, err.status === 404 ? 'Payouts are not available on this server yet.' : err.message || 'That did not work.'));
+    } finally { go.disabled = false; }
+  } }, el('h2', { id: 'payout-h' }, 'Pay out'),
+  el('p', { class: 'muted small' }, 'Send your sale proceeds to your bank account.'),
+  el('div', { class: 'row' }, el('label', {}, 'Amount ($)', amount), go), out, history);
+}
+
+export async function walletView(view) {
+  const stats = el('div', { class: 'stats' });
+  const frozen = el('p', { class: 'notice', id: 'frozen', role: 'alert', hidden: true },
+    'Your wallet is frozen after a refund or dispute: you cannot bid, buy or pay out until support clears it.');
+  const entries = el('ul', { class: 'entries', id: 'entries', 'aria-label': 'Recent entries' });
+  view.replaceChildren(el('div', { class: 'page-head' }, el('h1', {}, `${S.user}’s wallet`)), frozen, stats,
+    el('div', { class: 'wallet-grid' }, el('section', { class: 'card', 'aria-labelledby': 'entries-h' }, el('h2', { id: 'entries-h' }, 'Recent entries'), entries),
+      el('div', { class: 'stack' }, addFunds(), isHost() ? payOut() : null)));
+  const draw = async () => {
+    const { wallet: w, entries: list } = await api('/api/wallet');
+    frozen.hidden = !(w.frozen || S.wallet?.frozen);
+    stats.replaceChildren(
+      stat('Available', 'available', money(w.available), 'to bid and buy with'),
+      stat('Held for your leading bids', 'wallet-held', money(w.held), 'released if you are outbid'),
+      stat('Spent', 'wallet-spent', money(w.spent)),
+      stat('Earned from sales', 'wallet-earned', money(w.earned)),
+      stat('Total', 'wallet-total', money(w.available + w.held)));
+    entries.replaceChildren(...(list.length ? list.map(entryLine) : [el('li', { class: 'muted' }, 'No entries yet.')]));
+  };
+  await draw();
+  return listen((f) => {
+    if (f.type !== 'wallet') return;
+    frozen.hidden = !f.wallet?.frozen; // the push says at once; the read follows
+    draw().catch(() => {});
+  });
+}
