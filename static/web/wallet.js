@@ -7,7 +7,13 @@ import { el, money, cents, api, listen, notice, say, S, isHost, idempotencyID, l
 const ENTRY = {
   deposit: ['Added funds', +1], topup: ['Card top-up', +1], operator_credit: ['Credit from LotZero', +1],
   hold: ['Held for your leading bid', -1], release: ['Hold released', +1], capture: ['Paid from the hold for a lot you won', 0],
-  spend: ['Bought', -1], credit: ['Proceeds of a sale', +1], payout: ['Paid out to your bank', -1],
+  spend: ['Bought', -1], credit: ['Proceeds of a sale', +1],
+  // Money out: a refund or dispute is first owed, then taken (debit) from
+  // what is available; a payout is held when asked, then paid or released.
+  refund: ['Card payment refunded (owed)', 0], dispute: ['Card payment disputed (owed)', 0],
+  debit: ['Taken back for a refund or dispute', -1], debit_earned: ['Taken back from your proceeds', -1],
+  dispute_reversal: ['Dispute settled in your favour', +1],
+  payout_hold: ['Set aside for a payout', -1], payout: ['Paid out to your bank', 0], payout_release: ['Payout failed — money back', +1],
 };
 
 const signed = (amount, dir) => (dir > 0 ? `+${money(amount)}` : dir < 0 ? `−${money(amount)}` : money(amount));
