@@ -239,6 +239,9 @@ func (h *Hub) takeBack(w http.ResponseWriter, r *http.Request, event stripe.Even
 			if res.Wallet.Owed > 0 {
 				ev = log.Error() // reported: an operator must recover it
 			}
+			for _, p := range res.Released {
+				log.Warn().Str("user", res.User).Str("payout", p.String()).Msg("pending payout released to pay what a refund or dispute took back")
+			}
 			ev.Str("user", res.User).Int64("claimed", res.Claimed).Int64("taken", res.Taken).Int64("owed", res.Wallet.Owed).
 				Bool("frozen", res.Wallet.Frozen()).Msg("stripe " + claim.Kind + " taken back")
 			go h.pushWallet(context.Background(), res.User)
