@@ -197,12 +197,17 @@ func chargeEvent(id, charge, pi string, amount, refunded int64) []byte {
 
 // disputeEvent is a charge.dispute.created event.
 func disputeEvent(id, dispute, charge, pi string, amount int64) []byte {
+	return disputeEventOf("charge.dispute.created", "needs_response", id, dispute, charge, pi, amount)
+}
+
+// disputeEventOf is an event of type typ about a dispute in status.
+func disputeEventOf(typ, status, id, dispute, charge, pi string, amount int64) []byte {
 	body, _ := json.Marshal(map[string]any{
-		"id": id, "object": "event", "type": "charge.dispute.created", "api_version": "2025-01-27.acacia",
+		"id": id, "object": "event", "type": typ, "api_version": "2025-01-27.acacia",
 		"created": time.Now().Unix(), "livemode": false,
 		"data": map[string]any{"object": map[string]any{
 			"id": dispute, "object": "dispute", "amount": amount, "currency": "usd", "charge": charge,
-			"payment_intent": pi, "status": "needs_response", "reason": "fraudulent",
+			"payment_intent": pi, "status": status, "reason": "fraudulent",
 		}},
 	})
 	return body
@@ -344,6 +349,20 @@ func TestStripeRefundAfterSpendingFreezes(t *testing.T) {
 	check("after the dispute")
 	if a := auditOf(t, s, ops); len(a.Frozen) != 1 || a.Frozen[0].Owed != 4500 {
 		t.Fatalf("the audit after the dispute: %+v", a.Frozen)
+	}
+	// An inquiry takes no funds at Stripe, and nothing here.
+	sendEvent(t, s, stripeEvent("evt_pay3", "pi_dora3", "dora", 1000, 1000, "usd"), http.StatusOK)
+	sendEvent(t, s, disputeEventOf("charge.dispute.created", "warning_needs_response", "evt_inq", "dp_inq", "ch_dora3", "pi_dora3", 1000), http.StatusOK)
+	want = protocol.Wallet{Funded: 7000, Spent: 7000, Owed: 3500, Frozen: true}
+	check("after an inquiry")
+	// The dispute won: its 5,000 come back, paying the 3,500 owed first;
+	// funds_reinstated and closed-as-won give it back once.
+	sendEvent(t, s, disputeEventOf("charge.dispute.funds_reinstated", "under_review", "evt_dp3", "dp_dora2", "ch_dora2", "pi_dora2", 5000), http.StatusOK)
+	sendEvent(t, s, disputeEventOf("charge.dispute.closed", "won", "evt_dp4", "dp_dora2", "ch_dora2", "pi_dora2", 5000), http.StatusOK)
+	want = protocol.Wallet{Funded: 8500, Spent: 7000, Available: 1500}
+	check("after the dispute was won")
+	if a := auditOf(t, s, ops); len(a.Frozen) != 0 || !a.OK {
+		t.Fatalf("the audit after the dispute was won: %+v", a)
 	}
 }
 

@@ -16,9 +16,10 @@ import (
 // disputes taken back (Debit, FrozenWallets) and host payouts.
 type Payments interface {
 	Debit(ctx context.Context, c ledger.Claim, region string) (ledger.DebitResult, error)
+	ReverseDispute(ctx context.Context, r ledger.Reversal, region string) (ledger.DebitResult, error)
 	FrozenWallets(ctx context.Context, limit int) ([]ledger.FrozenWallet, error)
 	RequestPayout(ctx context.Context, a ledger.Actor, amount int64) (ledger.PayoutResult, error)
-	StartTransfer(ctx context.Context, by ledger.Actor, id uuid.UUID, destination string) (ledger.Payout, string, error)
+	StartTransfer(ctx context.Context, by ledger.Actor, id uuid.UUID, destination string) (ledger.Payout, string, bool, error)
 	SettlePayout(ctx context.Context, by ledger.Actor, id uuid.UUID, s ledger.Settlement) (ledger.PayoutResult, error)
 	Payouts(ctx context.Context, user, status string, limit int) ([]ledger.Payout, error)
 }
@@ -211,16 +212,21 @@ func (h *Hub) postAdminPayout(w http.ResponseWriter, r *http.Request) {
 
 // transferPayout pays a payout by a Stripe Transfer. The payout is handed
 // to Stripe first (StartTransfer: from then on no operator can fail it by
-// hand), then the Transfer is created under an idempotency key of the
-// payout's id — so a retry, on any node, gets the same Transfer and never a
-// second — and the payout settled paid with its id. Stripe refusing the
-// transfer (a 4xx) settles it failed and releases the money; no answer
-// leaves it pending for a retry (busy).
+// hand; a frozen wallet's payout is not handed over), then the Transfer is
+// created under an idempotency key of the payout's id and with the
+// payout's transfer group (transferGroup) — and the payout settled paid
+// with its id. Stripe forgets idempotency keys after a day, so a retry (a
+// payout handed over before) first looks the transfer up by its group and
+// settles paid if one went out. Stripe refusing the first attempt (a 4xx)
+// settles it failed and releases the money; a refusal of a retry (a 4xx,
+// an idempotency error) says nothing about the first attempt, so the
+// payout stays pending for an operator to check; no answer leaves it
+// pending for a retry (busy).
 func (h *Hub) transferPayout(ctx context.Context, by ledger.Actor, id uuid.UUID, account string) (ledger.PayoutResult, error) {
 	if h.stripe == nil {
 		return ledger.PayoutResult{}, &ledger.Error{Code: ledger.CodeNotFound, Message: "Stripe is not configured on this server"}
 	}
-	p, dest, err := h.ledger.StartTransfer(ctx, by, id, account)
+	p, dest, retry, err := h.ledger.StartTransfer(ctx, by, id, account)
 	if err != nil {
 		return ledger.PayoutResult{}, err
 	}
@@ -228,28 +234,71 @@ func (h *Hub) transferPayout(ctx context.Context, by ledger.Actor, id uuid.UUID,
 		return h.ledger.SettlePayout(ctx, by, id, ledger.Settlement{Paid: p.Status == ledger.PayoutPaid, ByProvider: true,
 			Transfer: p.Transfer, Reason: p.Reason})
 	}
+	group := transferGroup(id)
+	log := h.log.With().Str("payout", id.String()).Str("user", p.User).Str("destination", dest).Bool("retry", retry).Logger()
+	if retry {
+		tr, err := h.findTransfer(ctx, id)
+		if err != nil {
+			log.Warn().Err(err).Msg("stripe: could not look up the payout's transfer; the payout stays pending for a retry")
+			return ledger.PayoutResult{}, &ledger.Error{Code: ledger.CodeBusy, Message: "the payment provider did not answer; retry"}
+		}
+		if tr != nil {
+			log.Info().Str("transfer", tr.ID).Msg("stripe transfer found by its group on a retry")
+			return h.ledger.SettlePayout(ctx, by, id, ledger.Settlement{Paid: true, Transfer: tr.ID, ByProvider: true})
+		}
+	}
 	params := &stripe.TransferCreateParams{
-		Amount:      stripe.Int64(p.Amount),
-		Currency:    stripe.String(h.currency()),
-		Destination: stripe.String(dest),
+		Amount:        stripe.Int64(p.Amount),
+		Currency:      stripe.String(h.currency()),
+		Destination:   stripe.String(dest),
+		TransferGroup: stripe.String(group),
 	}
 	params.AddMetadata("lotzero_payout", id.String())
 	params.AddMetadata("lotzero_user", p.User)
-	params.SetIdempotencyKey("lotzero-payout-" + id.String())
+	params.SetIdempotencyKey(group)
 	tr, err := h.stripe.V1Transfers.Create(ctx, params)
-	log := h.log.With().Str("payout", id.String()).Str("user", p.User).Str("destination", dest).Logger()
 	if err != nil {
 		var se *stripe.Error
-		if errors.As(err, &se) && se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 &&
-			se.HTTPStatusCode != http.StatusTooManyRequests && se.HTTPStatusCode != http.StatusConflict {
+		refused := errors.As(err, &se) && se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 &&
+			se.HTTPStatusCode != http.StatusTooManyRequests && se.HTTPStatusCode != http.StatusConflict &&
+			se.Type != stripe.ErrorTypeIdempotency
+		switch {
+		case refused && !retry:
 			log.Warn().Err(err).Msg("stripe refused the payout's transfer; released back to the host")
 			return h.ledger.SettlePayout(ctx, by, id, ledger.Settlement{ByProvider: true, Reason: "stripe: " + truncate(se.Msg, 400)})
+		case se != nil && (retry && refused || se.Type == stripe.ErrorTypeIdempotency):
+			// A retry refused, or an idempotency error: an earlier attempt
+			// may have paid. Reported, never settled failed here.
+			log.Error().Err(err).Str("transfer_group", group).
+				Msg("stripe refused a retried payout transfer; the payout stays pending: an operator must check Stripe for the transfer group")
+			return ledger.PayoutResult{}, &ledger.Error{Code: ledger.CodeBusy, Message: "the payment provider refused a retried transfer; " +
+				"the payout stays pending until an operator checks Stripe for transfer group " + group}
 		}
 		log.Warn().Err(err).Msg("stripe transfer not confirmed; the payout stays pending for a retry")
 		return ledger.PayoutResult{}, &ledger.Error{Code: ledger.CodeBusy, Message: "the payment provider did not confirm the transfer; retry (the same transfer is asked for)"}
 	}
 	log.Info().Str("transfer", tr.ID).Msg("stripe transfer created")
 	return h.ledger.SettlePayout(ctx, by, id, ledger.Settlement{Paid: true, Transfer: tr.ID, ByProvider: true})
+}
+
+// transferGroup names a payout's Stripe Transfer: its transfer group and
+// idempotency key.
+func transferGroup(id uuid.UUID) string { return "lotzero-payout-" + id.String() }
+
+// findTransfer is the payout's transfer if Stripe has one (listed by its
+// transfer group, checked again by group or metadata), or nil.
+func (h *Hub) findTransfer(ctx context.Context, id uuid.UUID) (*stripe.Transfer, error) {
+	params := &stripe.TransferListParams{TransferGroup: stripe.String(transferGroup(id))}
+	params.Limit = stripe.Int64(10)
+	for tr, err := range h.stripe.V1Transfers.List(ctx, params) {
+		if err != nil {
+			return nil, err
+		}
+		if tr.TransferGroup == transferGroup(id) || tr.Metadata["lotzero_payout"] == id.String() {
+			return tr, nil
+		}
+	}
+	return nil, nil
 }
 
 func truncate(s string, n int) string {

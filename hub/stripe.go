@@ -110,8 +110,10 @@ func (h *Hub) postTopUp(w http.ResponseWriter, r *http.Request) {
 // tolerance included) before anything is read. payment_intent.succeeded
 // credits the payment's user once — by payment, so Stripe's retries,
 // replays and a second event for the same payment credit nothing more —
-// and is answered 2xx only after the credit committed. charge.refunded and
-// charge.dispute.created take money back (takeBack). Every other event
+// and is answered 2xx only after the credit committed. charge.refunded,
+// charge.dispute.created and charge.dispute.funds_withdrawn take money
+// back (takeBack); charge.dispute.funds_reinstated and
+// charge.dispute.closed as won give a dispute back (giveBack). Every other event
 // type is acknowledged and ignored; a payment in another currency, or
 // whose amount received differs from its amount, is ignored with a log
 // line: none changes anything.
@@ -135,8 +137,11 @@ func (h *Hub) postStripeWebhook(w http.ResponseWriter, r *http.Request) {
 	log := h.log.With().Str("event", event.ID).Str("type", string(event.Type)).Logger()
 	switch event.Type {
 	case "payment_intent.succeeded":
-	case "charge.refunded", "charge.dispute.created":
+	case "charge.refunded", "charge.dispute.created", "charge.dispute.funds_withdrawn":
 		h.takeBack(w, r, event, log)
+		return
+	case "charge.dispute.funds_reinstated", "charge.dispute.closed":
+		h.giveBack(w, r, event, log)
 		return
 	default:
 		log.Debug().Msg("stripe webhook: event type ignored")
@@ -181,14 +186,17 @@ func (h *Hub) postStripeWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 // takeBack applies a refund (charge.refunded: the charge's refunded total)
-// or a dispute (charge.dispute.created) to the wallet its PaymentIntent's
+// or a dispute (charge.dispute.created, or funds_withdrawn when an inquiry
+// escalates; counted once by dispute id) to the wallet its PaymentIntent's
 // top-up credited: the ledger takes what is available and freezes the
 // wallet for what it cannot (ledger/debit.go), once per event and once per
 // refund total or dispute. The user is the one the recorded top-up
 // credited, so a payment LotZero never credited takes nothing. Answered
 // 2xx after the debit committed; a payment whose top-up is not (yet)
 // recorded gets 404, so Stripe sends it again later; a charge in another
-// currency or without a PaymentIntent is ignored with an error log.
+// currency or without a PaymentIntent is ignored with an error log. An
+// inquiry (a dispute in a warning_* status) takes no funds at Stripe and
+// nothing here: acknowledged and logged.
 func (h *Hub) takeBack(w http.ResponseWriter, r *http.Request, event stripe.Event, log zerolog.Logger) {
 	claim := ledger.Claim{Event: event.ID}
 	var currency stripe.Currency
@@ -209,6 +217,11 @@ func (h *Hub) takeBack(w http.ResponseWriter, r *http.Request, event stripe.Even
 		if d.PaymentIntent != nil {
 			claim.Payment = d.PaymentIntent.ID
 		}
+		if decodeErr == nil && inquiry(d.Status) {
+			log.Info().Str("claim", d.ID).Str("status", string(d.Status)).Msg("stripe webhook: an inquiry takes no funds; nothing taken")
+			writeJSON(w, http.StatusOK, map[string]any{"received": true, "taken": 0})
+			return
+		}
 	}
 	log = log.With().Str("claim", claim.ID).Str("payment_intent", claim.Payment).Int64("amount", claim.Amount).Logger()
 	switch {
@@ -225,6 +238,9 @@ func (h *Hub) takeBack(w http.ResponseWriter, r *http.Request, event stripe.Even
 			ev := log.Info()
 			if res.Wallet.Owed > 0 {
 				ev = log.Error() // reported: an operator must recover it
+			}
+			for _, p := range res.Released {
+				log.Warn().Str("user", res.User).Str("payout", p.String()).Msg("pending payout released to pay what a refund or dispute took back")
 			}
 			ev.Str("user", res.User).Int64("claimed", res.Claimed).Int64("taken", res.Taken).Int64("owed", res.Wallet.Owed).
 				Bool("frozen", res.Wallet.Frozen()).Msg("stripe " + claim.Kind + " taken back")
@@ -244,4 +260,56 @@ func (h *Hub) takeBack(w http.ResponseWriter, r *http.Request, event stripe.Even
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"received": true, "taken": 0})
+}
+
+// inquiry reports whether a dispute is an inquiry (a warning_* status):
+// Stripe withdraws no funds for it.
+func inquiry(s stripe.DisputeStatus) bool {
+	switch s {
+	case stripe.DisputeStatusWarningNeedsResponse, stripe.DisputeStatusWarningUnderReview, stripe.DisputeStatusWarningClosed:
+		return true
+	}
+	return false
+}
+
+// giveBack applies a won dispute (charge.dispute.funds_reinstated, or
+// charge.dispute.closed with status won; any other closed dispute changes
+// nothing) to the wallet it was taken from: the ledger gives the recorded
+// claim back, first paying what the wallet owes (ledger/reversal.go), once
+// per event and once per dispute. Answered like takeBack.
+func (h *Hub) giveBack(w http.ResponseWriter, r *http.Request, event stripe.Event, log zerolog.Logger) {
+	var d stripe.Dispute
+	if event.Data == nil || json.Unmarshal(event.Data.Raw, &d) != nil || d.ID == "" {
+		log.Error().Msg("stripe webhook: unreadable dispute; ignored, needs an operator")
+		writeJSON(w, http.StatusOK, map[string]any{"received": true})
+		return
+	}
+	rev := ledger.Reversal{Dispute: d.ID, Event: event.ID}
+	if d.PaymentIntent != nil {
+		rev.Payment = d.PaymentIntent.ID
+	}
+	log = log.With().Str("claim", d.ID).Str("payment_intent", rev.Payment).Str("status", string(d.Status)).Logger()
+	switch {
+	case event.Type == "charge.dispute.closed" && d.Status != stripe.DisputeStatusWon:
+		log.Info().Msg("stripe webhook: dispute closed, not won; nothing given back")
+	case rev.Payment == "":
+		log.Error().Msg("stripe webhook: dispute without a PaymentIntent; ignored, needs an operator")
+	default:
+		res, err := h.ledger.ReverseDispute(r.Context(), rev, "us-east-1")
+		switch code := ledger.CodeOf(err); {
+		case err == nil:
+			log.Info().Str("user", res.User).Int64("reversed", res.Reversed).Int64("taken", res.Taken).
+				Int64("owed", res.Wallet.Owed).Msg("stripe dispute won: claim given back")
+			go h.pushWallet(context.Background(), res.User)
+			writeJSON(w, http.StatusOK, map[string]any{"received": true, "reversed": res.Reversed, "owed": res.Wallet.Owed})
+			return
+		case code == ledger.CodeNotFound || code == ledger.CodeBusy || code == ledger.CodeInternal:
+			log.Warn().Err(err).Msg("stripe webhook: dispute reversal not committed; Stripe will retry")
+			writeError(w, h.protocolError(err))
+			return
+		default:
+			log.Error().Err(err).Msg("stripe webhook: dispute reversal refused; needs an operator")
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"received": true, "reversed": 0})
 }

@@ -239,7 +239,7 @@ func sums[K comparable](ctx context.Context, tx pgx.Tx, sql string, args ...any)
 // entries (walletDelta, stated again in SQL).
 func (a *auditor) wallets(ctx context.Context) error {
 	rows, err := a.tx.Query(ctx, `SELECT w.user_id, w.funded, w.held, w.spent, w.earned, COALESCE(w.owed, 0), COALESCE(w.paying, 0),
-	COALESCE(SUM(CASE WHEN e.kind IN ('deposit', 'operator_credit', 'topup') THEN e.amount WHEN e.kind = 'debit' THEN -e.amount ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN e.kind IN ('deposit', 'operator_credit', 'topup', 'dispute_reversal') THEN e.amount WHEN e.kind = 'debit' THEN -e.amount ELSE 0 END), 0),
 	COALESCE(SUM(CASE WHEN e.kind IN ('hold', 'payout_hold') THEN e.amount WHEN e.kind IN ('release', 'capture', 'payout', 'payout_release') THEN -e.amount ELSE 0 END), 0),
 	COALESCE(SUM(CASE WHEN e.kind IN ('capture', 'spend') THEN e.amount ELSE 0 END), 0),
 	COALESCE(SUM(CASE WHEN e.kind = 'credit' THEN e.amount WHEN e.kind IN ('payout', 'debit_earned') THEN -e.amount ELSE 0 END), 0),
@@ -247,7 +247,7 @@ func (a *auditor) wallets(ctx context.Context) error {
 	COALESCE(SUM(CASE WHEN e.kind = 'payout_hold' THEN e.amount WHEN e.kind IN ('payout', 'payout_release') THEN -e.amount ELSE 0 END), 0),
 	COALESCE(SUM(CASE WHEN e.kind = 'payout' THEN e.amount ELSE 0 END), 0),
 	COALESCE(SUM(CASE WHEN e.kind = 'debit_earned' THEN e.amount ELSE 0 END), 0),
-	COALESCE(SUM(CASE WHEN e.kind IN ('refund', 'dispute') THEN e.amount ELSE 0 END), 0)
+	COALESCE(SUM(CASE WHEN e.kind IN ('refund', 'dispute') THEN e.amount WHEN e.kind = 'dispute_reversal' THEN -e.amount ELSE 0 END), 0)
 FROM wallets w LEFT JOIN entries e ON e.user_id = w.user_id
 WHERE `+a.users.in("w.user_id", 1)+`
 GROUP BY w.user_id, w.funded, w.held, w.spent, w.earned, w.owed, w.paying`, a.users.args()...)
@@ -283,7 +283,7 @@ GROUP BY w.user_id, w.funded, w.held, w.spent, w.earned, w.owed, w.paying`, a.us
 			a.fail(InvNoDoubleSpend, subj, "held + spent <= funded + earned",
 				fmt.Sprintf("held %d + spent %d > funded %d + earned %d", w.Held, w.Spent, w.Funded, w.Earned))
 		}
-		a.check(InvNoDoubleSpend, subj, f, w.Funded, "funded (deposit, operator_credit and topup entries − debit entries)")
+		a.check(InvNoDoubleSpend, subj, f, w.Funded, "funded (deposit, operator_credit, topup and dispute_reversal entries − debit entries)")
 		a.check(InvNoDoubleSpend, subj, h, w.Held, "held (hold + payout_hold − release − capture − payout − payout_release entries)")
 		a.check(InvNoDoubleSpend, subj, s, w.Spent, "spent (capture + spend entries)")
 		a.check(InvNoDoubleSpend, subj, e, w.Earned, "earned (credit − payout − debit_earned entries)")
@@ -296,13 +296,18 @@ GROUP BY w.user_id, w.funded, w.held, w.spent, w.earned, w.owed, w.paying`, a.us
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	// Every refund or dispute entry is a claim recorded once (debit.go).
-	claims, err := sums[string](ctx, a.tx, `SELECT user_id, SUM(amount) FROM claims WHERE `+a.users.in("user_id", 1)+` GROUP BY user_id`, a.users.args()...)
+	// Every refund, dispute or dispute_reversal entry is a claim recorded
+	// once (debit.go, reversal.go).
+	claims, err := sums[string](ctx, a.tx, `SELECT user_id, SUM(CASE WHEN kind = 'dispute_reversal' THEN -amount ELSE amount END)
+FROM claims WHERE `+a.users.in("user_id", 1)+` GROUP BY user_id`, a.users.args()...)
 	if err != nil {
 		return err
 	}
 	for u, n := range claimedBy {
-		a.check(InvOwed, "wallet "+u, claims[u], n, "refund + dispute entries (the claims recorded on its top-ups)")
+		a.check(InvOwed, "wallet "+u, claims[u], n, "refund + dispute − dispute_reversal entries (the claims recorded on its top-ups)")
+	}
+	if err := a.claimsWithinTopUps(ctx); err != nil {
+		return err
 	}
 	if err := a.payouts(ctx); err != nil {
 		return err
@@ -627,6 +632,91 @@ func (a *auditor) balance() {
 		a.fail(InvConserved, "ledger", "total spent = total earned + paid out + debited from earnings + pending proceeds (%s + %s + %s + %s)",
 			"total spent "+a.spent.String(), a.earned.String(), a.paidOut.String(), a.takenFromEarned.String(), a.pending.String())
 	}
+}
+
+// claimsWithinTopUps: what is claimed back on a payment (refunds and
+// disputes less their reversals) never passes its top-up, and every claim
+// names the user the top-up credited.
+func (a *auditor) claimsWithinTopUps(ctx context.Context) error {
+	type claimed struct {
+		users  map[string]bool
+		amount int64
+	}
+	rows, err := a.tx.Query(ctx, `SELECT payment, user_id, SUM(CASE WHEN kind = 'dispute_reversal' THEN -amount ELSE amount END)
+FROM claims WHERE `+a.users.in("user_id", 1)+` GROUP BY payment, user_id`, a.users.args()...)
+	if err != nil {
+		return err
+	}
+	byPayment := map[string]*claimed{}
+	for rows.Next() {
+		var payment, user string
+		var n sqlSum
+		if err := rows.Scan(&payment, &user, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		c := byPayment[payment]
+		if c == nil {
+			c = &claimed{users: map[string]bool{}}
+			byPayment[payment] = c
+		}
+		c.users[user] = true
+		c.amount += n.int64()
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	type topUp struct {
+		user   string
+		amount int64
+		count  int
+	}
+	topUps := map[string]*topUp{}
+	rows, err = a.tx.Query(ctx, `SELECT request_id, user_id, amount FROM entries WHERE kind = 'topup' AND request_id IN
+(SELECT payment FROM claims WHERE `+a.users.in("user_id", 1)+`)`, a.users.args()...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var payment, user string
+		var amount int64
+		if err := rows.Scan(&payment, &user, &amount); err != nil {
+			rows.Close()
+			return err
+		}
+		tu := topUps[payment]
+		if tu == nil {
+			tu = &topUp{}
+			topUps[payment] = tu
+		}
+		tu.user, tu.amount, tu.count = user, tu.amount+amount, tu.count+1
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for payment, c := range byPayment {
+		subj := "claims on payment " + payment
+		tu := topUps[payment]
+		if tu == nil || tu.count != 1 {
+			n := 0
+			if tu != nil {
+				n = tu.count
+			}
+			a.fail(InvOwed, subj, "one topup entry for the payment", fmt.Sprintf("%d topup entries", n))
+			continue
+		}
+		for u := range c.users {
+			if u != tu.user {
+				a.fail(InvOwed, subj, "claims on the user its top-up credited (%s)", u, tu.user)
+			}
+		}
+		if c.amount > tu.amount || c.amount < 0 {
+			a.fail(InvOwed, subj, "0 <= claimed <= the top-up (%d)", fmt.Sprintf("claimed %d", c.amount), tu.amount)
+		}
+	}
+	return nil
 }
 
 // payouts: each payout's entries hold it once and settle it as its status

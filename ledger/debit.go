@@ -47,8 +47,12 @@ type DebitResult struct {
 	// 0 when it was already counted.
 	Claimed int64 `json:"claimed"`
 	// Taken is what was taken from the wallet now, Owed what it still owes.
-	Taken  int64  `json:"taken"`
-	Wallet Wallet `json:"wallet"`
+	Taken int64 `json:"taken"`
+	// Reversed is what a won dispute gave back (ReverseDispute).
+	Reversed int64 `json:"reversed,omitempty"`
+	// Released are the pending payouts released to pay the debt (collect).
+	Released []uuid.UUID `json:"released,omitempty"`
+	Wallet   Wallet      `json:"wallet"`
 }
 
 // eventsKey is the request-record user under which provider events are
@@ -102,8 +106,8 @@ func (l *Ledger) Debit(ctx context.Context, c Claim, region string) (DebitResult
 			others += amount
 		}
 		total := min(c.Amount, max(0, credited-others))
-		if c.Kind == EntryDispute && had {
-			total = prev // a dispute counts once
+		if _, reversed := claims[c.ID+reversalSuffix]; c.Kind == EntryDispute && (had || reversed) {
+			total = prev // a dispute counts once, and not after it was reversed
 		}
 		if add := total - prev; add > 0 {
 			if had {
@@ -123,7 +127,7 @@ func (l *Ledger) Debit(ctx context.Context, c Claim, region string) (DebitResult
 		if err != nil {
 			return err
 		}
-		res.Taken = taken
+		res.Taken, res.Released = taken, t.released
 		res.Wallet, err = t.wallet(ctx, user)
 		return err
 	})
@@ -134,13 +138,18 @@ func (l *Ledger) Debit(ctx context.Context, c Claim, region string) (DebitResult
 }
 
 // topUpOf is the user and amount a payment credited, from its stored
-// top-up outcome.
+// top-up outcome, or — for a top-up whose record is gone (records older
+// than the request retention were pruned before top-up records were kept
+// for good) — from its topup entry, whose request id is the payment.
 func topUpOf(ctx context.Context, tx pgx.Tx, payment string) (string, int64, error) {
 	r, found, err := loadRequest(ctx, tx, Actor{User: topUpsKey, RequestID: payment})
 	if err != nil {
 		return "", 0, err
 	}
-	if !found || !r.ok {
+	if !found {
+		return topUpEntryOf(ctx, tx, payment)
+	}
+	if !r.ok {
 		return "", 0, errorf(CodeNotFound, "no top-up was credited for payment %s", payment)
 	}
 	var stored CreditResult
@@ -155,9 +164,40 @@ func topUpOf(ctx context.Context, tx pgx.Tx, payment string) (string, int64, err
 	return user, amount, nil
 }
 
-// claimsOf is what was claimed back on a payment so far, by claim.
+// topUpEntryOf is the user and amount of a payment's topup entry (read by
+// the entries_request index). A payment credits once, so one entry.
+func topUpEntryOf(ctx context.Context, tx pgx.Tx, payment string) (string, int64, error) {
+	rows, err := tx.Query(ctx, `SELECT user_id, amount FROM entries WHERE request_id = $1 AND kind = $2 LIMIT 2`, payment, EntryTopUp)
+	if err != nil {
+		return "", 0, fmt.Errorf("read top-up entry %s: %w", payment, err)
+	}
+	defer rows.Close()
+	var user string
+	var amount int64
+	n := 0
+	for rows.Next() {
+		if err := rows.Scan(&user, &amount); err != nil {
+			return "", 0, fmt.Errorf("read top-up entry %s: %w", payment, err)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return "", 0, fmt.Errorf("read top-up entry %s: %w", payment, err)
+	}
+	switch n {
+	case 0:
+		return "", 0, errorf(CodeNotFound, "no top-up was credited for payment %s", payment)
+	case 1:
+		return user, amount, nil
+	}
+	return "", 0, fmt.Errorf("payment %s has several topup entries", payment)
+}
+
+// claimsOf is what was claimed back on a payment so far, by claim; a
+// dispute's reversal (reversal.go) counts negative, under its own claim.
 func claimsOf(ctx context.Context, tx pgx.Tx, payment string) (map[string]int64, error) {
-	rows, err := tx.Query(ctx, `SELECT claim, amount FROM claims WHERE payment = $1`, payment)
+	rows, err := tx.Query(ctx, `SELECT claim, CASE WHEN kind = $2 THEN -amount ELSE amount END FROM claims WHERE payment = $1`,
+		payment, EntryDisputeReversal)
 	if err != nil {
 		return nil, fmt.Errorf("read claims of %s: %w", payment, err)
 	}
@@ -175,12 +215,23 @@ func claimsOf(ctx context.Context, tx pgx.Tx, payment string) (map[string]int64,
 }
 
 // collect takes from the user's wallet what it owes, as far as its
-// available balance allows: from funded first, then from earned. It
-// returns what it took.
+// available balance allows: from funded first, then from earned. When that
+// is short, the wallet's pending payouts not yet handed to the payment
+// provider are released first (releaseForDebt), newest first and only as
+// many as the debt needs, so earnings held for a payout pay the debt
+// instead of leaving the ledger. It returns what it took.
 func (t *txn) collect(ctx context.Context, user string) (int64, error) {
 	w, err := t.wallet(ctx, user)
 	if err != nil {
 		return 0, err
+	}
+	if w.Owed > max(0, w.Available()) {
+		if err := t.releaseForDebt(ctx, user, w.Owed-max(0, w.Available())); err != nil {
+			return 0, err
+		}
+		if w, err = t.wallet(ctx, user); err != nil {
+			return 0, err
+		}
 	}
 	take := min(w.Owed, max(0, w.Available()))
 	if take <= 0 {

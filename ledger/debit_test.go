@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -178,5 +179,118 @@ func TestRefundRacesPurchases(t *testing.T) {
 	w := l.wallet("fay")
 	if w.Available() < 0 || res.Taken+w.Owed != 10_000 || w.Funded != 10_000-res.Taken || w.Owed != w.Spent {
 		t.Fatalf("after the race: wallet %+v, refund %+v", w, res)
+	}
+}
+
+// TestRefundOfPrunedTopUp: a top-up whose request record is gone (pruned
+// before top-up records were kept for good) is found by its topup entry:
+// a refund takes from the user it credited, never past its amount.
+func TestRefundOfPrunedTopUp(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	_, err := l.TopUp(ctx, "olga", 3_000, "pi_old", "us-east-1")
+	mustOK(t, err)
+	tag, err := l.Pool().Exec(ctx, `DELETE FROM requests WHERE user_id = '~topups' AND request_id = 'pi_old'`)
+	mustOK(t, err)
+	if tag.RowsAffected() != 1 {
+		t.Fatalf("deleted %d top-up records", tag.RowsAffected())
+	}
+	res, err := l.Debit(ctx, Claim{Payment: "pi_old", ID: "ch_old", Kind: EntryRefund, Amount: 5_000, Event: "evt_old"}, "us-east-1")
+	mustOK(t, err)
+	if res.User != "olga" || res.Claimed != 3_000 || res.Taken != 3_000 || l.wallet("olga").Funded != 0 {
+		t.Fatalf("the refund: %+v, wallet %+v", res, l.wallet("olga"))
+	}
+	_, err = l.Debit(ctx, Claim{Payment: "pi_never", ID: "ch_n", Kind: EntryRefund, Amount: 1, Event: "evt_n"}, "us-east-1")
+	wantCode(t, err, CodeNotFound)
+	l.requireSound()
+}
+
+// TestDisputeReversal: a won dispute gives its claim back — first paying
+// what the wallet owes, the rest to funded — once, by event and by
+// dispute; a dispute reported after its reversal takes nothing.
+func TestDisputeReversal(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	_, err := l.TopUp(ctx, "rita", 1_000, "pi_r", "us-east-1")
+	mustOK(t, err)
+	drop := l.lot(LotSpec{Kind: KindDrop, Title: "cup", Price: 600, Qty: 2})
+	_, _, err = l.BuyDrop(ctx, l.as("rita"), drop, 1)
+	mustOK(t, err)
+	_, err = l.Debit(ctx, Claim{Payment: "pi_r", ID: "dp_r", Kind: EntryDispute, Amount: 1_000, Event: "evt_r1"}, "us-east-1")
+	mustOK(t, err)
+	if w := l.wallet("rita"); w.Owed != 600 || w.Funded != 600 {
+		t.Fatalf("the dispute: %+v", w)
+	}
+	res, err := l.ReverseDispute(ctx, Reversal{Payment: "pi_r", Dispute: "dp_r", Event: "evt_r2"}, "us-east-1")
+	mustOK(t, err)
+	w := l.wallet("rita")
+	if res.Reversed != 1_000 || res.Taken != 600 || w.Owed != 0 || w.Funded != 1_000 || w.Available() != 400 {
+		t.Fatalf("the reversal: %+v, wallet %+v", res, w)
+	}
+	for _, r := range []Reversal{
+		{Payment: "pi_r", Dispute: "dp_r", Event: "evt_r2"}, // replayed
+		{Payment: "pi_r", Dispute: "dp_r", Event: "evt_r3"}, // closed as won after funds_reinstated
+	} {
+		_, err := l.ReverseDispute(ctx, r, "us-east-1")
+		mustOK(t, err)
+	}
+	// The dispute reported again (funds_withdrawn, late) takes nothing.
+	_, err = l.Debit(ctx, Claim{Payment: "pi_r", ID: "dp_r", Kind: EntryDispute, Amount: 1_000, Event: "evt_r4"}, "us-east-1")
+	mustOK(t, err)
+	if w2 := l.wallet("rita"); w2 != w {
+		t.Fatalf("a repeated reversal or dispute moved money: %+v → %+v", w, w2)
+	}
+	// A reversal before its dispute: nothing to give back, and the late
+	// dispute takes nothing.
+	_, err = l.TopUp(ctx, "rita", 200, "pi_s", "us-east-1")
+	mustOK(t, err)
+	res, err = l.ReverseDispute(ctx, Reversal{Payment: "pi_s", Dispute: "dp_s", Event: "evt_s1"}, "us-east-1")
+	mustOK(t, err)
+	if res.Reversed != 0 {
+		t.Fatalf("a reversal of nothing: %+v", res)
+	}
+	d, err := l.Debit(ctx, Claim{Payment: "pi_s", ID: "dp_s", Kind: EntryDispute, Amount: 200, Event: "evt_s2"}, "us-east-1")
+	mustOK(t, err)
+	if d.Claimed != 0 || l.wallet("rita").Funded != 1_200 {
+		t.Fatalf("a dispute after its reversal: %+v", d)
+	}
+	// A refund may then claim what the reversal gave back.
+	d, err = l.Debit(ctx, Claim{Payment: "pi_r", ID: "ch_r", Kind: EntryRefund, Amount: 1_000, Event: "evt_r5"}, "us-east-1")
+	mustOK(t, err)
+	if d.Claimed != 1_000 {
+		t.Fatalf("a refund after the reversal: %+v", d)
+	}
+	l.requireSound()
+}
+
+// TestAuditCatchesBadClaims: claims past their top-up, or on another
+// user than the top-up credited, are violations.
+func TestAuditCatchesBadClaims(t *testing.T) {
+	for _, c := range []struct{ name, sql string }{
+		{"claims past the top-up", `UPDATE claims SET amount = 5000 WHERE claim = 'ch_a'`},
+		{"claim on another user", `UPDATE claims SET user_id = 'bob' WHERE claim = 'ch_a'`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := newLedger(t)
+			ctx := context.Background()
+			_, err := l.TopUp(ctx, "ann", 1_000, "pi_a", "us-east-1")
+			mustOK(t, err)
+			_, err = l.TopUp(ctx, "bob", 1_000, "pi_b", "us-east-1")
+			mustOK(t, err)
+			_, err = l.Debit(ctx, Claim{Payment: "pi_a", ID: "ch_a", Kind: EntryRefund, Amount: 400, Event: "evt_a"}, "us-east-1")
+			mustOK(t, err)
+			l.requireSound()
+			l.corrupted = true
+			_, err = l.Pool().Exec(ctx, c.sql)
+			mustOK(t, err)
+			vs, err := l.Audit(ctx)
+			mustOK(t, err)
+			for _, v := range vs {
+				if v.Invariant == InvOwed && strings.Contains(v.Subject, "claims on payment pi_a") {
+					return
+				}
+			}
+			t.Fatalf("audit missed it: %v", vs)
+		})
 	}
 }

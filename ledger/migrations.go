@@ -215,6 +215,9 @@ func schema() []migration {
 	PRIMARY KEY (payment, claim)
 )`},
 		{Version: 25, Index: `claims_user ON claims (user_id)`},
+		// A payment's topup entry, read when its top-up record is gone
+		// (debit.go topUpEntryOf).
+		{Version: 26, Index: `entries_request ON entries (request_id)`},
 	}
 }
 

@@ -97,32 +97,46 @@ const transferMark = "~provider"
 // transfer is asked for: from then on only a settlement ByProvider settles
 // it. It returns the payout and the destination recorded for it: the first
 // hand-over's, whatever a retry names (a retry must ask the provider for
-// the same transfer, under the same idempotency key). A payout already
-// settled is returned as it is (no destination).
-func (l *Ledger) StartTransfer(ctx context.Context, by Actor, id uuid.UUID, destination string) (Payout, string, error) {
+// the same transfer, under the same idempotency key), and whether it was
+// handed over before (a retry: a transfer may already have gone out). A
+// payout already settled is returned as it is (no destination). A frozen
+// wallet's payout is not handed over (CodeWalletFrozen); one already
+// handed over is, since its transfer may be under way.
+func (l *Ledger) StartTransfer(ctx context.Context, by Actor, id uuid.UUID, destination string) (Payout, string, bool, error) {
 	var p Payout
 	var dest string
+	var retry bool
 	if !ValidRef(destination) {
-		return p, "", errorf(CodeBadRequest, "destination must be 1..64 printable characters")
+		return p, "", false, errorf(CodeBadRequest, "destination must be 1..64 printable characters")
 	}
 	_, err := l.system(ctx, by.Region, "start transfer", uuid.Nil, func(ctx context.Context, t *txn) error {
 		var err error
 		if p, err = readPayout(ctx, t.tx, id); err != nil {
 			return err
 		}
-		dest = ""
+		dest, retry = "", false
 		switch {
 		case p.Status != PayoutPending:
 		case p.SettledBy == transferMark:
 			dest = p.Transfer
+			retry = true
 		default:
+			// A frozen wallet's payout goes nowhere (read in this
+			// transaction: a debit racing it reruns one or the other).
+			w, err := t.wallet(ctx, p.User)
+			if err != nil {
+				return err
+			}
+			if w.Frozen() {
+				return frozen(w)
+			}
 			t.write(`UPDATE payouts SET settled_by = $2, transfer = $3 WHERE id = $1 AND status = 'pending' AND settled_by = ''`,
 				id, transferMark, destination)
 			dest = destination
 		}
 		return nil
 	})
-	return p.public(), dest, err
+	return p.public(), dest, retry, err
 }
 
 // SettlePayout settles a pending payout once: paid, the held amount leaves
@@ -131,7 +145,9 @@ func (l *Ledger) StartTransfer(ctx context.Context, by Actor, id uuid.UUID, dest
 // by the pending status, so of two settlements racing one wins and the
 // other reruns: asked again with the same outcome it answers the payout as
 // it is, with the other outcome it is refused (forbidden) and changes
-// nothing. by names the operator (or "stripe") in the entry.
+// nothing. by names the operator (or "stripe") in the entry. A frozen
+// wallet's payout is not paid by hand (CodeWalletFrozen): only the
+// provider's settlement of a transfer it was handed may pay it.
 func (l *Ledger) SettlePayout(ctx context.Context, by Actor, id uuid.UUID, s Settlement) (PayoutResult, error) {
 	var res PayoutResult
 	if !ValidUser(by.User) {
@@ -155,6 +171,17 @@ func (l *Ledger) SettlePayout(ctx context.Context, by Actor, id uuid.UUID, s Set
 				return errorf(CodeForbidden, "payout %s was not handed to the payment provider", id)
 			}
 			return errorf(CodeForbidden, "payout %s was handed to the payment provider: settle it through the provider again", id)
+		}
+		if p.Status == PayoutPending && s.Paid && !s.ByProvider {
+			// Money leaves a frozen wallet only through a transfer already
+			// handed to the provider (it may have gone out).
+			w, err := t.wallet(ctx, p.User)
+			if err != nil {
+				return err
+			}
+			if w.Frozen() {
+				return frozen(w)
+			}
 		}
 		if p.Status != PayoutPending {
 			if p.Status != want {
@@ -182,6 +209,49 @@ WHERE id = $1 AND status = 'pending'`, id, want, by.User, s.Transfer, s.Reason, 
 	})
 	res.Wallet.User = res.Payout.User
 	return res, err
+}
+
+// debtReleaser is the settled_by of a payout the ledger released to pay a
+// debt (releaseForDebt).
+const debtReleaser = "ledger"
+
+// releaseForDebt fails the user's pending payouts not yet handed to the
+// payment provider, newest first, until need more is available or none is
+// left: a refund or dispute is paid from earnings held for a payout before
+// the wallet freezes. A payout handed to the provider stays: its transfer
+// may have gone out. The update is guarded like SettlePayout's and by the
+// hand-over mark, so a StartTransfer racing it makes one of them rerun.
+func (t *txn) releaseForDebt(ctx context.Context, user string, need int64) error {
+	rows, err := t.tx.Query(ctx, `SELECT `+payoutColumns+` FROM payouts WHERE user_id = $1 AND status = $2 AND settled_by = ''
+ORDER BY created_at_ms DESC, id`, user, PayoutPending)
+	if err != nil {
+		return fmt.Errorf("pending payouts of %s: %w", user, err)
+	}
+	var ps []Payout
+	for rows.Next() {
+		p, err := scanPayout(rows)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("pending payouts of %s: %w", user, err)
+		}
+		ps = append(ps, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("pending payouts of %s: %w", user, err)
+	}
+	for _, p := range ps {
+		if need <= 0 {
+			break
+		}
+		reason := fmt.Sprintf("released: the wallet owes %d minor units a refund or dispute took back", need)
+		t.write(`UPDATE payouts SET status = $2, settled_by = $3, reason = $4, settled_at_ms = $5
+WHERE id = $1 AND status = 'pending' AND settled_by = ''`, p.ID, PayoutFailed, debtReleaser, reason, t.nowMS())
+		t.move(user, EntryPayoutRelease, p.Amount, nil, &p.ID)
+		t.released = append(t.released, p.ID)
+		need -= p.Amount
+	}
+	return nil
 }
 
 const payoutColumns = `id, user_id, amount, status, transfer, reason, settled_by, created_at_ms, settled_at_ms`

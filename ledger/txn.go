@@ -33,6 +33,8 @@ type txn struct {
 	// ref, when set, is the request id the entries record instead of the
 	// actor's: the provider's charge or dispute id of a debit, a payout's id.
 	ref string
+	// released are the pending payouts collect released to pay a debt.
+	released []uuid.UUID
 }
 
 // entryActor is who an entry records as having moved the money: NULL for
@@ -73,6 +75,10 @@ const (
 	// amount); EntryDebitEarned from earned when funded cannot cover it.
 	EntryDebit       = "debit"
 	EntryDebitEarned = "debit_earned"
+	// EntryDisputeReversal is a won dispute's claim given back (funded +=
+	// amount); what the wallet still owes is then paid from it first by
+	// debit entries (reversal.go).
+	EntryDisputeReversal = "dispute_reversal"
 	// Payouts (payout.go): a host's request holds the amount (held and
 	// paying += amount); paid, it leaves the ledger (held, paying and earned
 	// -= amount); failed, it is released (held and paying -= amount).
@@ -87,7 +93,7 @@ type delta struct{ funded, held, spent, earned, owed, paying int64 }
 // walletDelta is what one entry kind does to the wallet columns.
 func walletDelta(kind string, amount int64) delta {
 	switch kind {
-	case EntryDeposit, EntryOperatorCredit, EntryTopUp:
+	case EntryDeposit, EntryOperatorCredit, EntryTopUp, EntryDisputeReversal:
 		return delta{funded: amount}
 	case EntryHold:
 		return delta{held: amount}

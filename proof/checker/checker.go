@@ -165,10 +165,11 @@ func (c *checker) walletsNeverNegative() {
 // conserved: money only moved between the participants and the host —
 // the sum of funded + earned − spent over all of them is unchanged — and
 // once every lot is settled nobody holds anything. The run's users are its
-// own: no deposit, credit, top-up, refund, dispute or payout touches them
-// during the race, so any of those would show here as money not conserved
-// (a refund or dispute lowers funded or earned, a paid payout earned, and
-// a pending payout stays in held).
+// own: no deposit, credit, top-up, refund, dispute, dispute reversal or
+// payout touches them during the race, so any of those would show here as
+// money not conserved (a refund or dispute lowers funded or earned, a
+// dispute reversal raises funded, a paid payout earned, and a pending
+// payout stays in held).
 func (c *checker) conserved() {
 	var before, after int64
 	for _, u := range c.users() {
