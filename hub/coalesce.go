@@ -97,10 +97,7 @@ func (h *Hub) flushSocial(r *room) {
 		return
 	}
 	b.last = time.Now()
-	var batch []byte
-	if len(events) == 1 && len(suppressed) == 0 {
-		batch = events[0] // one event: its own frame serves everyone
-	}
+	var batches [][]byte // encoded once, for the first session that asked for batches
 	for s := range r.members {
 		if !s.batch {
 			for _, f := range events {
@@ -108,11 +105,39 @@ func (h *Hub) flushSocial(r *room) {
 			}
 			continue
 		}
-		if batch == nil {
-			batch = batchFrame(r.id, events, suppressed)
+		if batches == nil {
+			batches = h.batchFrames(r.id, events, suppressed)
 		}
-		s.sendSocial(batch)
+		for _, f := range batches {
+			s.sendSocial(f)
+		}
 	}
+}
+
+// batchFrames encodes a flush as batch frames of at most a quarter of a
+// session's queue (and 64 KiB) each, so one always fits the social share
+// of a queue: a burst of long lines is several frames, not one that could
+// never be queued. A single event goes out as its own frame.
+func (h *Hub) batchFrames(lot string, events [][]byte, suppressed map[string]int) [][]byte {
+	if len(events) == 1 && len(suppressed) == 0 {
+		return events
+	}
+	limit := min(64<<10, h.opts.QueueBytes/4)
+	var out [][]byte
+	for start := 0; start < len(events) || len(out) == 0; {
+		end, size := start, 0
+		for end < len(events) && (end == start || size+len(events[end]) <= limit) {
+			size += len(events[end]) + 1
+			end++
+		}
+		var sup map[string]int
+		if end == len(events) {
+			sup = suppressed // the counts ride on the last frame
+		}
+		out = append(out, batchFrame(lot, events[start:end], sup))
+		start = end
+	}
+	return out
 }
 
 // pendingSocial reports whether frame waits in the room's next flush (a

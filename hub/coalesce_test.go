@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -246,5 +247,42 @@ func TestStormKeepsLedgerOrder(t *testing.T) {
 		if len(s.texts) != 300 {
 			t.Fatalf("session %d got %d lines, want 300", i, len(s.texts))
 		}
+	}
+}
+
+// A flush larger than a quarter of the session queue goes out as several
+// batch frames, each within it, the suppressed counts on the last; a
+// flush of nothing but counts is one frame with an empty events array.
+func TestBatchFramesFitTheQueue(t *testing.T) {
+	h := newTestHub(t, newFakeLedger(), Options{Node: "n1", QueueBytes: 4000})
+	var events [][]byte
+	for i := range 20 {
+		events = append(events, []byte(fmt.Sprintf(`{"type":"event","kind":"chat","social_seq":%d,"data":{"text":"%0150d"}}`, i+1, 0)))
+	}
+	frames := h.batchFrames("lot", events, map[string]int{"chat": 7})
+	var seqs []int64
+	for i, f := range frames {
+		if len(f) > 1000+200 {
+			t.Fatalf("frame %d is %d bytes, over a quarter of the queue", i, len(f))
+		}
+		var b protocol.Batch
+		if err := json.Unmarshal(f, &b); err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range b.Events {
+			var ev protocol.Event
+			_ = json.Unmarshal(raw, &ev)
+			seqs = append(seqs, ev.SocialSeq)
+		}
+		if last := i == len(frames)-1; (b.Suppressed["chat"] == 7) != last {
+			t.Fatalf("frame %d of %d has suppressed %v", i, len(frames), b.Suppressed)
+		}
+	}
+	if len(frames) < 4 || len(seqs) != 20 || seqs[0] != 1 || seqs[19] != 20 {
+		t.Fatalf("%d frames carrying seqs %v", len(frames), seqs)
+	}
+	only := h.batchFrames("lot", nil, map[string]int{"reaction": 3})
+	if len(only) != 1 || !strings.Contains(string(only[0]), `"events":[]`) {
+		t.Fatalf("a flush of counts only: %s", only)
 	}
 }

@@ -5,6 +5,12 @@
 // to its arrival at each session is measured, with the server's resident
 // memory per session. Clients are real sockets against a real lotzero
 // process on its default settings; they share the machine with it.
+//
+// With Chatters, the bids are measured twice in one run: in the quiet room,
+// then while that many of the sessions chat as fast as their rate limit
+// lets them (the chat storm of the live moment), so the two latencies
+// compare on the same machine and the same sessions. Sessions ask for
+// batch frames, as the web client does.
 package fanoutbench
 
 import (
@@ -13,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -43,6 +50,11 @@ type Config struct {
 	// Bids is how many bids are measured, Interval apart.
 	Bids     int
 	Interval time.Duration
+	// Chatters of the sessions chat during a second round of Bids bids,
+	// each at ChatRate lines per second (zero: 2, the server's default
+	// per-session limit), waiting out any rate_limited reply.
+	Chatters int
+	ChatRate float64
 	// Progress receives a line per phase (may be nil).
 	Progress func(string)
 }
@@ -58,8 +70,14 @@ type Result struct {
 	Missing      int            // bid arrivals that never came
 	Duplicates   int            // ledger events a session received twice
 	OutOfOrder   int            // ledger events a session received past a gap or out of seq order
-	P50, P99     time.Duration  // bid sent → received by a session
+	P50, P99     time.Duration  // bid sent → received by a session (every round)
 	Max          time.Duration
+	// Quiet and Storm split the bid arrivals by round when Chatters > 0.
+	Quiet, Storm Latency
+	Chat         ChatStats
+	// Closed counts sessions the server closed during the run, by close
+	// code (a session the run closed itself at its end is not counted).
+	Closed map[int]int
 	RSSBase      int64   // server RSS before the sessions connect (0 when unknown)
 	RSSLoaded    int64   // after every session joined
 	RSSPerConn   float64 // bytes per session
@@ -69,9 +87,46 @@ type Result struct {
 	ServerCPUPerBid time.Duration
 }
 
+// Latency is one round's bid arrivals.
+type Latency struct {
+	Samples       int
+	P50, P99, Max time.Duration
+}
+
+func latencyOf(lats []time.Duration) Latency {
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	l := Latency{Samples: len(lats)}
+	if len(lats) > 0 {
+		l.P50 = lats[len(lats)/2]
+		l.P99 = lats[min(len(lats)-1, len(lats)*99/100)]
+		l.Max = lats[len(lats)-1]
+	}
+	return l
+}
+
+// ChatStats is what the chatters sent and what the room showed.
+type ChatStats struct {
+	Duration    time.Duration // how long the chatters chatted
+	Sent        int64         // chat requests sent
+	Broadcast   int64         // replies with broadcast true
+	Suppressed  int64         // replies with broadcast false (over the room's budget)
+	RateLimited int64         // rate_limited replies (the chatter's own limit)
+	Failed      int64         // other error replies
+	// Budget is the room's chat budget the server announced (lines/s per
+	// node; 0 when it announces none).
+	Budget float64
+	// Received is the chat lines an average session received; Counted the
+	// suppressed counts its batch frames reported; Batches its batch frames.
+	Received, Counted, Batches float64
+}
+
 // ErrLoss is returned (with the Result) when a join failed or any session
 // missed, doubled or reordered an event: the run measured a broken system.
 var ErrLoss = errors.New("not every session joined and received every event exactly once in order")
+
+// ErrClosed is returned (with the Result) when the server closed a session
+// during the run.
+var ErrClosed = errors.New("the server closed sessions during the run")
 
 func (c *Config) say(format string, args ...any) {
 	if c.Progress != nil {
@@ -92,7 +147,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 250 * time.Millisecond
 	}
-	res := Result{Sessions: cfg.Sessions, Users: cfg.Users, JoinFailures: map[string]int{}}
+	res := Result{Sessions: cfg.Sessions, Users: cfg.Users, JoinFailures: map[string]int{}, Closed: map[int]int{}}
+	if cfg.ChatRate <= 0 {
+		cfg.ChatRate = 2
+	}
+	cfg.Chatters = min(max(cfg.Chatters, 0), cfg.Sessions)
 	raiseFileLimit()
 	pid := 0
 	if cfg.URL == "" {
@@ -189,10 +248,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		for range bidder.Messages() {
 		}
 	}()
-	sent := map[int64]time.Time{}
+	res.Chat.Budget = bidder.Welcome.Server.ChatBudget
 	amount := int64(100)
-	cpuBefore := cpuTime(pid)
-	for b := 0; b < cfg.Bids; b++ {
+	bid := func(round map[int64]time.Time) error {
 		at := time.Now()
 		reply, err := bidder.Do(ctx, protocol.Request{Type: "bid", Lot: lot, Amount: amount})
 		var r protocol.BidResult
@@ -200,34 +258,94 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			err = reply.Decode(&r)
 		}
 		if err != nil {
-			return res, fmt.Errorf("bid: %w", err)
+			return fmt.Errorf("bid: %w", err)
 		}
-		sent[r.Seq] = at
+		round[r.Seq] = at
 		amount += 1000
 		col.await(r.Seq, res.Joined, 10*time.Second)
 		time.Sleep(cfg.Interval)
+		return nil
 	}
-
+	quiet, storm := map[int64]time.Time{}, map[int64]time.Time{}
+	cpuBefore := cpuTime(pid)
+	for b := 0; b < cfg.Bids; b++ {
+		if err := bid(quiet); err != nil {
+			return res, err
+		}
+	}
 	if cpuBefore > 0 {
 		res.ServerCPUPerBid = (cpuTime(pid) - cpuBefore) / time.Duration(cfg.Bids)
 	}
-	lats := col.latencies(sent)
-	res.Samples = len(lats)
-	res.Missing = res.Joined*cfg.Bids - res.Samples
+	if cfg.Chatters > 0 {
+		var chatters []*client
+		for _, c := range clients {
+			if c != nil && len(chatters) < cfg.Chatters {
+				chatters = append(chatters, c)
+			}
+		}
+		cfg.say("%d sessions chatting at %.3g lines/s each", len(chatters), cfg.ChatRate)
+		stop := make(chan struct{})
+		var chatWG sync.WaitGroup
+		chatStart := time.Now()
+		for i, c := range chatters {
+			chatWG.Add(1)
+			go func() {
+				defer chatWG.Done()
+				c.chat(ctx, i, cfg.ChatRate, stop)
+			}()
+		}
+		time.Sleep(2 * time.Second) // the storm builds up
+		for b := 0; b < cfg.Bids; b++ {
+			if err := bid(storm); err != nil {
+				close(stop)
+				chatWG.Wait()
+				return res, err
+			}
+		}
+		close(stop)
+		chatWG.Wait()
+		res.Chat.Duration = time.Since(chatStart)
+		time.Sleep(time.Second) // the last replies and batches arrive
+		for _, c := range chatters {
+			res.Chat.Sent += c.chatSent.Load()
+			res.Chat.Broadcast += c.chatShown.Load()
+			res.Chat.Suppressed += c.chatHidden.Load()
+			res.Chat.RateLimited += c.chatLimited.Load()
+			res.Chat.Failed += c.chatFailed.Load()
+		}
+	}
+
+	for _, c := range clients {
+		if c != nil {
+			c.closing.Store(true)
+		}
+	}
+	res.Quiet, res.Storm = latencyOf(col.latencies(quiet)), latencyOf(col.latencies(storm))
+	all := append(col.latencies(quiet), col.latencies(storm)...)
+	res.Samples = len(all)
+	bids := len(quiet) + len(storm)
+	res.Missing = res.Joined*bids - res.Samples
 	for _, c := range clients {
 		if c != nil {
 			res.Duplicates += int(c.dups.Load())
 			res.OutOfOrder += int(c.gaps.Load())
+			if code := int(c.closedWith.Load()); code != 0 {
+				res.Closed[code]++
+			}
+			if res.Joined > 0 {
+				res.Chat.Received += float64(c.chatLines.Load()) / float64(res.Joined)
+				res.Chat.Counted += float64(c.chatCounted.Load()) / float64(res.Joined)
+				res.Chat.Batches += float64(c.batches.Load()) / float64(res.Joined)
+			}
 		}
 	}
-	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
-	if len(lats) > 0 {
-		res.P50 = lats[len(lats)/2]
-		res.P99 = lats[min(len(lats)-1, len(lats)*99/100)]
-		res.Max = lats[len(lats)-1]
-	}
+	all2 := latencyOf(all)
+	res.P50, res.P99, res.Max = all2.P50, all2.P99, all2.Max
 	if res.Joined != cfg.Sessions || res.Missing != 0 || res.Duplicates != 0 || res.OutOfOrder != 0 {
 		return res, ErrLoss
+	}
+	if len(res.Closed) > 0 {
+		return res, ErrClosed
 	}
 	return res, nil
 }
@@ -276,8 +394,19 @@ func failure(err error) string {
 type client struct {
 	conn *websocket.Conn
 	seq  int64 // the join reply's seq, then the last ledger event received
+	lot  string
 	dups atomic.Int64
 	gaps atomic.Int64
+
+	closing    atomic.Bool  // the run is ending: a closed connection is expected
+	closedWith atomic.Int64 // the close code when the server closed it (-1: no code)
+
+	// What reached it of the room's chat.
+	chatLines, chatCounted, batches atomic.Int64
+	// A chatter's replies, and when the next line may go (after a
+	// rate_limited reply's retry_after_ms).
+	chatSent, chatShown, chatHidden, chatLimited, chatFailed atomic.Int64
+	retryAt                                                  atomic.Int64
 }
 
 // join dials, says hello, joins and waits for the join reply.
@@ -287,7 +416,7 @@ func join(ctx context.Context, ws, token, region, lot string) (*client, error) {
 		return nil, err
 	}
 	c.SetReadLimit(1 << 20)
-	hello, _ := json.Marshal(protocol.Hello{Type: "hello", Token: token, Region: region})
+	hello, _ := json.Marshal(protocol.Hello{Type: "hello", Token: token, Region: region, Batch: true})
 	joinReq, _ := json.Marshal(protocol.Request{Type: "join", ID: "join", Lot: lot})
 	for _, f := range [][]byte{hello, joinReq} {
 		if err := c.Write(ctx, websocket.MessageText, f); err != nil {
@@ -312,13 +441,14 @@ func join(ctx context.Context, ws, token, region, lot string) (*client, error) {
 				c.CloseNow()
 				return nil, err
 			}
-			return &client{conn: c, seq: jr.Seq}, nil
+			return &client{conn: c, seq: jr.Seq, lot: lot}, nil
 		}
 	}
 }
 
 // read follows the session's ledger events: each must be the next seq
-// after the join's snapshot. Bid arrivals go to the collector.
+// after the join's snapshot. Bid arrivals go to the collector; chat lines,
+// batches and a chatter's replies are counted.
 func (c *client) read(col *collector) {
 	var ev struct {
 		Type string `json:"type"`
@@ -328,10 +458,26 @@ func (c *client) read(col *collector) {
 	for {
 		_, frame, err := c.conn.Read(context.Background())
 		if err != nil {
+			if !c.closing.Load() {
+				code := int64(websocket.CloseStatus(err))
+				c.closedWith.Store(max(code, -1))
+			}
 			return
 		}
 		now := time.Now()
-		if !bytes.HasPrefix(frame, []byte(`{"type":"event"`)) || !bytes.Contains(frame, []byte(`"seq":`)) {
+		switch {
+		case bytes.HasPrefix(frame, []byte(`{"type":"batch"`)):
+			c.batch(frame)
+			continue
+		case bytes.HasPrefix(frame, []byte(`{"type":"reply"`)):
+			c.reply(frame)
+			continue
+		case !bytes.HasPrefix(frame, []byte(`{"type":"event"`)):
+			continue
+		case !bytes.Contains(frame, []byte(`"seq":`)):
+			if bytes.Contains(frame, []byte(`"kind":"chat"`)) {
+				c.chatLines.Add(1)
+			}
 			continue
 		}
 		ev.Type, ev.Kind, ev.Seq = "", "", 0
@@ -349,6 +495,68 @@ func (c *client) read(col *collector) {
 		if ev.Kind == "bid" {
 			col.add(ev.Seq, now)
 		}
+	}
+}
+
+// batch counts a batch frame's chat lines and its suppressed count. Ledger
+// events never come in batches.
+func (c *client) batch(frame []byte) {
+	c.batches.Add(1)
+	c.chatLines.Add(int64(bytes.Count(frame, []byte(`"kind":"chat"`))))
+	if i := bytes.LastIndex(frame, []byte(`"suppressed":`)); i >= 0 {
+		var sup struct {
+			Suppressed map[string]int `json:"suppressed"`
+		}
+		if json.Unmarshal(append([]byte{'{'}, frame[i:]...), &sup) == nil {
+			c.chatCounted.Add(int64(sup.Suppressed["chat"]))
+		}
+	}
+}
+
+// reply counts a chatter's chat reply.
+func (c *client) reply(frame []byte) {
+	var r struct {
+		OK     bool            `json:"ok"`
+		Result json.RawMessage `json:"result"`
+		Error  *protocol.Error `json:"error"`
+	}
+	if json.Unmarshal(frame, &r) != nil {
+		return
+	}
+	var res protocol.ChatResult
+	switch {
+	case r.OK && json.Unmarshal(r.Result, &res) == nil && res.Broadcast:
+		c.chatShown.Add(1)
+	case r.OK:
+		c.chatHidden.Add(1)
+	case r.Error != nil && r.Error.Code == protocol.ErrRateLimited:
+		c.chatLimited.Add(1)
+		c.retryAt.Store(time.Now().Add(time.Duration(r.Error.RetryAfterMS) * time.Millisecond).UnixNano())
+	default:
+		c.chatFailed.Add(1)
+	}
+}
+
+// chat sends lines at rate per second until stop, starting at a random
+// point of the first interval (people do not type in step), and waits out
+// a rate_limited reply's retry_after_ms.
+func (c *client) chat(ctx context.Context, n int, rate float64, stop <-chan struct{}) {
+	every := time.Duration(float64(time.Second) / rate)
+	next := time.Now().Add(time.Duration(rand.Int64N(int64(every))))
+	for i := 0; ; i++ {
+		next = time.Unix(0, max(next.UnixNano(), c.retryAt.Load()))
+		select {
+		case <-stop:
+			return
+		case <-time.After(time.Until(next)):
+		}
+		line, _ := json.Marshal(protocol.Request{Type: "chat", ID: fmt.Sprintf("c%d", i), Lot: c.lot,
+			Text: fmt.Sprintf("chatter %d says line %d: going once, going twice", n, i)})
+		if c.conn.Write(ctx, websocket.MessageText, line) != nil {
+			return
+		}
+		c.chatSent.Add(1)
+		next = next.Add(every)
 	}
 }
 
