@@ -77,10 +77,10 @@ type Result struct {
 	Chat         ChatStats
 	// Closed counts sessions the server closed during the run, by close
 	// code (a session the run closed itself at its end is not counted).
-	Closed map[int]int
-	RSSBase      int64   // server RSS before the sessions connect (0 when unknown)
-	RSSLoaded    int64   // after every session joined
-	RSSPerConn   float64 // bytes per session
+	Closed     map[int]int
+	RSSBase    int64   // server RSS before the sessions connect (0 when unknown)
+	RSSLoaded  int64   // after every session joined
+	RSSPerConn float64 // bytes per session
 	// ServerCPUPerBid is the server's CPU time (user + system) over the
 	// measured bids, per bid: the cost of one event's fan-out (0 when
 	// unknown).
