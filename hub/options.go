@@ -72,7 +72,7 @@ type Options struct {
 	ChatBudget float64
 	// SocialBatchEvery is the interval over which a busy room's chat,
 	// reactions and presence are coalesced into one frame. Zero means
-	// 150ms.
+	// 250ms.
 	SocialBatchEvery time.Duration
 	// RateStrikes is how many rate_limited replies in a row close the
 	// session with 4029. Zero means 20.
@@ -229,7 +229,7 @@ func (o Options) withDefaults() Options {
 	defRate(&o.CommandRate, 50)
 	defRate(&o.ChatRate, 2)
 	defRate(&o.ChatBudget, 20)
-	def(&o.SocialBatchEvery, 150*time.Millisecond)
+	def(&o.SocialBatchEvery, 250*time.Millisecond)
 	// Reactions and the chat burst follow the chat rate unless set.
 	defInt(&o.ChatBurst, max(5, int(o.ChatRate)))
 	defRate(&o.ReactRate, 4*o.ChatRate)

@@ -23,6 +23,7 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.IntVar(&cfg.Bids, "bids", 20, "bids measured")
 	fs.DurationVar(&cfg.Interval, "interval", 250*time.Millisecond, "pause between measured bids")
 	fs.IntVar(&cfg.Chatters, "chatters", 0, "sessions that chat during a second round of bids (the chat storm); 0: one quiet round")
+	fs.IntVar(&cfg.Rounds, "rounds", 1, "with --chatters: quiet and storm rounds alternated this many times, so other load on the machine falls on both alike")
 	fs.Float64Var(&cfg.ChatRate, "chat-rate", 2, "chat lines per second per chatter (the server's default limit is 2)")
 	if err := fs.parse(args, stderr); err != nil {
 		return err
@@ -89,4 +90,7 @@ func printStorm(w io.Writer, cfg fanoutbench.Config, res fanoutbench.Result) {
 		closed += n
 	}
 	fmt.Fprintf(w, "sessions closed by the server: %d %v\n", closed, res.Closed)
+	if res.QuietCores > 0 {
+		fmt.Fprintf(w, "server CPU: %.2f cores in the quiet room, %.2f in the storm\n", res.QuietCores, res.StormCores)
+	}
 }

@@ -55,6 +55,9 @@ type Config struct {
 	// per-session limit), waiting out any rate_limited reply.
 	Chatters int
 	ChatRate float64
+	// Rounds alternates that many quiet rounds and storms (zero: 1), so
+	// the machine's other load falls on both alike.
+	Rounds int
 	// Progress receives a line per phase (may be nil).
 	Progress func(string)
 }
@@ -85,6 +88,9 @@ type Result struct {
 	// measured bids, per bid: the cost of one event's fan-out (0 when
 	// unknown).
 	ServerCPUPerBid time.Duration
+	// ServerCores is the server's CPU use (cores busy, user + system) in
+	// the quiet round and in the storm (0 when unknown).
+	QuietCores, StormCores float64
 }
 
 // Latency is one round's bid arrivals.
@@ -267,52 +273,55 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return nil
 	}
 	quiet, storm := map[int64]time.Time{}, map[int64]time.Time{}
-	cpuBefore := cpuTime(pid)
-	for b := 0; b < cfg.Bids; b++ {
-		if err := bid(quiet); err != nil {
-			return res, err
+	var chatters []*client
+	for _, c := range clients {
+		if c != nil && len(chatters) < cfg.Chatters {
+			chatters = append(chatters, c)
 		}
 	}
-	if cpuBefore > 0 {
-		res.ServerCPUPerBid = (cpuTime(pid) - cpuBefore) / time.Duration(cfg.Bids)
+	rounds := 1
+	if len(chatters) > 0 {
+		rounds = max(1, cfg.Rounds)
 	}
-	if cfg.Chatters > 0 {
-		var chatters []*client
-		for _, c := range clients {
-			if c != nil && len(chatters) < cfg.Chatters {
-				chatters = append(chatters, c)
-			}
-		}
-		cfg.say("%d sessions chatting at %.3g lines/s each", len(chatters), cfg.ChatRate)
-		stop := make(chan struct{})
-		var chatWG sync.WaitGroup
-		chatStart := time.Now()
-		for i, c := range chatters {
-			chatWG.Add(1)
-			go func() {
-				defer chatWG.Done()
-				c.chat(ctx, i, cfg.ChatRate, stop)
-			}()
-		}
-		time.Sleep(2 * time.Second) // the storm builds up
+	var quietCPU, quietWall, stormCPU, stormWall time.Duration
+	for round := 0; round < rounds; round++ {
+		cpu0, t0 := cpuTime(pid), time.Now()
 		for b := 0; b < cfg.Bids; b++ {
-			if err := bid(storm); err != nil {
-				close(stop)
-				chatWG.Wait()
+			if err := bid(quiet); err != nil {
 				return res, err
 			}
 		}
-		close(stop)
-		chatWG.Wait()
-		res.Chat.Duration = time.Since(chatStart)
-		time.Sleep(time.Second) // the last replies and batches arrive
-		for _, c := range chatters {
-			res.Chat.Sent += c.chatSent.Load()
-			res.Chat.Broadcast += c.chatShown.Load()
-			res.Chat.Suppressed += c.chatHidden.Load()
-			res.Chat.RateLimited += c.chatLimited.Load()
-			res.Chat.Failed += c.chatFailed.Load()
+		quietCPU, quietWall = quietCPU+cpuTime(pid)-cpu0, quietWall+time.Since(t0)
+		if len(chatters) == 0 {
+			break
 		}
+		cfg.say("round %d: %d sessions chatting at %.3g lines/s each", round+1, len(chatters), cfg.ChatRate)
+		used, wall, err := cfg.storm(ctx, chatters, &res.Chat, pid, func() error {
+			for b := 0; b < cfg.Bids; b++ {
+				if err := bid(storm); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return res, err
+		}
+		stormCPU, stormWall = stormCPU+used, stormWall+wall
+	}
+	if quietCPU > 0 {
+		res.ServerCPUPerBid = quietCPU / time.Duration(len(quiet))
+		res.QuietCores = quietCPU.Seconds() / quietWall.Seconds()
+	}
+	if stormCPU > 0 {
+		res.StormCores = stormCPU.Seconds() / stormWall.Seconds()
+	}
+	for _, c := range chatters {
+		res.Chat.Sent += c.chatSent.Load()
+		res.Chat.Broadcast += c.chatShown.Load()
+		res.Chat.Suppressed += c.chatHidden.Load()
+		res.Chat.RateLimited += c.chatLimited.Load()
+		res.Chat.Failed += c.chatFailed.Load()
 	}
 
 	for _, c := range clients {
@@ -324,6 +333,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	all := append(col.latencies(quiet), col.latencies(storm)...)
 	res.Samples = len(all)
 	bids := len(quiet) + len(storm)
+	var lines, counted, batches int64
 	res.Missing = res.Joined*bids - res.Samples
 	for _, c := range clients {
 		if c != nil {
@@ -332,12 +342,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			if code := int(c.closedWith.Load()); code != 0 {
 				res.Closed[code]++
 			}
-			if res.Joined > 0 {
-				res.Chat.Received += float64(c.chatLines.Load()) / float64(res.Joined)
-				res.Chat.Counted += float64(c.chatCounted.Load()) / float64(res.Joined)
-				res.Chat.Batches += float64(c.batches.Load()) / float64(res.Joined)
-			}
+			lines, counted, batches = lines+c.chatLines.Load(), counted+c.chatCounted.Load(), batches+c.batches.Load()
 		}
+	}
+	if res.Joined > 0 {
+		n := float64(res.Joined)
+		res.Chat.Received, res.Chat.Counted, res.Chat.Batches = float64(lines)/n, float64(counted)/n, float64(batches)/n
 	}
 	all2 := latencyOf(all)
 	res.P50, res.P99, res.Max = all2.P50, all2.P99, all2.Max
@@ -348,6 +358,31 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, ErrClosed
 	}
 	return res, nil
+}
+
+// storm runs measure while the chatters chat, after two seconds for the
+// storm to build up, and returns the server's CPU time and the wall time
+// over measure.
+func (cfg *Config) storm(ctx context.Context, chatters []*client, stats *ChatStats, pid int, measure func() error) (cpu, wall time.Duration, err error) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	began := time.Now()
+	for i, c := range chatters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.chat(ctx, i, cfg.ChatRate, stop)
+		}()
+	}
+	time.Sleep(2 * time.Second)
+	cpu0, t0 := cpuTime(pid), time.Now()
+	err = measure()
+	cpu, wall = cpuTime(pid)-cpu0, time.Since(t0)
+	close(stop)
+	wg.Wait()
+	stats.Duration += time.Since(began)
+	time.Sleep(2 * time.Second) // the last replies and batches arrive
+	return cpu, wall, err
 }
 
 // login creates the users' sessions (demo mode), a few at a time: set-up,
@@ -455,8 +490,12 @@ func (c *client) read(col *collector) {
 		Kind string `json:"kind"`
 		Seq  int64  `json:"seq"`
 	}
+	// One buffer for every frame: the clients share the cores with the
+	// server, and garbage per frame would make their collector part of
+	// what is measured.
+	var buf bytes.Buffer
 	for {
-		_, frame, err := c.conn.Read(context.Background())
+		frame, err := c.next(&buf)
 		if err != nil {
 			if !c.closing.Load() {
 				code := int64(websocket.CloseStatus(err))
@@ -498,18 +537,40 @@ func (c *client) read(col *collector) {
 	}
 }
 
-// batch counts a batch frame's chat lines and its suppressed count. Ledger
-// events never come in batches.
+// next reads the next frame into buf, reusing its memory; the frame is
+// valid until the next call.
+func (c *client) next(buf *bytes.Buffer) ([]byte, error) {
+	_, r, err := c.conn.Reader(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// batch counts a batch frame's chat lines and its suppressed chat count
+// (the frame ends with "suppressed":{"chat":n,…}}). Ledger events never
+// come in batches.
 func (c *client) batch(frame []byte) {
 	c.batches.Add(1)
 	c.chatLines.Add(int64(bytes.Count(frame, []byte(`"kind":"chat"`))))
-	if i := bytes.LastIndex(frame, []byte(`"suppressed":`)); i >= 0 {
-		var sup struct {
-			Suppressed map[string]int `json:"suppressed"`
+	i := bytes.LastIndex(frame, []byte(`"suppressed":{`))
+	if i < 0 {
+		return
+	}
+	rest := frame[i:]
+	if j := bytes.Index(rest, []byte(`"chat":`)); j >= 0 {
+		n := int64(0)
+		for _, d := range rest[j+len(`"chat":`):] {
+			if d < '0' || d > '9' {
+				break
+			}
+			n = n*10 + int64(d-'0')
 		}
-		if json.Unmarshal(append([]byte{'{'}, frame[i:]...), &sup) == nil {
-			c.chatCounted.Add(int64(sup.Suppressed["chat"]))
-		}
+		c.chatCounted.Add(n)
 	}
 }
 
@@ -543,13 +604,14 @@ func (c *client) reply(frame []byte) {
 func (c *client) chat(ctx context.Context, n int, rate float64, stop <-chan struct{}) {
 	every := time.Duration(float64(time.Second) / rate)
 	next := time.Now().Add(time.Duration(rand.Int64N(int64(every))))
-	for i := 0; ; i++ {
+	for {
 		next = time.Unix(0, max(next.UnixNano(), c.retryAt.Load()))
 		select {
 		case <-stop:
 			return
 		case <-time.After(time.Until(next)):
 		}
+		i := c.chatSent.Load() // ids unique across rounds: a reused one is a retry
 		line, _ := json.Marshal(protocol.Request{Type: "chat", ID: fmt.Sprintf("c%d", i), Lot: c.lot,
 			Text: fmt.Sprintf("chatter %d says line %d: going once, going twice", n, i)})
 		if c.conn.Write(ctx, websocket.MessageText, line) != nil {
