@@ -32,6 +32,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/lotzero/lotzero/internal/node"
+	"github.com/lotzero/lotzero/ledger"
 	"github.com/lotzero/lotzero/protocol"
 )
 
@@ -267,7 +268,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return fmt.Errorf("bid: %w", err)
 		}
 		round[r.Seq] = at
-		amount += 1000
+		amount = r.Amount + ledger.BidIncrement(r.Amount) // the lowest next bid: many rounds stay within the bidder's funds
 		col.await(r.Seq, res.Joined, 10*time.Second)
 		time.Sleep(cfg.Interval)
 		return nil
