@@ -91,6 +91,7 @@ func printStorm(w io.Writer, cfg fanoutbench.Config, res fanoutbench.Result) {
 	}
 	fmt.Fprintf(w, "sessions closed by the server: %d %v\n", closed, res.Closed)
 	if res.QuietCores > 0 {
-		fmt.Fprintf(w, "server CPU: %.2f cores in the quiet room, %.2f in the storm\n", res.QuietCores, res.StormCores)
+		fmt.Fprintf(w, "server CPU: %.2f cores in the quiet room, %.2f in the storm; the clients' (this process): %.2f and %.2f\n",
+			res.QuietCores, res.StormCores, res.ClientQuietCores, res.ClientStormCores)
 	}
 }

@@ -92,6 +92,9 @@ type Result struct {
 	// ServerCores is the server's CPU use (cores busy, user + system) in
 	// the quiet round and in the storm (0 when unknown).
 	QuietCores, StormCores float64
+	// ClientQuietCores and ClientStormCores are the same for this process:
+	// the clients, on the same machine.
+	ClientQuietCores, ClientStormCores float64
 }
 
 // Latency is one round's bid arrivals.
@@ -284,20 +287,25 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if len(chatters) > 0 {
 		rounds = max(1, cfg.Rounds)
 	}
-	var quietCPU, quietWall, stormCPU, stormWall time.Duration
+	var quietCPU, quietWall, stormCPU, stormWall, clientQuiet, clientStorm time.Duration
+	self := os.Getpid()
 	for round := 0; round < rounds; round++ {
-		cpu0, t0 := cpuTime(pid), time.Now()
+		cpu0, t0, client0 := cpuTime(pid), time.Now(), cpuTime(self)
 		for b := 0; b < cfg.Bids; b++ {
 			if err := bid(quiet); err != nil {
 				return res, err
 			}
 		}
 		quietCPU, quietWall = quietCPU+cpuTime(pid)-cpu0, quietWall+time.Since(t0)
+		clientQuiet += cpuTime(self) - client0
 		if len(chatters) == 0 {
 			break
 		}
 		cfg.say("round %d: %d sessions chatting at %.3g lines/s each", round+1, len(chatters), cfg.ChatRate)
+		var clientUsed time.Duration
 		used, wall, err := cfg.storm(ctx, chatters, &res.Chat, pid, func() error {
+			client0 := cpuTime(self)
+			defer func() { clientUsed = cpuTime(self) - client0 }()
 			for b := 0; b < cfg.Bids; b++ {
 				if err := bid(storm); err != nil {
 					return err
@@ -308,7 +316,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		stormCPU, stormWall = stormCPU+used, stormWall+wall
+		stormCPU, stormWall, clientStorm = stormCPU+used, stormWall+wall, clientStorm+clientUsed
+	}
+	if quietWall > 0 {
+		res.ClientQuietCores = clientQuiet.Seconds() / quietWall.Seconds()
+	}
+	if stormWall > 0 {
+		res.ClientStormCores = clientStorm.Seconds() / stormWall.Seconds()
 	}
 	if quietCPU > 0 {
 		res.ServerCPUPerBid = quietCPU / time.Duration(len(quiet))
