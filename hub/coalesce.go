@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/lotzero/lotzero/protocol"
-	"golang.org/x/time/rate"
 )
 
 // socialBatch is a room's chat, reactions and presence on their way out.
@@ -19,21 +18,6 @@ type socialBatch struct {
 	suppressed map[string]int // by kind, not shown since the last flush
 	armed      bool           // a flush is scheduled
 	last       time.Time      // when the room last sent social frames
-}
-
-// socialBudgets are a room's limits on what it shows: the chat lines its
-// node's sessions may broadcast (checked before they are published, so a
-// storm costs the firehose nothing past the budget) and the reactions it
-// shows (checked on arrival; their totals still count every one).
-type socialBudgets struct {
-	chat, react *rate.Limiter
-}
-
-func newSocialBudgets(o Options) socialBudgets {
-	return socialBudgets{
-		chat:  rate.NewLimiter(rate.Limit(o.ChatBudget), max(1, int(o.ChatBudget))),
-		react: rate.NewLimiter(rate.Limit(4*o.ChatBudget), max(1, int(4*o.ChatBudget))),
-	}
 }
 
 // queueSocial sends or queues a social event frame to the room. The caller
