@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lotzero/lotzero/firehose"
 	"github.com/lotzero/lotzero/protocol"
 )
 
@@ -285,4 +286,32 @@ func TestBatchFramesFitTheQueue(t *testing.T) {
 	if len(only) != 1 || !strings.Contains(string(only[0]), `"events":[]`) {
 		t.Fatalf("a flush of counts only: %s", only)
 	}
+}
+
+// A dispatch worker with a backlog of chat takes the ledger event first.
+func TestDispatchTakesMoneyFirst(t *testing.T) {
+	l := newFakeLedger()
+	h := newTestHub(t, l, Options{Node: "n1"})
+	lot := l.id.String()
+	s := testSession(h, "alice")
+	doJoin(t, s, l, nil)
+	sh := dispatchShard{money: make(chan firehose.Message, 1), social: make(chan firehose.Message, 100)}
+	for i := range 100 {
+		m := chatLine(lot, i)
+		m.Seq = int64(i + 1)
+		sh.social <- m
+	}
+	sh.money <- ledgerMessage(l.commit())
+	r := h.existingRoom(lot)
+	r.mu.Lock() // the worker stops inside the first message it takes
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.dispatchShard(ctx, sh)
+	eventually(t, "the worker to take a message", func() bool { return len(sh.money) == 0 || len(sh.social) < 100 })
+	took := len(sh.money) == 0 && len(sh.social) == 100
+	r.mu.Unlock()
+	if !took {
+		t.Fatalf("the worker took chat before the ledger event (money %d, social %d left)", len(sh.money), len(sh.social))
+	}
+	eventually(t, "the chat backlog", func() bool { return len(sh.social) == 0 })
 }
