@@ -60,7 +60,7 @@ func BenchmarkCrossNodeDelivery(b *testing.B) {
 //
 //	bash .ci/with-dynamodb go test ./e2e -run '^$' -bench CrossNodeChat -benchtime 2000x
 func BenchmarkCrossNodeChat(b *testing.B) {
-	a, nb := twoNodes(b, "LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000", "LOTZERO_CHAT_RATE=100000")
+	a, nb := twoNodes(b, "LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000", "LOTZERO_CHAT_RATE=100000", "LOTZERO_CHAT_BUDGET=1000000")
 	lot := a.createLot(b, `{"kind":"drop","title":"chatty","price":100,"qty":10}`)
 	reader := nb.dial(b, "reader", "eu-west-1")
 	mustOK(b, reader, protocol.Request{Type: "join", Lot: lot}, nil)

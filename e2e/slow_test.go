@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/lotzero/lotzero/ledger"
 	"github.com/lotzero/lotzero/protocol"
 )
 
@@ -44,16 +43,18 @@ func drain(c *protocol.Client) *atomic.Int64 {
 	return &n
 }
 
-// TestSlowReaderClosedWith4009: a client that never reads is closed with
-// 4009 once its queue passes the bound, while the others keep receiving.
+// TestSlowReaderClosedWith4009: a client that never reads first loses
+// social frames — chat it would have been shown — and stays connected;
+// only when money frames (ledger events) no longer fit its queue is it
+// closed with 4009, while the others keep receiving everything.
 func TestSlowReaderClosedWith4009(t *testing.T) {
 	// The queue bound is the hub's, whatever the firehose: this test keeps
 	// the in-process one in both passes of the suite, because pushing the
 	// megabytes it needs through DynamoDB Local (two writes per chat line)
 	// took minutes on a loaded machine. The DynamoDB path has its own tests.
-	s := startServer(t, "", "DYNAMODB_TABLE=", "LOTZERO_QUEUE_BYTES=262144", "LOTZERO_CHAT_RATE=100000",
-		"LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000")
-	lot := s.createLot(t, `{"kind":"drop","title":"flood","price":100,"qty":10}`)
+	s := startServer(t, "", "DYNAMODB_TABLE=", "LOTZERO_QUEUE_BYTES=65536", "LOTZERO_CHAT_RATE=100000",
+		"LOTZERO_CHAT_BUDGET=100000", "LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000")
+	lot := s.createLot(t, `{"kind":"english","title":"flood","start_price":100,"duration_s":3600}`)
 
 	// Filling the kernel's buffers toward a reader that reads nothing takes
 	// a few megabytes; on a loaded machine with the DynamoDB firehose that
@@ -77,15 +78,14 @@ func TestSlowReaderClosedWith4009(t *testing.T) {
 	mustOK(t, chatter, protocol.Request{Type: "join", Lot: lot}, nil)
 	drain(chatter)
 
-	// ~700-byte chat frames in bursts of 150 (about 100 KiB, well under a
-	// reading session's 256 KiB queue), each drained by the fast reader
-	// before the next, so only the reader that reads nothing can overflow.
-	// Its overflow is seen at once in /metrics, and it then starts reading
-	// while the server's close handshake is still waiting for it.
+	// ~700-byte chat frames in bursts of 30 (about 21 KiB, under the
+	// social half of a reading session's 64 KiB queue), each drained by the
+	// fast reader before the next, until the slow reader's queue has
+	// dropped social frames: it is not closed for that.
 	text := strings.Repeat("lorem ipsum ", 40)
 	sent := 0
-	for sent < 20000 && slowCloses(t, s) == 0 {
-		for i := 0; i < 150; i++ {
+	for sent < 20000 && metricValue(t, s, "lotzero_social_frames_dropped_total") == 0 {
+		for i := 0; i < 30; i++ {
 			sent++
 			frame := `{"type":"chat","id":"m` + itoa(sent) + `","lot":"` + lot + `","text":"` + text + `"}`
 			if err := chatter.WriteRaw(ctx, []byte(frame)); err != nil {
@@ -98,8 +98,26 @@ func TestSlowReaderClosedWith4009(t *testing.T) {
 			}
 		}
 	}
+	if metricValue(t, s, "lotzero_social_frames_dropped_total") == 0 {
+		t.Fatalf("the slow reader's queue never dropped chat after %d lines", sent)
+	}
+	if n := metricValue(t, s, "lotzero_slow_consumer_closes_total"); n != 0 {
+		t.Fatalf("the slow reader was closed for chat (%v closes); only money frames may close it", n)
+	}
+	// Now money: bids, alternating between two bidders, until the slow
+	// reader's queue cannot take a ledger event.
+	bidders := []*protocol.Client{s.dial(t, "carol", "us-east-1"), s.dial(t, "dave", "eu-west-1")}
+	for _, b := range bidders {
+		drain(b)
+	}
+	price, bids := int64(100), 0
+	for ; bids < 400 && slowCloses(t, s) == 0; bids++ {
+		var r protocol.BidResult
+		mustOK(t, bidders[bids%2], protocol.Request{Type: "bid", Lot: lot, Amount: price}, &r)
+		price = r.Amount + ledger.BidIncrement(r.Amount)
+	}
 	if slowCloses(t, s) == 0 {
-		t.Fatalf("slow reader never closed after %d chats", sent)
+		t.Fatalf("slow reader never closed after %d chats and %d bids", sent, bids)
 	}
 	// The slow reader now reads: after what was buffered, it finds 4009.
 	var status websocket.StatusCode = -1
@@ -117,26 +135,14 @@ func TestSlowReaderClosedWith4009(t *testing.T) {
 	if got := fastCount.Load(); got != int64(sent) {
 		t.Fatalf("fast reader got %d of %d chats", got, sent)
 	}
-	t.Logf("slow reader closed with 4009 after %d chats; fast reader got all of them", sent)
+	t.Logf("slow reader lost chat after %d lines and was closed with 4009 after %d bids; fast reader got every line", sent, bids)
 }
 
 // slowCloses reads lotzero_slow_consumer_closes_total from /metrics.
 func slowCloses(t *testing.T, s *server) int {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, s.URL+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var buf strings.Builder
-	_, _ = io.Copy(&buf, resp.Body)
-	for _, line := range strings.Split(buf.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, "lotzero_slow_consumer_closes_total "); ok {
-			if v != "0" {
-				return 1
-			}
-		}
+	if metricValue(t, s, "lotzero_slow_consumer_closes_total") != 0 {
+		return 1
 	}
 	return 0
 }

@@ -84,7 +84,7 @@ func (l *chatLog) got() []string {
 // Always on DynamoDB Local (the stream is the subject), in both passes.
 func TestKilledNodeResumesTheStream(t *testing.T) {
 	const hold = 6 * time.Second
-	env := clusterEnv(t, "LOTZERO_CHAT_RATE=1000")
+	env := clusterEnv(t, "LOTZERO_CHAT_RATE=1000", "LOTZERO_CHAT_BUDGET=1000")
 	a := startServer(t, "", slices.Concat(env, []string{"LOTZERO_NODE=node-a", "LOTZERO_FAULT_TAIL_DELAY=" + hold.String()})...)
 	b := startServer(t, "", slices.Concat(env, []string{"LOTZERO_NODE=node-b"})...)
 	lot := b.createLot(t, `{"kind":"drop","title":"chatty","price":100,"qty":10}`)

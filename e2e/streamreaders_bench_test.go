@@ -23,7 +23,7 @@ import (
 //
 //	bash .ci/with-dynamodb go test ./e2e -run '^$' -bench StreamReaders -benchtime 300x
 func BenchmarkStreamReaders(b *testing.B) {
-	env := clusterEnv(b, "LOTZERO_CHAT_RATE=1000", "LOTZERO_PRESENCE_TTL=30s", "LOTZERO_SEED=false")
+	env := clusterEnv(b, "LOTZERO_CHAT_RATE=1000", "LOTZERO_CHAT_BUDGET=1000", "LOTZERO_PRESENCE_TTL=30s", "LOTZERO_SEED=false")
 	var nodes []*server
 	for _, name := range []string{"node-a", "node-b", "node-c"} {
 		nodes = append(nodes, startServer(b, "", slices.Concat(env, []string{"LOTZERO_NODE=" + name})...))

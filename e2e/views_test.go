@@ -20,7 +20,7 @@ import (
 // join result and the last 50 chat lines after it, once each, in order;
 // the HTTP views answer the same, and refuse bad parameters clearly.
 func TestViewsOverTheWire(t *testing.T) {
-	s := startServer(t, "", "LOTZERO_CHAT_RATE=200")
+	s := startServer(t, "", "LOTZERO_CHAT_RATE=200", "LOTZERO_CHAT_BUDGET=1000")
 	lot := s.createLot(t, `{"kind":"english","title":"Views test","start_price":1000,"duration_s":600}`)
 	watcher := s.dial(t, "carol", "sa-east-1")
 	var watched protocol.WatchResult
@@ -185,7 +185,7 @@ func TestUIViews(t *testing.T) {
 // the nodes from the relayed messages, each event once. A room first
 // opened on node B shows the chat lines sent on node A before it existed.
 func TestViewsAcrossNodes(t *testing.T) {
-	a, b := twoNodes(t, "LOTZERO_FAULT_SKIP_PUBLISH=1", "LOTZERO_RELAY_EVERY=300ms", "LOTZERO_CHAT_RATE=100")
+	a, b := twoNodes(t, "LOTZERO_FAULT_SKIP_PUBLISH=1", "LOTZERO_RELAY_EVERY=300ms", "LOTZERO_CHAT_RATE=100", "LOTZERO_CHAT_BUDGET=1000")
 	lot := a.createLot(t, `{"kind":"english","title":"across nodes","start_price":1000,"duration_s":600}`)
 	alice := a.dial(t, "alice", "eu-west-1")
 	mustOK(t, alice, protocol.Request{Type: "join", Lot: lot}, nil)

@@ -14,11 +14,13 @@ import (
 // dispatch feeds every firehose message to this node's rooms and users,
 // spread over DispatchShards workers by lot: a lot's messages keep their
 // order on one worker, and a busy room delays only the lots that share its
-// worker, never the node.
+// worker, never the node. Each worker has two lines, money (ledger events)
+// and social (chat, reactions, presence), and takes money first: a bid
+// never waits behind a chat storm. Each kind keeps its own order.
 func (h *Hub) dispatch(ctx context.Context, msgs <-chan firehose.Message) {
-	shards := make([]chan firehose.Message, h.opts.DispatchShards)
+	shards := make([]dispatchShard, h.opts.DispatchShards)
 	for i := range shards {
-		shards[i] = make(chan firehose.Message, 1024)
+		shards[i] = dispatchShard{money: make(chan firehose.Message, 1024), social: make(chan firehose.Message, socialBacklog)}
 		h.loop(func() { h.dispatchShard(ctx, shards[i]) })
 	}
 	for {
@@ -29,13 +31,34 @@ func (h *Hub) dispatch(ctx context.Context, msgs <-chan firehose.Message) {
 			if !ok {
 				return
 			}
+			sh := shards[shardOf(m.Lot, len(shards))]
+			if m.Kind != firehose.KindLedger {
+				// A full social line must not hold up the ledger events
+				// behind it on the stream: the message is counted as not
+				// shown instead of waited for.
+				select {
+				case sh.social <- m:
+				default:
+					h.socialOverflow(m)
+				}
+				continue
+			}
 			select {
-			case shards[shardOf(m.Lot, len(shards))] <- m:
+			case sh.money <- m:
 			case <-ctx.Done():
 				return
 			}
 		}
 	}
+}
+
+// socialBacklog is how many social messages a dispatch worker holds before
+// it drops them (counted): thousands of lines, far more than a room shows.
+const socialBacklog = 4096
+
+// dispatchShard is one worker's two lines.
+type dispatchShard struct {
+	money, social chan firehose.Message
 }
 
 func shardOf(lot string, n int) int {
@@ -44,22 +67,40 @@ func shardOf(lot string, n int) int {
 	return int(f.Sum32() % uint32(n))
 }
 
-func (h *Hub) dispatchShard(ctx context.Context, in <-chan firehose.Message) {
+func (h *Hub) dispatchShard(ctx context.Context, sh dispatchShard) {
 	for {
+		select {
+		case m := <-sh.money:
+			h.onLedger(m)
+			continue
+		default:
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case m := <-in:
-			if m.Kind == firehose.KindLedger {
-				if ev, ok := eventOf(m); ok {
-					h.onLedgerEvent(ev)
-					h.onLedgerMessage(m, ev)
-				}
-			} else {
-				h.onSocial(m)
-			}
+		case m := <-sh.money:
+			h.onLedger(m)
+		case m := <-sh.social:
+			h.onSocial(m)
 		}
 	}
+}
+
+func (h *Hub) onLedger(m firehose.Message) {
+	if ev, ok := eventOf(m); ok {
+		h.onLedgerEvent(ev)
+		h.onLedgerMessage(m, ev)
+	}
+}
+
+// socialOverflow counts a social message a full dispatch line dropped, in
+// its room's next batch.
+func (h *Hub) socialOverflow(m firehose.Message) {
+	if r := h.existingRoom(m.Lot); r != nil {
+		h.suppress(r, m.Event)
+		return
+	}
+	h.metrics.suppressed.WithLabelValues(m.Event).Inc()
 }
 
 // deliverLocal hands events this node just committed to its own sessions
@@ -102,7 +143,7 @@ func (h *Hub) onSocial(m firehose.Message) {
 		r.mu.Unlock()
 		return // the room has it: delivered again by the stream
 	}
-	h.broadcast(r, frame)
+	h.queueSocial(r, m.Event, frame)
 	r.mu.Unlock()
 }
 

@@ -33,6 +33,17 @@ func socialFrame(m firehose.Message) []byte {
 	return b
 }
 
+// batchFrame encodes a room's coalesced social event frames, and the
+// counts of what it did not show, as one batch frame.
+func batchFrame(lot string, events [][]byte, suppressed map[string]int) []byte {
+	raw := make([]json.RawMessage, len(events))
+	for i, f := range events {
+		raw[i] = f
+	}
+	b, _ := json.Marshal(protocol.Batch{Type: "batch", Lot: lot, Events: raw, Suppressed: suppressed})
+	return b
+}
+
 // ledgerMessage is a committed ledger event as the firehose carries it,
 // with the tally its leaderboards need read from the typed payload and the
 // changed wallets for every node to push.

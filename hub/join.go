@@ -122,8 +122,11 @@ func (s *session) join(ctx context.Context, req protocol.Request, lot uuid.UUID)
 		}
 		// Then the room's chat history: live lines follow from here on,
 		// through the same lock, so none is missed between the two.
+		// Lines still waiting in the room's next flush reach it there.
 		for _, frame := range r.chat.frames {
-			s.send(frame)
+			if !r.pendingSocial(frame) {
+				s.sendSocial(frame)
+			}
 		}
 		r.mu.Unlock()
 		return alreadyReplied{}, nil

@@ -15,6 +15,8 @@ type metrics struct {
 	commands      *prometheus.CounterVec
 	droppedFrames prometheus.Counter
 	slowCloses    prometheus.Counter
+	socialDropped prometheus.Counter
+	suppressed    *prometheus.CounterVec
 	fanout        prometheus.Histogram
 	published     prometheus.Counter
 	relayed       prometheus.Counter
@@ -45,6 +47,11 @@ func newMetrics(l Ledger, fh any) *metrics {
 			Name: "lotzero_queue_dropped_frames_total", Help: "Queued frames discarded when a session closed."}),
 		slowCloses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lotzero_slow_consumer_closes_total", Help: "Sessions closed with 4009 because their queue overflowed."}),
+		socialDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lotzero_social_frames_dropped_total", Help: "Chat, reaction and presence frames a slow session's queue dropped to make room (money frames are never dropped)."}),
+		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lotzero_social_suppressed_total", Help: "Chat lines and reactions not shown to a room (over its chat budget, or dispatch overloaded), by kind; batches report them as suppressed counts."},
+			[]string{"kind"}),
 		fanout: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "lotzero_event_delivery_seconds",
 			Help:    "Time from a ledger event's commit to its frame being queued to every session of its room on this node.",
@@ -73,7 +80,7 @@ func newMetrics(l Ledger, fh any) *metrics {
 		Name: "lotzero_limit_refusals_total",
 		Help: "Requests and connections refused by a resource limit, by limit (user_sessions, ip_pending, pending, rooms, body_size, body_timeout, rate)."},
 		[]string{"limit"})
-	m.reg.MustRegister(m.limited, m.scheduleFailures, m.refused, m.sessions, m.rooms, m.commands, m.droppedFrames, m.slowCloses, m.fanout, m.published, m.relayed, m.deferred,
+	m.reg.MustRegister(m.limited, m.scheduleFailures, m.refused, m.sessions, m.rooms, m.commands, m.droppedFrames, m.slowCloses, m.socialDropped, m.suppressed, m.fanout, m.published, m.relayed, m.deferred,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "lotzero_ledger_occ_retries_total", Help: "Ledger transaction attempts retried after a conflict."},
 			func() float64 { return float64(l.Stats().Conflicts) }),

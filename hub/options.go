@@ -65,6 +65,15 @@ type Options struct {
 	ChatBurst  int
 	ReactRate  float64
 	ReactBurst int
+	// ChatBudget is how many chat lines per second a room shows, per node:
+	// a line over it is not broadcast (its reply says broadcast:false) and
+	// is counted in the room's next batch frame instead; reactions get four
+	// times the budget. Zero means 20.
+	ChatBudget float64
+	// SocialBatchEvery is the interval over which a busy room's chat,
+	// reactions and presence are coalesced into one frame. Zero means
+	// 250ms.
+	SocialBatchEvery time.Duration
 	// RateStrikes is how many rate_limited replies in a row close the
 	// session with 4029. Zero means 20.
 	RateStrikes int
@@ -219,6 +228,8 @@ func (o Options) withDefaults() Options {
 	def(&o.HTTPIdleTimeout, 60*time.Second)
 	defRate(&o.CommandRate, 50)
 	defRate(&o.ChatRate, 2)
+	defRate(&o.ChatBudget, 20)
+	def(&o.SocialBatchEvery, 250*time.Millisecond)
 	// Reactions and the chat burst follow the chat rate unless set.
 	defInt(&o.ChatBurst, max(5, int(o.ChatRate)))
 	defRate(&o.ReactRate, 4*o.ChatRate)

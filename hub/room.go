@@ -27,6 +27,8 @@ type room struct {
 	users   map[string]int         // sessions per user among the members
 	pending map[int64]ledger.Event // events past a gap, waiting for it to be filled
 	chat    chatHistory            // the last chat lines, for joining sessions
+	social  socialBatch            // chat, reactions and presence waiting to go out (coalesce.go)
+	budgets socialBudgets          // what the room shows of a storm
 	dead    bool                   // removed from the hub; a joiner must fetch a new room
 
 	filling   bool          // a gap fill is running
@@ -42,7 +44,7 @@ func (h *Hub) roomFor(id string, lot uuid.UUID) *room {
 	r := h.rooms[id]
 	if r == nil {
 		r = &room{id: id, lot: lot, members: map[*session]int64{}, users: map[string]int{}, pending: map[int64]ledger.Event{},
-			history: newHistory(h.opts.RoomHistory)}
+			history: newHistory(h.opts.RoomHistory), budgets: newSocialBudgets(h.opts)}
 		h.rooms[id] = r
 		h.metrics.rooms.Inc()
 	}
@@ -183,8 +185,8 @@ func minSeq(m map[int64]ledger.Event) int64 {
 	return first
 }
 
-// broadcast queues one encoded social frame to every member: the bytes are
-// shared.
+// broadcast queues one encoded money frame (a leaderboard) to every
+// member: the bytes are shared.
 func (h *Hub) broadcast(r *room, frame []byte) {
 	for s := range r.members {
 		s.send(frame)

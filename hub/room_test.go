@@ -87,7 +87,7 @@ func newTestHub(t *testing.T, l Ledger, opts Options) *Hub {
 // testSession is a session without a connection: its queue never starts a
 // writer, and the test reads what was queued.
 func testSession(h *Hub, user string) *session {
-	s := h.newSession(nil, Identity{User: user, Roles: []string{RoleBidder}}, "eu-west-1")
+	s := h.newSession(nil, Identity{User: user, Roles: []string{RoleBidder}}, "eu-west-1", false)
 	s.out.writing = true
 	return s
 }
@@ -375,8 +375,8 @@ func TestWalletPushesKeepTheNewest(t *testing.T) {
 func (q *queue) drain() [][]byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	out := q.frames
-	q.frames, q.bytes = nil, 0
+	out := append(q.money, q.social...)
+	q.money, q.social, q.moneyBytes, q.socialBytes = nil, nil, 0, 0
 	return out
 }
 

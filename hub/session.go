@@ -21,6 +21,7 @@ type session struct {
 	conn   *websocket.Conn
 	ident  Identity
 	region string
+	batch  bool // the hello asked for batch frames (protocol/README.md)
 	out    *queue
 
 	ctx    context.Context
@@ -42,11 +43,11 @@ type session struct {
 	closeOnce sync.Once
 }
 
-func (h *Hub) newSession(conn *websocket.Conn, ident Identity, region string) *session {
+func (h *Hub) newSession(conn *websocket.Conn, ident Identity, region string, batch bool) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	o := h.opts
 	return &session{
-		h: h, id: uuid.NewString(), conn: conn, ident: ident, region: region,
+		h: h, id: uuid.NewString(), conn: conn, ident: ident, region: region, batch: batch,
 		out: newQueue(o.QueueBytes), ctx: ctx, cancel: cancel,
 		cmdLimit:   rate.NewLimiter(rate.Limit(o.CommandRate), o.CommandBurst),
 		chatLimit:  rate.NewLimiter(rate.Limit(o.ChatRate), o.ChatBurst),
@@ -56,16 +57,33 @@ func (h *Hub) newSession(conn *websocket.Conn, ident Identity, region string) *s
 	}
 }
 
-// send queues a frame; a session whose queue overflows is closed with
-// 4009 so it never delays anyone else.
+// send queues a money frame (see queue); a session whose queue cannot take
+// it even after dropping its social frames is closed with 4009, so it
+// never delays anyone else.
 func (s *session) send(frame []byte) {
-	ok, start := s.out.push(frame)
+	ok, start, dropped := s.out.push(frame)
+	if dropped > 0 {
+		s.h.metrics.socialDropped.Add(float64(dropped))
+	}
 	if !ok {
 		if s.ctx.Err() == nil {
 			s.h.metrics.slowCloses.Inc()
 			s.close(protocol.CloseTooSlow, "too slow: reconnect and join with since")
 		}
 		return
+	}
+	if start {
+		go s.write()
+	}
+}
+
+// sendSocial queues a chat, reaction or presence frame (or their batch):
+// behind every money frame, and dropped rather than closing the session
+// when the queue is under pressure.
+func (s *session) sendSocial(frame []byte) {
+	_, start, dropped := s.out.pushSocial(frame)
+	if dropped > 0 {
+		s.h.metrics.socialDropped.Add(float64(dropped))
 	}
 	if start {
 		go s.write()

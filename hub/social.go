@@ -12,10 +12,19 @@ import (
 // social publishes a chat line or a reaction to the lot's room on every node.
 func (s *session) social(ctx context.Context, req protocol.Request) (any, *protocol.Error) {
 	s.mu.Lock()
-	_, joined := s.rooms[req.Lot]
+	r, joined := s.rooms[req.Lot]
 	s.mu.Unlock()
 	if !joined {
 		return nil, protocol.Errorf(protocol.ErrBadRequest, "join the lot before you "+req.Type)
+	}
+	if s.h.firehoseDown() {
+		return nil, socialUnavailable(req.Type) // at once: the store does not answer
+	}
+	if req.Type == "chat" && !r.budgets.chat.Allow() {
+		// Over the room's chat budget: counted in its next batch, not
+		// published (a storm costs the firehose nothing past the budget).
+		s.h.suppress(r, protocol.EventChat)
+		return protocol.ChatResult{Broadcast: false}, nil
 	}
 	// The firehose drops a message whose ID it has seen: the ID names the
 	// lot too, so a request id reused in another lot is a new message,
@@ -31,14 +40,14 @@ func (s *session) social(ctx context.Context, req protocol.Request) (any, *proto
 		m.Data, _ = json.Marshal(protocol.ReactionData{User: s.ident.User, Region: s.region, Emoji: req.Emoji})
 		m.Tally = &firehose.Tally{User: s.ident.User, Emoji: req.Emoji}
 	}
-	if s.h.firehoseDown() {
-		return nil, socialUnavailable(req.Type) // at once: the store does not answer
-	}
 	pctx, cancel := context.WithTimeout(ctx, socialTimeout)
 	err := s.h.fh.Publish(pctx, m)
 	cancel()
 	if err != nil {
 		return nil, s.h.socialError(req.Type, err)
+	}
+	if req.Type == "chat" {
+		return protocol.ChatResult{Broadcast: true}, nil
 	}
 	return struct{}{}, nil
 }

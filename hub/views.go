@@ -235,7 +235,9 @@ func (h *Hub) flushViews(ctx context.Context) {
 		}
 		frame, _ := json.Marshal(protocol.ReactionsFrame{Type: "reactions", Lot: lot, Totals: totals})
 		room.mu.Lock()
-		h.broadcast(room, frame)
+		for s := range room.members {
+			s.sendSocial(frame) // social: behind money, dropped before it
+		}
 		room.mu.Unlock()
 	}
 	feed = h.listedFeed(ctx, feed)

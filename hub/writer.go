@@ -4,62 +4,137 @@ import (
 	"sync"
 )
 
-// queue is a session's outbound queue, bounded in bytes. Frames are shared
-// byte slices: a broadcast encodes an event once and every session's queue
-// holds the same bytes. No goroutine waits on an idle queue: the first push
-// after it drained starts a writer, which exits when the queue is empty
-// again, so an idle connection costs one goroutine (its reader), not two.
+// queue is a session's outbound queue, bounded in bytes, in two lanes:
+// money (ledger events, replies, outbid, wallet and view frames) and social
+// (chat, reactions, presence and their batches). The writer takes money
+// frames first, so a bid never waits behind chat; each lane keeps its own
+// order. Under pressure social frames give way — the oldest dropped, never
+// a money frame — and only a money frame that cannot fit closes the
+// session (4009).
+//
+// Frames are shared byte slices: a broadcast encodes an event once and
+// every session's queue holds the same bytes. No goroutine waits on an idle
+// queue: the first push after it drained starts a writer, which exits when
+// the queue is empty again, so an idle connection costs one goroutine (its
+// reader), not two.
 type queue struct {
-	mu      sync.Mutex
-	frames  [][]byte
-	bytes   int
-	limit   int
-	closed  bool
-	writing bool
+	mu          sync.Mutex
+	money       [][]byte
+	social      [][]byte
+	moneyBytes  int
+	socialBytes int
+	limit       int
+	closed      bool
+	writing     bool
 }
+
+// socialChunk is how many social frames the writer takes at once: after
+// them it looks for money frames again.
+const socialChunk = 4
 
 func newQueue(limit int) *queue {
 	return &queue{limit: limit}
 }
 
-// push appends a frame. ok is false, queueing nothing, when the queue is
-// closed or the frame would take it over its bound: the caller then closes
-// the session as too slow. start is true when the caller must start a
-// writer (none is running).
-func (q *queue) push(frame []byte) (ok, start bool) {
+// push appends a money frame, dropping queued social frames (oldest first)
+// to make room. ok is false, queueing nothing, when the queue is closed or
+// the frame does not fit even without them: the caller then closes the
+// session as too slow. start is true when the caller must start a writer
+// (none is running). dropped counts the social frames discarded.
+func (q *queue) push(frame []byte) (ok, start bool, dropped int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.closed || q.bytes+len(frame) > q.limit {
-		return false, false
+	if q.closed {
+		return false, false, 0
 	}
-	q.frames = append(q.frames, frame)
-	q.bytes += len(frame)
-	if q.writing {
-		return true, false
+	for q.moneyBytes+q.socialBytes+len(frame) > q.limit && len(q.social) > 0 {
+		q.dropOldestSocial()
+		dropped++
 	}
-	q.writing = true
-	return true, true
+	if q.moneyBytes+len(frame) > q.limit {
+		return false, false, dropped
+	}
+	q.money = append(q.money, frame)
+	q.moneyBytes += len(frame)
+	return true, q.startWriter(), dropped
 }
 
-// next removes and returns every queued frame; when there are none (or the
-// queue is closed) it ends the writer's turn and returns nil.
+// pushSocial appends a social frame. Social frames may fill half the
+// bound, so money always has room; over it the oldest social frames are
+// dropped, and a frame that cannot fit at all is dropped itself (queued is
+// false). A social frame never closes the session.
+func (q *queue) pushSocial(frame []byte) (queued, start bool, dropped int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false, false, 0
+	}
+	fits := func() bool {
+		return q.socialBytes+len(frame) <= q.limit/2 && q.moneyBytes+q.socialBytes+len(frame) <= q.limit
+	}
+	for !fits() && len(q.social) > 0 {
+		q.dropOldestSocial()
+		dropped++
+	}
+	if !fits() {
+		return false, false, dropped + 1
+	}
+	q.social = append(q.social, frame)
+	q.socialBytes += len(frame)
+	return true, q.startWriter(), dropped
+}
+
+func (q *queue) dropOldestSocial() {
+	q.socialBytes -= len(q.social[0])
+	q.social[0] = nil
+	q.social = q.social[1:]
+}
+
+// startWriter reports whether a writer must be started. The caller holds
+// q.mu.
+func (q *queue) startWriter() bool {
+	if q.writing {
+		return false
+	}
+	q.writing = true
+	return true
+}
+
+// next removes and returns what the writer sends next: every queued money
+// frame, or else up to socialChunk social frames. When there are none (or
+// the queue is closed) it ends the writer's turn and returns nil.
 func (q *queue) next() [][]byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.closed || len(q.frames) == 0 {
-		q.writing = false
-		return nil
+	switch {
+	case q.closed:
+	case len(q.money) > 0:
+		out := q.money
+		q.money, q.moneyBytes = nil, 0
+		return out
+	case len(q.social) > 0:
+		n := min(len(q.social), socialChunk)
+		out := make([][]byte, n)
+		copy(out, q.social)
+		for _, f := range out {
+			q.socialBytes -= len(f)
+		}
+		clear(q.social[:n])
+		q.social = q.social[n:]
+		if len(q.social) == 0 {
+			q.social = nil
+		}
+		return out
 	}
-	out := q.frames
-	q.frames, q.bytes = nil, 0
-	return out
+	q.writing = false
+	return nil
 }
 
 // close stops the queue and returns how many frames it dropped.
 func (q *queue) close() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	n := len(q.frames)
-	q.closed, q.frames, q.bytes = true, nil, 0
+	n := len(q.money) + len(q.social)
+	q.closed, q.money, q.social, q.moneyBytes, q.socialBytes = true, nil, nil, 0, 0
 	return n
 }

@@ -63,12 +63,13 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		_ = conn.Close(protocol.CloseGoingAway, "server shutting down")
 		return
 	}
-	ident, region, ok := h.awaitHello(conn)
+	ident, hello, ok := h.awaitHello(conn)
 	release()
 	if !ok {
 		return
 	}
-	s := h.newSession(conn, ident, region)
+	region := hello.Region
+	s := h.newSession(conn, ident, region, hello.Batch)
 	if !h.register(s) {
 		h.metrics.limited.WithLabelValues("user_sessions").Inc()
 		_ = conn.Close(protocol.CloseRateLimited, "too many sessions for this user on this node")
@@ -82,7 +83,8 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s.sendJSON(protocol.Welcome{
 		Type: "welcome", Session: s.id, User: ident.User, Roles: ident.Roles, Region: region,
-		Server: protocol.ServerInfo{Node: h.opts.Node, Ledger: string(h.ledger.Backend()), Firehose: h.fh.Name()},
+		Server: protocol.ServerInfo{Node: h.opts.Node, Ledger: string(h.ledger.Backend()), Firehose: h.fh.Name(),
+			ChatBudget: h.opts.ChatBudget},
 		Wallet: walletOf(wallet),
 	})
 	// The session reads on a fresh goroutine and this one returns: the
@@ -104,7 +106,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 // awaitHello reads frames until a valid hello: a bad token closes with
 // 4001, no hello within HelloTimeout with 4008; a hello with a bad region
 // gets an error reply and may be sent again.
-func (h *Hub) awaitHello(conn *websocket.Conn) (Identity, string, bool) {
+func (h *Hub) awaitHello(conn *websocket.Conn) (Identity, protocol.Hello, bool) {
 	// The timer closes the socket, with its code; a Read with a deadline
 	// context would instead close it without one.
 	timedOut := make(chan struct{})
@@ -117,16 +119,16 @@ func (h *Hub) awaitHello(conn *websocket.Conn) (Identity, string, bool) {
 		_, frame, err := conn.Read(context.Background())
 		select {
 		case <-timedOut:
-			return Identity{}, "", false
+			return Identity{}, protocol.Hello{}, false
 		default:
 		}
 		if err != nil {
-			return Identity{}, "", false
+			return Identity{}, protocol.Hello{}, false
 		}
 		hello, perr := protocol.ParseHello(frame)
 		if perr != nil && perr.Code == protocol.ErrUnauthorized {
 			_ = conn.Close(protocol.CloseUnauthorized, perr.Message)
-			return Identity{}, "", false
+			return Identity{}, protocol.Hello{}, false
 		}
 		if perr != nil {
 			b, _ := jsonReply(errorReply(requestID(frame), perr))
@@ -134,19 +136,19 @@ func (h *Hub) awaitHello(conn *websocket.Conn) (Identity, string, bool) {
 			err := conn.Write(ctx, websocket.MessageText, b)
 			cancel()
 			if err != nil {
-				return Identity{}, "", false
+				return Identity{}, protocol.Hello{}, false
 			}
 			continue
 		}
 		ident, err := h.tokens.Verify(hello.Token)
 		if err != nil {
 			_ = conn.Close(protocol.CloseUnauthorized, "unauthorized: missing, forged or expired token")
-			return Identity{}, "", false
+			return Identity{}, protocol.Hello{}, false
 		}
 		if !timer.Stop() {
-			return Identity{}, "", false
+			return Identity{}, protocol.Hello{}, false
 		}
-		return ident, hello.Region, true
+		return ident, hello, true
 	}
 }
 

@@ -31,6 +31,11 @@ type Message struct {
 	Leaderboard *Leaderboard
 	Feed        *FeedFrame
 	Reactions   *ReactionsFrame
+	// Batch is a batch frame's counts of what the room did not show: the
+	// client delivers a batch's events one Message each (Type "event", Raw
+	// the event's own frame), then this Message only when Suppressed is
+	// not empty.
+	Batch *Batch
 	// Received is when the frame was read off the connection, for bots that
 	// measure how late events arrive.
 	Received time.Time
@@ -59,6 +64,10 @@ type DialOptions struct {
 	Buffer int
 	// HTTPHeader is sent with the upgrade (e.g. Origin).
 	HTTPHeader http.Header
+	// Unbatched leaves batch frames off (the hello does not ask for them):
+	// a busy room's social events then come one frame each, as in v1.
+	// Messages look the same either way.
+	Unbatched bool
 }
 
 // Dial connects to a LotZero server's WebSocket (ws://host:port/ws), sends
@@ -76,7 +85,7 @@ func Dial(ctx context.Context, url, token, region string, opts *DialOptions) (*C
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
 	conn.SetReadLimit(1 << 20)
-	hello, _ := json.Marshal(Hello{Type: "hello", Token: token, Region: region})
+	hello, _ := json.Marshal(Hello{Type: "hello", Token: token, Region: region, Batch: !opts.Unbatched})
 	if err := conn.Write(ctx, websocket.MessageText, hello); err != nil {
 		conn.CloseNow()
 		return nil, fmt.Errorf("send hello: %w", err)
@@ -153,6 +162,20 @@ func (c *Client) readLoop() {
 		case "reactions":
 			m.Reactions = new(ReactionsFrame)
 			_ = json.Unmarshal(frame, m.Reactions)
+		case "batch":
+			var b Batch
+			if json.Unmarshal(frame, &b) != nil {
+				continue
+			}
+			for _, raw := range b.Events {
+				ev := Message{Type: "event", Raw: raw, Event: new(Event), Received: m.Received}
+				_ = json.Unmarshal(raw, ev.Event)
+				c.msgs <- ev
+			}
+			if len(b.Suppressed) == 0 {
+				continue
+			}
+			m.Batch = &b
 		}
 		c.msgs <- m
 	}

@@ -10,6 +10,11 @@ type Hello struct {
 	Type   string `json:"type"` // "hello"
 	Token  string `json:"token"`
 	Region string `json:"region"`
+	// Batch asks for batch frames (an extension of v1): a busy room's
+	// chat, reactions and presence then come coalesced, several events a
+	// frame, with counts of the lines not shown. Without it they come one
+	// event frame each, as in v1.
+	Batch bool `json:"batch,omitempty"`
 }
 
 // Welcome answers a valid hello.
@@ -28,6 +33,9 @@ type ServerInfo struct {
 	Node     string `json:"node"`
 	Ledger   string `json:"ledger"`   // embedded-postgres | postgres | aurora-dsql
 	Firehose string `json:"firehose"` // memory | dynamodb
+	// ChatBudget is the chat lines per second a room shows (per node);
+	// lines over it are counted, not broadcast (an extension of v1).
+	ChatBudget float64 `json:"chat_budget,omitempty"`
 }
 
 // Wallet is a user's balances; Available = Funded + Earned - Held - Spent.
@@ -105,6 +113,27 @@ type Event struct {
 	At        string          `json:"at"`
 	Region    string          `json:"region"`
 	Data      json.RawMessage `json:"data"`
+}
+
+// Batch carries a busy room's social events — chat, reactions, presence —
+// coalesced over a short interval: each element of Events is exactly the
+// event frame v1 sends alone, in social_seq order as they reached the
+// room. Suppressed counts what the room did not show since the last batch
+// (chat lines over the room's budget, reactions over its share), by kind;
+// it is absent when nothing was. Sent only to sessions whose hello asked
+// for it (an extension of v1).
+type Batch struct {
+	Type       string            `json:"type"` // "batch"
+	Lot        string            `json:"lot"`
+	Events     []json.RawMessage `json:"events"`
+	Suppressed map[string]int    `json:"suppressed,omitempty"`
+}
+
+// ChatResult is a chat reply's result: whether the line was broadcast to
+// the room, or only counted as suppressed because the room's chat was over
+// its budget (an extension of v1, whose result was {}).
+type ChatResult struct {
+	Broadcast bool `json:"broadcast"`
 }
 
 // Outbid tells a user their high bid was beaten and its hold released.

@@ -324,5 +324,10 @@ func ParseHello(frame []byte) (Hello, *Error) {
 	if h.Region, err = stringField(raw, "region"); err != nil || !ValidRegion(h.Region) {
 		return h, Errorf(ErrBadRequest, "region must match [a-z0-9-]{1,32}")
 	}
+	if b, present := raw["batch"]; present {
+		if json.Unmarshal(b, &h.Batch) != nil {
+			return h, Errorf(ErrBadRequest, "batch must be true or false")
+		}
+	}
 	return h, nil
 }

@@ -88,15 +88,19 @@ func FuzzParseRequest(f *testing.F) {
 }
 
 func TestParseHello(t *testing.T) {
-	if _, err := ParseHello([]byte(`{"type":"hello","token":"t","region":"eu-west-1"}`)); err != nil {
-		t.Fatal(err)
+	if h, err := ParseHello([]byte(`{"type":"hello","token":"t","region":"eu-west-1"}`)); err != nil || h.Batch {
+		t.Fatal(h, err)
+	}
+	if h, err := ParseHello([]byte(`{"type":"hello","token":"t","region":"eu-west-1","batch":true}`)); err != nil || !h.Batch {
+		t.Fatal("a hello asking for batches:", h, err)
 	}
 	for frame, code := range map[string]string{
-		`{"type":"hello","region":"eu-west-1"}`:           ErrUnauthorized,
-		`{"type":"ping","id":"1"}`:                        ErrUnauthorized,
-		`{"type":"hello","token":"t","region":"EU WEST"}`: ErrBadRequest,
-		`{"type":"hello","token":"t"}`:                    ErrBadRequest,
-		`nope`:                                            ErrUnauthorized,
+		`{"type":"hello","region":"eu-west-1"}`:                           ErrUnauthorized,
+		`{"type":"ping","id":"1"}`:                                        ErrUnauthorized,
+		`{"type":"hello","token":"t","region":"EU WEST"}`:                 ErrBadRequest,
+		`{"type":"hello","token":"t"}`:                                    ErrBadRequest,
+		`{"type":"hello","token":"t","region":"eu-west-1","batch":"yes"}`: ErrBadRequest,
+		`nope`: ErrUnauthorized,
 	} {
 		if _, err := ParseHello([]byte(frame)); err == nil || err.Code != code {
 			t.Errorf("%s: want %s, got %v", frame, code, err)

@@ -104,6 +104,7 @@ func TestFlagDefaultsComeFromTheOptions(t *testing.T) {
 	for name, want := range map[string]string{
 		"queue-bytes": fmt.Sprint(d.QueueBytes), "command-rate": fmt.Sprint(d.CommandRate),
 		"command-burst": fmt.Sprint(d.CommandBurst), "chat-rate": fmt.Sprint(d.ChatRate),
+		"chat-budget":  fmt.Sprint(d.ChatBudget),
 		"presence-ttl": d.PresenceTTL.String(), "relay-every": d.RelayEvery.String(),
 		"hello-timeout": d.HelloTimeout.String(), "db-max-conns": fmt.Sprint(ledger.DefaultMaxConns),
 		"db-batch": fmt.Sprint(ledger.DefaultMaxBatch),

@@ -49,6 +49,7 @@ type hubFlags struct {
 	commandRate    float64
 	commandBurst   int
 	chatRate       float64
+	chatBudget     float64
 	relayEvery     time.Duration
 	helloTimeout   time.Duration
 	skipPublish    bool
@@ -116,6 +117,8 @@ func (f *hubFlags) register(fs *flagSet) {
 	fs.bind("command-burst", "LOTZERO_COMMAND_BURST")
 	fs.Float64Var(&f.chatRate, "chat-rate", d.ChatRate, "chat lines per second allowed per session (reactions: four times it)")
 	fs.bind("chat-rate", "LOTZERO_CHAT_RATE")
+	fs.Float64Var(&f.chatBudget, "chat-budget", d.ChatBudget, "chat lines per second a room shows on this node; over it a line is counted in the room's next batch frame, not broadcast, and its reply says broadcast:false (reactions: four times it)")
+	fs.bind("chat-budget", "LOTZERO_CHAT_BUDGET")
 	fs.DurationVar(&f.helloTimeout, "hello-timeout", d.HelloTimeout, "close a connection with 4008 when no hello arrives within this")
 	fs.bind("hello-timeout", "LOTZERO_HELLO_TIMEOUT")
 	fs.boolFlag(&f.skipPublish, "fault-skip-publish", false, "fault injection for tests: never publish after commit, leaving delivery to the outbox relay")
@@ -161,7 +164,7 @@ func (f *hubFlags) options() (hub.Options, error) {
 	if f.shardReadRate <= 0 {
 		return hub.Options{}, errors.New("--dynamodb-shard-read-rate must be positive")
 	}
-	if f.commandRate <= 0 || f.commandBurst < 1 || f.chatRate <= 0 {
+	if f.commandRate <= 0 || f.commandBurst < 1 || f.chatRate <= 0 || f.chatBudget <= 0 {
 		return hub.Options{}, errors.New("rates and bursts must be positive")
 	}
 	if err := hub.CheckSecret(f.authSecret); err != nil {
@@ -173,7 +176,7 @@ func (f *hubFlags) options() (hub.Options, error) {
 	return hub.Options{
 		Node: f.node, AuthSecret: f.authSecret, Stripe: f.stripe, AllowedOrigins: splitList(f.allowedOrigins), QueueBytes: f.queueBytes,
 		PublicOrigins: splitList(f.publicOrigins), MaxTokenTTL: f.maxTokenTTL, AuditEvery: f.auditEvery,
-		CommandRate: f.commandRate, CommandBurst: f.commandBurst, ChatRate: f.chatRate, RelayEvery: f.relayEvery,
+		CommandRate: f.commandRate, CommandBurst: f.commandBurst, ChatRate: f.chatRate, ChatBudget: f.chatBudget, RelayEvery: f.relayEvery,
 		HelloTimeout: f.helloTimeout, SkipPublish: f.skipPublish, PresenceTTL: f.presenceTTL, MaxSessions: f.maxSessions,
 		MaxSessionsPerUser: f.maxPerUser, MaxPendingPerIP: f.maxPendingIP, MaxPending: f.maxPending,
 		MaxRoomsPerSession: f.maxRooms, MaxBodyBytes: f.maxBodyBytes, HTTPReadTimeout: f.httpRead, HTTPIdleTimeout: f.httpIdle,

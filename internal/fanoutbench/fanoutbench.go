@@ -5,6 +5,12 @@
 // to its arrival at each session is measured, with the server's resident
 // memory per session. Clients are real sockets against a real lotzero
 // process on its default settings; they share the machine with it.
+//
+// With Chatters, the bids are measured twice in one run: in the quiet room,
+// then while that many of the sessions chat as fast as their rate limit
+// lets them (the chat storm of the live moment), so the two latencies
+// compare on the same machine and the same sessions. Sessions ask for
+// batch frames, as the web client does.
 package fanoutbench
 
 import (
@@ -13,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -25,6 +32,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/lotzero/lotzero/internal/node"
+	"github.com/lotzero/lotzero/ledger"
 	"github.com/lotzero/lotzero/protocol"
 )
 
@@ -43,6 +51,14 @@ type Config struct {
 	// Bids is how many bids are measured, Interval apart.
 	Bids     int
 	Interval time.Duration
+	// Chatters of the sessions chat during a second round of Bids bids,
+	// each at ChatRate lines per second (zero: 2, the server's default
+	// per-session limit), waiting out any rate_limited reply.
+	Chatters int
+	ChatRate float64
+	// Rounds alternates that many quiet rounds and storms (zero: 1), so
+	// the machine's other load falls on both alike.
+	Rounds int
 	// Progress receives a line per phase (may be nil).
 	Progress func(string)
 }
@@ -58,20 +74,69 @@ type Result struct {
 	Missing      int            // bid arrivals that never came
 	Duplicates   int            // ledger events a session received twice
 	OutOfOrder   int            // ledger events a session received past a gap or out of seq order
-	P50, P99     time.Duration  // bid sent → received by a session
+	P50, P99     time.Duration  // bid sent → received by a session (every round)
 	Max          time.Duration
-	RSSBase      int64   // server RSS before the sessions connect (0 when unknown)
-	RSSLoaded    int64   // after every session joined
-	RSSPerConn   float64 // bytes per session
+	// Quiet and Storm split the bid arrivals by round when Chatters > 0.
+	Quiet, Storm Latency
+	Chat         ChatStats
+	// Closed counts sessions the server closed during the run, by close
+	// code (a session the run closed itself at its end is not counted).
+	Closed     map[int]int
+	RSSBase    int64   // server RSS before the sessions connect (0 when unknown)
+	RSSLoaded  int64   // after every session joined
+	RSSPerConn float64 // bytes per session
 	// ServerCPUPerBid is the server's CPU time (user + system) over the
 	// measured bids, per bid: the cost of one event's fan-out (0 when
 	// unknown).
 	ServerCPUPerBid time.Duration
+	// ServerCores is the server's CPU use (cores busy, user + system) in
+	// the quiet round and in the storm (0 when unknown).
+	QuietCores, StormCores float64
+	// ClientQuietCores and ClientStormCores are the same for this process:
+	// the clients, on the same machine.
+	ClientQuietCores, ClientStormCores float64
+}
+
+// Latency is one round's bid arrivals.
+type Latency struct {
+	Samples       int
+	P50, P99, Max time.Duration
+}
+
+func latencyOf(lats []time.Duration) Latency {
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	l := Latency{Samples: len(lats)}
+	if len(lats) > 0 {
+		l.P50 = lats[len(lats)/2]
+		l.P99 = lats[min(len(lats)-1, len(lats)*99/100)]
+		l.Max = lats[len(lats)-1]
+	}
+	return l
+}
+
+// ChatStats is what the chatters sent and what the room showed.
+type ChatStats struct {
+	Duration    time.Duration // how long the chatters chatted
+	Sent        int64         // chat requests sent
+	Broadcast   int64         // replies with broadcast true
+	Suppressed  int64         // replies with broadcast false (over the room's budget)
+	RateLimited int64         // rate_limited replies (the chatter's own limit)
+	Failed      int64         // other error replies
+	// Budget is the room's chat budget the server announced (lines/s per
+	// node; 0 when it announces none).
+	Budget float64
+	// Received is the chat lines an average session received; Counted the
+	// suppressed counts its batch frames reported; Batches its batch frames.
+	Received, Counted, Batches float64
 }
 
 // ErrLoss is returned (with the Result) when a join failed or any session
 // missed, doubled or reordered an event: the run measured a broken system.
 var ErrLoss = errors.New("not every session joined and received every event exactly once in order")
+
+// ErrClosed is returned (with the Result) when the server closed a session
+// during the run.
+var ErrClosed = errors.New("the server closed sessions during the run")
 
 func (c *Config) say(format string, args ...any) {
 	if c.Progress != nil {
@@ -92,7 +157,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 250 * time.Millisecond
 	}
-	res := Result{Sessions: cfg.Sessions, Users: cfg.Users, JoinFailures: map[string]int{}}
+	res := Result{Sessions: cfg.Sessions, Users: cfg.Users, JoinFailures: map[string]int{}, Closed: map[int]int{}}
+	if cfg.ChatRate <= 0 {
+		cfg.ChatRate = 2
+	}
+	cfg.Chatters = min(max(cfg.Chatters, 0), cfg.Sessions)
 	raiseFileLimit()
 	pid := 0
 	if cfg.URL == "" {
@@ -189,10 +258,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		for range bidder.Messages() {
 		}
 	}()
-	sent := map[int64]time.Time{}
+	res.Chat.Budget = bidder.Welcome.Server.ChatBudget
 	amount := int64(100)
-	cpuBefore := cpuTime(pid)
-	for b := 0; b < cfg.Bids; b++ {
+	bid := func(round map[int64]time.Time) error {
 		at := time.Now()
 		reply, err := bidder.Do(ctx, protocol.Request{Type: "bid", Lot: lot, Amount: amount})
 		var r protocol.BidResult
@@ -200,36 +268,136 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			err = reply.Decode(&r)
 		}
 		if err != nil {
-			return res, fmt.Errorf("bid: %w", err)
+			return fmt.Errorf("bid: %w", err)
 		}
-		sent[r.Seq] = at
-		amount += 1000
+		round[r.Seq] = at
+		amount = r.Amount + ledger.BidIncrement(r.Amount) // the lowest next bid: many rounds stay within the bidder's funds
 		col.await(r.Seq, res.Joined, 10*time.Second)
 		time.Sleep(cfg.Interval)
+		return nil
+	}
+	quiet, storm := map[int64]time.Time{}, map[int64]time.Time{}
+	var chatters []*client
+	for _, c := range clients {
+		if c != nil && len(chatters) < cfg.Chatters {
+			chatters = append(chatters, c)
+		}
+	}
+	rounds := 1
+	if len(chatters) > 0 {
+		rounds = max(1, cfg.Rounds)
+	}
+	var quietCPU, quietWall, stormCPU, stormWall, clientQuiet, clientStorm time.Duration
+	self := os.Getpid()
+	for round := 0; round < rounds; round++ {
+		cpu0, t0, client0 := cpuTime(pid), time.Now(), cpuTime(self)
+		for b := 0; b < cfg.Bids; b++ {
+			if err := bid(quiet); err != nil {
+				return res, err
+			}
+		}
+		quietCPU, quietWall = quietCPU+cpuTime(pid)-cpu0, quietWall+time.Since(t0)
+		clientQuiet += cpuTime(self) - client0
+		if len(chatters) == 0 {
+			break
+		}
+		cfg.say("round %d: %d sessions chatting at %.3g lines/s each", round+1, len(chatters), cfg.ChatRate)
+		var clientUsed time.Duration
+		used, wall, err := cfg.storm(ctx, chatters, &res.Chat, pid, func() error {
+			client0 := cpuTime(self)
+			defer func() { clientUsed = cpuTime(self) - client0 }()
+			for b := 0; b < cfg.Bids; b++ {
+				if err := bid(storm); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return res, err
+		}
+		stormCPU, stormWall, clientStorm = stormCPU+used, stormWall+wall, clientStorm+clientUsed
+	}
+	if quietWall > 0 {
+		res.ClientQuietCores = clientQuiet.Seconds() / quietWall.Seconds()
+	}
+	if stormWall > 0 {
+		res.ClientStormCores = clientStorm.Seconds() / stormWall.Seconds()
+	}
+	if quietCPU > 0 {
+		res.ServerCPUPerBid = quietCPU / time.Duration(len(quiet))
+		res.QuietCores = quietCPU.Seconds() / quietWall.Seconds()
+	}
+	if stormCPU > 0 {
+		res.StormCores = stormCPU.Seconds() / stormWall.Seconds()
+	}
+	for _, c := range chatters {
+		res.Chat.Sent += c.chatSent.Load()
+		res.Chat.Broadcast += c.chatShown.Load()
+		res.Chat.Suppressed += c.chatHidden.Load()
+		res.Chat.RateLimited += c.chatLimited.Load()
+		res.Chat.Failed += c.chatFailed.Load()
 	}
 
-	if cpuBefore > 0 {
-		res.ServerCPUPerBid = (cpuTime(pid) - cpuBefore) / time.Duration(cfg.Bids)
+	for _, c := range clients {
+		if c != nil {
+			c.closing.Store(true)
+		}
 	}
-	lats := col.latencies(sent)
-	res.Samples = len(lats)
-	res.Missing = res.Joined*cfg.Bids - res.Samples
+	res.Quiet, res.Storm = latencyOf(col.latencies(quiet)), latencyOf(col.latencies(storm))
+	all := append(col.latencies(quiet), col.latencies(storm)...)
+	res.Samples = len(all)
+	bids := len(quiet) + len(storm)
+	var lines, counted, batches int64
+	res.Missing = res.Joined*bids - res.Samples
 	for _, c := range clients {
 		if c != nil {
 			res.Duplicates += int(c.dups.Load())
 			res.OutOfOrder += int(c.gaps.Load())
+			if code := int(c.closedWith.Load()); code != 0 {
+				res.Closed[code]++
+			}
+			lines, counted, batches = lines+c.chatLines.Load(), counted+c.chatCounted.Load(), batches+c.batches.Load()
 		}
 	}
-	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
-	if len(lats) > 0 {
-		res.P50 = lats[len(lats)/2]
-		res.P99 = lats[min(len(lats)-1, len(lats)*99/100)]
-		res.Max = lats[len(lats)-1]
+	if res.Joined > 0 {
+		n := float64(res.Joined)
+		res.Chat.Received, res.Chat.Counted, res.Chat.Batches = float64(lines)/n, float64(counted)/n, float64(batches)/n
 	}
+	all2 := latencyOf(all)
+	res.P50, res.P99, res.Max = all2.P50, all2.P99, all2.Max
 	if res.Joined != cfg.Sessions || res.Missing != 0 || res.Duplicates != 0 || res.OutOfOrder != 0 {
 		return res, ErrLoss
 	}
+	if len(res.Closed) > 0 {
+		return res, ErrClosed
+	}
 	return res, nil
+}
+
+// storm runs measure while the chatters chat, after two seconds for the
+// storm to build up, and returns the server's CPU time and the wall time
+// over measure.
+func (cfg *Config) storm(ctx context.Context, chatters []*client, stats *ChatStats, pid int, measure func() error) (cpu, wall time.Duration, err error) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	began := time.Now()
+	for i, c := range chatters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.chat(ctx, i, cfg.ChatRate, stop)
+		}()
+	}
+	time.Sleep(2 * time.Second)
+	cpu0, t0 := cpuTime(pid), time.Now()
+	err = measure()
+	cpu, wall = cpuTime(pid)-cpu0, time.Since(t0)
+	close(stop)
+	wg.Wait()
+	stats.Duration += time.Since(began)
+	time.Sleep(2 * time.Second) // the last replies and batches arrive
+	return cpu, wall, err
 }
 
 // login creates the users' sessions (demo mode), a few at a time: set-up,
@@ -276,8 +444,19 @@ func failure(err error) string {
 type client struct {
 	conn *websocket.Conn
 	seq  int64 // the join reply's seq, then the last ledger event received
+	lot  string
 	dups atomic.Int64
 	gaps atomic.Int64
+
+	closing    atomic.Bool  // the run is ending: a closed connection is expected
+	closedWith atomic.Int64 // the close code when the server closed it (-1: no code)
+
+	// What reached it of the room's chat.
+	chatLines, chatCounted, batches atomic.Int64
+	// A chatter's replies, and when the next line may go (after a
+	// rate_limited reply's retry_after_ms).
+	chatSent, chatShown, chatHidden, chatLimited, chatFailed atomic.Int64
+	retryAt                                                  atomic.Int64
 }
 
 // join dials, says hello, joins and waits for the join reply.
@@ -287,7 +466,7 @@ func join(ctx context.Context, ws, token, region, lot string) (*client, error) {
 		return nil, err
 	}
 	c.SetReadLimit(1 << 20)
-	hello, _ := json.Marshal(protocol.Hello{Type: "hello", Token: token, Region: region})
+	hello, _ := json.Marshal(protocol.Hello{Type: "hello", Token: token, Region: region, Batch: true})
 	joinReq, _ := json.Marshal(protocol.Request{Type: "join", ID: "join", Lot: lot})
 	for _, f := range [][]byte{hello, joinReq} {
 		if err := c.Write(ctx, websocket.MessageText, f); err != nil {
@@ -312,26 +491,47 @@ func join(ctx context.Context, ws, token, region, lot string) (*client, error) {
 				c.CloseNow()
 				return nil, err
 			}
-			return &client{conn: c, seq: jr.Seq}, nil
+			return &client{conn: c, seq: jr.Seq, lot: lot}, nil
 		}
 	}
 }
 
 // read follows the session's ledger events: each must be the next seq
-// after the join's snapshot. Bid arrivals go to the collector.
+// after the join's snapshot. Bid arrivals go to the collector; chat lines,
+// batches and a chatter's replies are counted.
 func (c *client) read(col *collector) {
 	var ev struct {
 		Type string `json:"type"`
 		Kind string `json:"kind"`
 		Seq  int64  `json:"seq"`
 	}
+	// One buffer for every frame: the clients share the cores with the
+	// server, and garbage per frame would make their collector part of
+	// what is measured.
+	var buf bytes.Buffer
 	for {
-		_, frame, err := c.conn.Read(context.Background())
+		frame, err := c.next(&buf)
 		if err != nil {
+			if !c.closing.Load() {
+				code := int64(websocket.CloseStatus(err))
+				c.closedWith.Store(max(code, -1))
+			}
 			return
 		}
 		now := time.Now()
-		if !bytes.HasPrefix(frame, []byte(`{"type":"event"`)) || !bytes.Contains(frame, []byte(`"seq":`)) {
+		switch {
+		case bytes.HasPrefix(frame, []byte(`{"type":"batch"`)):
+			c.batch(frame)
+			continue
+		case bytes.HasPrefix(frame, []byte(`{"type":"reply"`)):
+			c.reply(frame)
+			continue
+		case !bytes.HasPrefix(frame, []byte(`{"type":"event"`)):
+			continue
+		case !bytes.Contains(frame, []byte(`"seq":`)):
+			if bytes.Contains(frame, []byte(`"kind":"chat"`)) {
+				c.chatLines.Add(1)
+			}
 			continue
 		}
 		ev.Type, ev.Kind, ev.Seq = "", "", 0
@@ -349,6 +549,91 @@ func (c *client) read(col *collector) {
 		if ev.Kind == "bid" {
 			col.add(ev.Seq, now)
 		}
+	}
+}
+
+// next reads the next frame into buf, reusing its memory; the frame is
+// valid until the next call.
+func (c *client) next(buf *bytes.Buffer) ([]byte, error) {
+	_, r, err := c.conn.Reader(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// batch counts a batch frame's chat lines and its suppressed chat count
+// (the frame ends with "suppressed":{"chat":n,…}}). Ledger events never
+// come in batches.
+func (c *client) batch(frame []byte) {
+	c.batches.Add(1)
+	c.chatLines.Add(int64(bytes.Count(frame, []byte(`"kind":"chat"`))))
+	i := bytes.LastIndex(frame, []byte(`"suppressed":{`))
+	if i < 0 {
+		return
+	}
+	rest := frame[i:]
+	if j := bytes.Index(rest, []byte(`"chat":`)); j >= 0 {
+		n := int64(0)
+		for _, d := range rest[j+len(`"chat":`):] {
+			if d < '0' || d > '9' {
+				break
+			}
+			n = n*10 + int64(d-'0')
+		}
+		c.chatCounted.Add(n)
+	}
+}
+
+// reply counts a chatter's chat reply.
+func (c *client) reply(frame []byte) {
+	var r struct {
+		OK     bool            `json:"ok"`
+		Result json.RawMessage `json:"result"`
+		Error  *protocol.Error `json:"error"`
+	}
+	if json.Unmarshal(frame, &r) != nil {
+		return
+	}
+	var res protocol.ChatResult
+	switch {
+	case r.OK && json.Unmarshal(r.Result, &res) == nil && res.Broadcast:
+		c.chatShown.Add(1)
+	case r.OK:
+		c.chatHidden.Add(1)
+	case r.Error != nil && r.Error.Code == protocol.ErrRateLimited:
+		c.chatLimited.Add(1)
+		c.retryAt.Store(time.Now().Add(time.Duration(r.Error.RetryAfterMS) * time.Millisecond).UnixNano())
+	default:
+		c.chatFailed.Add(1)
+	}
+}
+
+// chat sends lines at rate per second until stop, starting at a random
+// point of the first interval (people do not type in step), and waits out
+// a rate_limited reply's retry_after_ms.
+func (c *client) chat(ctx context.Context, n int, rate float64, stop <-chan struct{}) {
+	every := time.Duration(float64(time.Second) / rate)
+	next := time.Now().Add(time.Duration(rand.Int64N(int64(every))))
+	for {
+		next = time.Unix(0, max(next.UnixNano(), c.retryAt.Load()))
+		select {
+		case <-stop:
+			return
+		case <-time.After(time.Until(next)):
+		}
+		i := c.chatSent.Load() // ids unique across rounds: a reused one is a retry
+		line, _ := json.Marshal(protocol.Request{Type: "chat", ID: fmt.Sprintf("c%d", i), Lot: c.lot,
+			Text: fmt.Sprintf("chatter %d says line %d: going once, going twice", n, i)})
+		if c.conn.Write(ctx, websocket.MessageText, line) != nil {
+			return
+		}
+		c.chatSent.Add(1)
+		next = next.Add(every)
 	}
 }
 
