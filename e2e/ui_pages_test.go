@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,8 +115,8 @@ func TestUIHostPage(t *testing.T) {
 // TestUIMyActivity: my bids (leading, then outbid with a one-tap re-bid,
 // then won), my purchases and claims, and my holds, each linked to its
 // lot, updated live as others bid and the host closes — on a phone and a
-// desktop. A batch frame's events are shown one by one, with the count of
-// chat lines it left out.
+// desktop. In a storming room the server's batch frames are shown line by
+// line, with the count of lines the room's budget left out.
 func TestUIMyActivity(t *testing.T) {
 	s := startServer(t, "")
 	english := s.createLot(t, `{"kind":"english","title":"Rolex Daytona","start_price":1000,"duration_s":600}`)
@@ -149,16 +150,49 @@ func TestUIMyActivity(t *testing.T) {
 	bobPage.run(t, textIs("#my-bids", "Lost"), textIs("#my-bids", "Won by alice at $15.50"), textIs("#my-buys", "Nothing bought yet"))
 	bobPage.checkPage(t, "bob's activity at 1280 px")
 
-	// A batch frame (a server's way to send a busy room's events together).
+	// A storming room, on the server's default chat budget: ten shoppers
+	// send five lines each at once. The page (which asks for batch frames)
+	// shows every line the server broadcast and says how many it skipped —
+	// exactly what the senders' replies said.
 	b.desktop(t)
 	b.run(t, chromedp.Navigate(s.URL+"/?user=alice&region=eu-west-1#/lot/"+drop), waitJS(`document.querySelector('#conn').textContent.startsWith('live')`),
 		textIs("#units", "19 of 20 left"))
-	batch := fmt.Sprintf(`window.lotzero.frame({type: 'batch', lot: %q, suppressed: 3, events: [
-	  {type: 'event', lot: %[1]q, social_seq: 900001, kind: 'chat', at: new Date().toISOString(), region: 'eu-west-1', data: {user: 'zoe', region: 'eu-west-1', text: 'first of a batch'}},
-	  {type: 'event', lot: %[1]q, social_seq: 900002, kind: 'chat', at: new Date().toISOString(), region: 'eu-west-1', data: {user: 'yan', region: 'us-west-2', text: 'second of a batch'}}]}); true`, drop)
-	var ok bool
-	b.run(t, chromedp.Evaluate(batch, &ok), textIs("[aria-label=Chat]", "first of a batch"), textIs("[aria-label=Chat]", "second of a batch"),
-		textIs("#skipped", "3 chat lines skipped"))
+	var mu sync.Mutex
+	var shown, skipped int
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		c := s.dial(t, fmt.Sprintf("storm%d", i), "ap-southeast-1")
+		mustOK(t, c, protocol.Request{Type: "join", Lot: drop}, nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < 5; k++ {
+				var res protocol.ChatResult
+				r, err := c.Do(ctxT(t, 10*time.Second), protocol.Request{Type: "chat", Lot: drop, Text: fmt.Sprintf("storm line %d", k)})
+				if err == nil {
+					err = r.Decode(&res)
+				}
+				if err != nil {
+					t.Errorf("chat: %v", err)
+					return
+				}
+				mu.Lock()
+				if res.Broadcast {
+					shown++
+				} else {
+					skipped++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if skipped == 0 || shown == 0 {
+		t.Fatalf("50 lines at once on the default budget: %d shown, %d skipped; want some of each", shown, skipped)
+	}
+	b.run(t, waitJS(fmt.Sprintf(`[...document.querySelectorAll('[aria-label=Chat] li')].filter((li) => li.textContent.includes('storm line')).length === %d`, shown)),
+		textIs("#skipped", fmt.Sprintf("%d chat lines skipped", skipped)))
+	b.checkPage(t, "a storming room at 1280 px")
 }
 
 // TestUIReconnects: a room whose server restarts says it is reconnecting,

@@ -117,7 +117,9 @@ export function connect() {
   setConn('connecting…', '');
   const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
   S.ws = ws;
-  ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', token: S.token, region: S.region }));
+  // batch: a busy room's chat, reactions and presence come as one frame per
+  // interval (with a count of lines the room did not show).
+  ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', token: S.token, region: S.region, batch: true }));
   ws.onmessage = (m) => onFrame(JSON.parse(m.data));
   ws.onclose = async (e) => {
     if (S.ws !== ws) return;
@@ -163,7 +165,7 @@ export function onFrame(f) {
   }
   if (f.type === 'batch') {
     for (const ev of f.events || []) applyEvent({ ...ev, type: 'event', lot: ev.lot || f.lot });
-    const skipped = f.suppressed ?? f.suppressed_chat ?? f.dropped ?? 0;
+    const skipped = f.suppressed?.chat || 0; // reactions left out only lower the live count
     if (skipped > 0) emit({ type: 'suppressed', lot: f.lot, count: skipped });
     return;
   }

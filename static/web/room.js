@@ -280,7 +280,7 @@ export async function lotView(view, id) {
           el('h2', { id: 'here' }, 'Here now'), people,
           el('div', { class: 'react', role: 'group', 'aria-label': 'Reactions' }, reactButtons),
           el('h2', {}, 'Chat'), chat, skipped,
-          el('form', { class: 'row chat-form', onsubmit: (e) => { e.preventDefault(); if (text.value.trim()) request('chat', { lot: id, text: text.value }).then(() => { text.value = ''; }).catch(say); } },
+          el('form', { class: 'row chat-form', onsubmit: (e) => { e.preventDefault(); if (text.value.trim()) request('chat', { lot: id, text: text.value }).then((r) => { text.value = ''; if (r && r.broadcast === false) notice('The room is busy: your line was counted but not shown to everyone. Try again in a moment.'); }).catch(say); } },
             el('label', { class: 'grow' }, el('span', { class: 'sr' }, 'Chat message'), text), el('button', {}, 'Send'))),
         board.node)));
   build();
