@@ -55,6 +55,18 @@ type DebitResult struct {
 	Wallet   Wallet      `json:"wallet"`
 }
 
+// collect takes what the user owes from what is available (releasing
+// pending payouts if need be) and records it, with the wallet after, in res.
+func (res *DebitResult) collect(ctx context.Context, t *txn, user string) error {
+	taken, err := t.collect(ctx, user)
+	if err != nil {
+		return err
+	}
+	res.Taken, res.Released = taken, t.released
+	res.Wallet, err = t.wallet(ctx, user)
+	return err
+}
+
 // eventsKey is the request-record user under which provider events are
 // stored, by event id.
 const eventsKey = "~events"
@@ -123,13 +135,7 @@ func (l *Ledger) Debit(ctx context.Context, c Claim, region string) (DebitResult
 			t.move(user, c.Kind, add, nil, nil)
 			res.Claimed = add
 		}
-		taken, err := t.collect(ctx, user)
-		if err != nil {
-			return err
-		}
-		res.Taken, res.Released = taken, t.released
-		res.Wallet, err = t.wallet(ctx, user)
-		return err
+		return res.collect(ctx, t, user)
 	})
 	o.forgetRefusals = true
 	l.submit(ctx, uuid.Nil, o)

@@ -74,13 +74,7 @@ func (l *Ledger) ReverseDispute(ctx context.Context, r Reversal, region string) 
 			}
 			res.Reversed = amount
 		}
-		taken, err := t.collect(ctx, user)
-		if err != nil {
-			return err
-		}
-		res.Taken, res.Released = taken, t.released
-		res.Wallet, err = t.wallet(ctx, user)
-		return err
+		return res.collect(ctx, t, user)
 	})
 	o.forgetRefusals = true
 	l.submit(ctx, uuid.Nil, o)
