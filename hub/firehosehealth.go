@@ -17,9 +17,10 @@ import (
 //   - money commands reply when the ledger commits; their events are
 //     published beside the reply (publisher.go), or left to the outbox
 //     relay while the store is down;
-//   - joins and lot pages wait at most socialWait for presence, chat
-//     history and reaction totals, then answer with what the node knows
-//     (watchers marked stale);
+//   - a lot page answers from the node's last presence read; a join, and
+//     the first page of a lot on this node, wait at most socialWait for
+//     presence, chat history and reaction totals, then answer with what
+//     the node knows (watchers marked stale);
 //   - chat, reactions and the lobby's views are refused at once with
 //     unavailable while the store is down.
 

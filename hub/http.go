@@ -325,11 +325,17 @@ func (h *Hub) getLot(w http.ResponseWriter, r *http.Request) {
 		writeError(w, h.protocolError(err))
 		return
 	}
-	// One lot's page may read its presence (reads running at once share
-	// one), waiting at most socialWait; the lobby's list reads none.
-	ctx, cancel := context.WithTimeout(r.Context(), socialWait)
-	pr, current := h.presence.read(ctx, l.ID.String(), 0)
-	cancel()
+	// A lot's page never waits on the social store for a lot this node
+	// has read before: it gets the last read's watchers (a new read starts
+	// in the background when that is older than presenceFresh). Only a lot
+	// the node never read waits, at most socialWait; the lobby's list
+	// reads none.
+	pr, current, ok := h.presence.cached(l.ID.String(), presenceFresh)
+	if !ok {
+		ctx, cancel := context.WithTimeout(r.Context(), socialWait)
+		pr, current = h.presence.read(ctx, l.ID.String(), 0)
+		cancel()
+	}
 	lot := snapshot(l, pr.watchers)
 	lot.WatchersStale = !current
 	writeJSON(w, http.StatusOK, map[string]any{"lot": lot})

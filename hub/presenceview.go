@@ -75,9 +75,7 @@ func (v *presenceView) read(ctx context.Context, lot string, maxAge time.Duratio
 		}
 	}
 	if cur == nil {
-		cur = &presenceRead{at: time.Now(), done: make(chan struct{})}
-		v.lots[lot] = cur
-		go v.fill(lot, cur)
+		cur = v.startLocked(lot)
 	}
 	v.mu.Unlock()
 	select {
@@ -88,6 +86,55 @@ func (v *presenceView) read(ctx context.Context, lot string, maxAge time.Duratio
 		defer v.mu.Unlock()
 		return v.knownLocked(lot), false
 	}
+}
+
+// startLocked starts a read of the lot's presence. The caller holds v.mu.
+func (v *presenceView) startLocked(lot string) *presenceRead {
+	cur := &presenceRead{at: time.Now(), done: make(chan struct{})}
+	v.lots[lot] = cur
+	go v.fill(lot, cur)
+	return cur
+}
+
+// cached is read for a caller that must not wait: the lot's presence as
+// last read here (with the newest count), and whether that read is
+// current, starting a new read when the last is older than maxAge. ok is
+// false only when the node never read the lot's presence: then only read
+// can answer (a page about a lot the node has never shown).
+func (v *presenceView) cached(lot string, maxAge time.Duration) (pr *presenceRead, current, ok bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.down() {
+		_, ok = v.last[lot]
+		return v.knownLocked(lot), false, ok
+	}
+	last := v.last[lot]
+	if last == nil {
+		return nil, false, false
+	}
+	cur := v.lots[lot]
+	fresh := false
+	if cur != nil {
+		select {
+		case <-cur.done:
+			fresh = time.Since(cur.at) <= maxAge
+		default: // a read is under way
+			fresh = true
+		}
+	}
+	if !fresh {
+		cur = v.startLocked(lot)
+	}
+	// The last good read is current unless the newest finished read failed.
+	failed := false
+	if cur != nil {
+		select {
+		case <-cur.done:
+			failed = cur.failed
+		default:
+		}
+	}
+	return v.knownLocked(lot), !failed, true
 }
 
 // fill reads the lot's presence into next, on a context of its own: a
