@@ -64,16 +64,28 @@ func (c CallConfig) boundedCalls() []func(*awsconfig.LoadOptions) error {
 	}
 }
 
+// judgeBudget is the least time a call must have been given for its
+// timing out to count against the store.
+const judgeBudget = time.Second
+
 // callDeadline is the middleware that puts CallTimeout on every call's
 // context and reports each call's outcome (after its retries) to health.
 func callDeadline(timeout time.Duration, health *Health) func(*middleware.Stack) error {
 	return func(stack *middleware.Stack) error {
 		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("LotZeroCallDeadline",
 			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				// A caller that gave the call less than judgeBudget and
+				// ran out of it learns nothing about the store: its
+				// failure is not counted (a slow but healthy store must
+				// not be called down by its hurried callers).
+				dl, hasDL := ctx.Deadline()
+				hurried := hasDL && time.Until(dl) < judgeBudget
 				cctx, cancel := context.WithTimeout(ctx, timeout)
 				defer cancel()
 				out, md, err := next.HandleInitialize(cctx, in)
-				health.Observe(ctx, err)
+				if !(hurried && ctx.Err() != nil) {
+					health.Observe(ctx, err)
+				}
 				return out, md, err
 			}), middleware.Before)
 	}

@@ -140,11 +140,13 @@ func answered(err error) bool {
 		!errors.Is(err, context.DeadlineExceeded) && !isThrottle(ae.ErrorCode())
 }
 
-// isThrottle names the codes DynamoDB throttles with: retries exhausted on
-// them mean the store cannot take the load, which is an outage for us too.
+// isThrottle names the codes DynamoDB throttles writes and reads with:
+// retries exhausted on them mean the store cannot take the load, which is
+// an outage for us too. Streams' LimitExceededException is not one: it
+// paces readers of a shard (the tailer backs off), and the store answered.
 func isThrottle(code string) bool {
 	switch code {
-	case "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded", "LimitExceededException":
+	case "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded":
 		return true
 	}
 	return false

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	stypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"github.com/rs/zerolog"
 )
 
@@ -75,5 +76,28 @@ func TestHealthHysteresis(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "firehose recovered"); n != 1 {
 		t.Fatalf("logged recovered %d times:\n%s", n, logs.String())
+	}
+}
+
+// TestHealthStreamPacingIsAnAnswer: Streams pacing a shard's readers
+// (LimitExceededException, which the tailer backs off from) shows the
+// store answers; a table's throttling after retries does not.
+func TestHealthStreamPacingIsAnAnswer(t *testing.T) {
+	h := NewHealth(HealthConfig{Name: "dynamodb", Logger: zerolog.Nop()})
+	now := time.Unix(1000, 0)
+	h.now = func() time.Time { return now }
+	for range 10 {
+		now = now.Add(500 * time.Millisecond)
+		h.Observe(context.Background(), &stypes.LimitExceededException{Message: new(string)})
+	}
+	if h.Degraded() {
+		t.Fatal("the stream's pacing of its readers turned the state")
+	}
+	for range 10 {
+		now = now.Add(500 * time.Millisecond)
+		h.Observe(context.Background(), &types.ProvisionedThroughputExceededException{Message: new(string)})
+	}
+	if !h.Degraded() {
+		t.Fatal("throttled writes for seconds did not turn the state")
 	}
 }

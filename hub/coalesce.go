@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lotzero/lotzero/protocol"
@@ -18,6 +20,31 @@ type socialBatch struct {
 	suppressed map[string]int // by kind, not shown since the last flush
 	armed      bool           // a flush is scheduled
 	last       time.Time      // when the room last sent social frames
+	// overflow counts, by kind, what the dispatcher dropped while the room
+	// was locked: it never waits for a room's lock (every lot's ledger
+	// events queue behind it), so the next flush folds these in.
+	overflow sync.Map // kind -> *atomic.Int64
+}
+
+// addOverflow counts a message the dispatcher dropped without the room's
+// lock.
+func (b *socialBatch) addOverflow(kind string) {
+	c, _ := b.overflow.LoadOrStore(kind, new(atomic.Int64))
+	c.(*atomic.Int64).Add(1)
+}
+
+// foldOverflow moves the dispatcher's counts into suppressed. The caller
+// holds r.mu.
+func (b *socialBatch) foldOverflow() {
+	b.overflow.Range(func(k, v any) bool {
+		if n := v.(*atomic.Int64).Swap(0); n > 0 {
+			if b.suppressed == nil {
+				b.suppressed = map[string]int{}
+			}
+			b.suppressed[k.(string)] += int(n)
+		}
+		return true
+	})
 }
 
 // queueSocial sends or queues a social event frame to the room. The caller
@@ -75,6 +102,7 @@ func (h *Hub) flushSocial(r *room) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	b := &r.social
+	b.foldOverflow()
 	events, suppressed := b.events, b.suppressed
 	b.events, b.suppressed, b.armed = nil, nil, false
 	if r.dead || len(events)+len(suppressed) == 0 {

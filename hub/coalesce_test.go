@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/lotzero/lotzero/firehose"
+	"github.com/lotzero/lotzero/ledger"
 	"github.com/lotzero/lotzero/protocol"
 )
 
@@ -314,4 +317,39 @@ func TestDispatchTakesMoneyFirst(t *testing.T) {
 		t.Fatalf("the worker took chat before the ledger event (money %d, social %d left)", len(sh.money), len(sh.social))
 	}
 	eventually(t, "the chat backlog", func() bool { return len(sh.social) == 0 })
+}
+
+// TestOverflowNeverWaitsForTheRoom: a busy room whose dispatch line
+// overflows while its lock is held (a fan-out to thousands, a flush) does
+// not stall the dispatcher: another lot's ledger event is still handed to
+// its worker, and the dropped lines are counted for the room's next batch.
+func TestOverflowNeverWaitsForTheRoom(t *testing.T) {
+	l := newFakeLedger()
+	h := newTestHub(t, l, Options{Node: "n1", DispatchShards: 8})
+	lot := l.id.String()
+	doJoin(t, testSession(h, "alice"), l, nil)
+	r := h.existingRoom(lot)
+	other := uuid.New()
+	for shardOf(other.String(), 8) == shardOf(lot, 8) {
+		other = uuid.New()
+	}
+	msgs := make(chan firehose.Message)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.dispatch(ctx, msgs)
+	r.mu.Lock()
+	for i := range socialBacklog + 2 { // the worker takes one and waits; the line fills; the rest overflow
+		msgs <- chatLine(lot, i)
+	}
+	select {
+	case msgs <- ledgerMessage(ledger.Event{Lot: other, Seq: 1, Kind: ledger.EventBid, At: time.Now()}):
+	case <-time.After(10 * time.Second):
+		r.mu.Unlock()
+		t.Fatal("the dispatcher waits on the busy room's lock: another lot's ledger event is not taken")
+	}
+	c, ok := r.social.overflow.Load(protocol.EventChat)
+	r.mu.Unlock()
+	if !ok || c.(*atomic.Int64).Load() == 0 {
+		t.Fatal("the lines dropped while the room was locked were not counted for its next batch")
+	}
 }

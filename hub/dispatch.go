@@ -95,12 +95,23 @@ func (h *Hub) onLedger(m firehose.Message) {
 
 // socialOverflow counts a social message a full dispatch line dropped, in
 // its room's next batch.
+// The dispatcher never waits for the room's lock here (a fan-out may hold
+// it, and every lot's ledger events wait behind the dispatcher): when the
+// lock is taken the count goes to the room's overflow, which its next
+// flush — due, as the room is busy — reports.
 func (h *Hub) socialOverflow(m firehose.Message) {
-	if r := h.existingRoom(m.Lot); r != nil {
-		h.suppress(r, m.Event)
+	r := h.existingRoom(m.Lot)
+	if r == nil {
+		h.metrics.suppressed.WithLabelValues(m.Event).Inc()
+		return
+	}
+	if r.mu.TryLock() {
+		h.suppressLocked(r, m.Event)
+		r.mu.Unlock()
 		return
 	}
 	h.metrics.suppressed.WithLabelValues(m.Event).Inc()
+	r.social.addOverflow(m.Event)
 }
 
 // deliverLocal hands events this node just committed to its own sessions

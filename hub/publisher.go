@@ -21,9 +21,11 @@ const (
 
 // publisher runs the publishes beside the replies: each on its own
 // goroutine, bounded in time and number, and those of one lot one after
-// the other, so the stream carries a lot's events in seq order as this
-// node committed them (other nodes would otherwise see gaps, and read
-// them from the ledger).
+// the other in the order their commands called publish — normally seq
+// order, so other nodes rarely see a gap. When two commits of a lot call
+// publish in the other order, or one is left to the relay while the next
+// goes out, the other nodes see a gap and fill it from the ledger: later
+// reads, never a lost or reordered event.
 type publisher struct {
 	slots chan struct{} // one per publish under way
 
@@ -72,16 +74,21 @@ func (h *Hub) publish(ctx context.Context, events []ledger.Event) {
 			p.mu.Unlock()
 			close(done)
 		}()
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
-		defer cancel()
 		if prev != nil {
+			// The wait for the lot's previous publish has its own bound:
+			// a publish that starts with its budget spent would fail at
+			// once and count against a store that never saw it.
+			wait := time.NewTimer(publishTimeout)
 			select {
 			case <-prev:
-			case <-pctx.Done():
+				wait.Stop()
+			case <-wait.C:
 				h.metrics.deferred.Add(float64(len(events)))
 				return
 			}
 		}
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+		defer cancel()
 		h.publishNow(pctx, events)
 	}()
 }

@@ -149,8 +149,10 @@ func (h *Hub) record(ctx context.Context, m firehose.Message) {
 	m.Unlisted = h.unlisted(ctx, m.Lot)
 	var err error
 	for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
-		// While the store is down the event waits here (its queue fills
-		// meanwhile, then drops with a log line): recorded late, not lost.
+		// While the store is down the event waits here and is recorded
+		// late; the queue behind it fills meanwhile, and what it then
+		// drops (with a log line) is left to the nodes that get the
+		// event from the stream.
 		for h.firehoseDown() && ctx.Err() == nil {
 			select {
 			case <-ctx.Done():

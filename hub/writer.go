@@ -32,6 +32,9 @@ type queue struct {
 // them it looks for money frames again.
 const socialChunk = 4
 
+// socialTurnBytes bounds a social turn past its first frame.
+const socialTurnBytes = 16 << 10
+
 func newQueue(limit int) *queue {
 	return &queue{limit: limit}
 }
@@ -101,7 +104,7 @@ func (q *queue) startWriter() bool {
 }
 
 // next removes and returns what the writer sends next: every queued money
-// frame, or else up to socialChunk social frames. When there are none (or
+// frame, or else up to socialChunk social frames (socialTurnBytes). When there are none (or
 // the queue is closed) it ends the writer's turn and returns nil.
 func (q *queue) next() [][]byte {
 	q.mu.Lock()
@@ -113,12 +116,17 @@ func (q *queue) next() [][]byte {
 		q.money, q.moneyBytes = nil, 0
 		return out
 	case len(q.social) > 0:
-		n := min(len(q.social), socialChunk)
+		// At most socialChunk frames and, past the first, socialTurnBytes:
+		// a money frame queued meanwhile waits for one short turn, not
+		// for several 64 KiB batches.
+		n, size := 0, 0
+		for n < len(q.social) && n < socialChunk && (n == 0 || size+len(q.social[n]) <= socialTurnBytes) {
+			size += len(q.social[n])
+			n++
+		}
 		out := make([][]byte, n)
 		copy(out, q.social)
-		for _, f := range out {
-			q.socialBytes -= len(f)
-		}
+		q.socialBytes -= size
 		clear(q.social[:n])
 		q.social = q.social[n:]
 		if len(q.social) == 0 {

@@ -61,6 +61,22 @@ func TestQueueSendsMoneyFirst(t *testing.T) {
 	}
 }
 
+// A social turn is short in bytes too: big batch frames go one per turn
+// past the first, so money queued meanwhile waits for one frame at most.
+func TestQueueSocialTurnIsShortInBytes(t *testing.T) {
+	q := newQueue(1 << 20)
+	big := func(i int) []byte { return append([]byte(fmt.Sprintf("batch%d:", i)), make([]byte, 40<<10)...) }
+	for i := range 3 {
+		q.pushSocial(big(i))
+	}
+	first := q.next()
+	q.push([]byte("bid"))
+	second := q.next()
+	if len(first) != 1 || len(second) != 1 || string(second[0]) != "bid" {
+		t.Fatalf("turns of %d then %d frames (second %.3q): a 40 KiB batch turn took more than one, or money waited", len(first), len(second), second)
+	}
+}
+
 // Under pressure social frames give way: a full queue drops its oldest
 // social frames for new ones and for money, and only money that cannot fit
 // at all refuses (the session's 4009).
