@@ -42,6 +42,16 @@ func TestUIHostPage(t *testing.T) {
 		chromedp.SetValue("#f-hard_end_m", "60", chromedp.ByQuery), chromedp.Click("#f-open", chromedp.ByQuery),
 		chromedp.Click("#create", chromedp.ByQuery), textIs("#notice", "Created “Patek Philippe 5711” — open it when you are ready"))
 	english := hostedLot(t, b, "Patek Philippe 5711")
+	// A refusal is said beside the button, in sight on a phone, naming the
+	// form's field (the server names its API field, hard_end_s).
+	b.phone(t)
+	b.run(t, chromedp.SetValue("#f-title", "Too short", chromedp.ByQuery), chromedp.SetValue("#f-duration_m", "30", chromedp.ByQuery),
+		chromedp.SetValue("#f-hard_end_m", "5", chromedp.ByQuery), chromedp.Click("#create", chromedp.ByQuery),
+		textIs("#create-problem", "Check “Hard end”: “Hard end” must be at least “Runs for”"),
+		waitJS(`document.querySelector('#f-hard_end_m').getAttribute('aria-invalid') === 'true'`),
+		waitJS(`(() => { const r = document.querySelector('#create-problem').getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; })()`))
+	b.desktop(t)
+	b.run(t, chromedp.SetValue("#f-hard_end_m", "", chromedp.ByQuery))
 	b.run(t, textIs(hostedSel(english, ".pill"), "Opens soon"))
 
 	b.run(t, chromedp.Click(`.chip[data-kind="dutch"]`, chromedp.ByQuery), chromedp.SetValue("#f-title", "Dutch tulips", chromedp.ByQuery),
@@ -90,6 +100,12 @@ func TestUIHostPage(t *testing.T) {
 	b.run(t, textIs(hostedSel(drop, "dl"), "3 of 50"), textIs(hostedSel(drop, "dl"), "$135.00"), textIs(hostedSel(drop, "dl"), "Watching1"),
 		textIs(hostedSel(dutch, "dl"), "1 of 4"), textIs(hostedSel(dutch, "dl"), "$110.00"), textIs("#host-totals", "$245.00 taken"))
 	b.bothWidths(t, "the host page", "host")
+	// Close asks once more before it acts; its name says which lot.
+	b.run(t, waitJS(fmt.Sprintf(`document.querySelector(%q).getAttribute('aria-label') === 'Close Tour hoodie'`, hostedSel(drop, `button[data-cmd="close"]`))),
+		chromedp.Click(hostedSel(drop, `button[data-cmd="close"]`), chromedp.ByQuery), textIs(hostedSel(drop, `button[data-cmd="close"]`), "Close now?"))
+	if l := get(drop); l.Status != "open" {
+		t.Fatalf("one tap on Close closed the drop: %+v", l)
+	}
 	b.run(t, chromedp.Click(hostedSel(drop, `button[data-cmd="close"]`), chromedp.ByQuery), textIs(hostedSel(drop, ".pill"), "Closed"),
 		waitJS(fmt.Sprintf(`document.querySelector(%q).hidden`, hostedSel(drop, `button[data-cmd="close"]`))))
 	if l := get(drop); l.Status != "settled" && l.Status != "closed" {
@@ -99,9 +115,13 @@ func TestUIHostPage(t *testing.T) {
 	// Paying out proceeds: the amount is set aside at once and listed as
 	// on its way until an operator (or Stripe) pays it.
 	b.desktop(t)
+	// Asking more than may be paid out says the most, in dollars.
 	b.run(t, chromedp.Navigate(s.URL+"/?user=auctioneer&region=us-east-1#/wallet"), textIs("main", "Pay out"),
+		chromedp.SetValue("#payout-amount", "100000", chromedp.ByQuery), chromedp.Click("#pay-out", chromedp.ByQuery),
+		waitJS(`/^You can pay out up to \$[0-9,]+\.[0-9]{2}\.$/.test(document.querySelector('#payout-result').textContent)`),
 		chromedp.SetValue("#payout-amount", "1.00", chromedp.ByQuery), chromedp.Click("#pay-out", chromedp.ByQuery),
-		textIs("#payout-result", "Payout of $1.00: on its way."), textIs("#payouts", "Payout · on its way"))
+		textIs("#payout-result", "Payout of $1.00: on its way."), textIs("#payouts", "Payout · on its way"),
+		textIs("#wallet-paying", "$1.00"))
 	b.checkPage(t, "a host's wallet at 1280 px")
 
 	// A shopper may host in the demo: one tap, then the form.

@@ -15,7 +15,7 @@ const lotLink = (l) => el('a', { href: `#/lot/${l.id}` }, l.title);
 
 // rebid bids the lot's minimum as the server has it now (the list may be
 // a few seconds old); refused as too low, the list is read again.
-async function rebid(id, title, redraw) {
+async function rebidAt(id, title, redraw) {
   try {
     const { lot } = await api(`/api/lots/${id}`);
     const r = await request('bid', { lot: id, amount: lot.min_next_bid });
@@ -37,7 +37,7 @@ function bidLine(a, redraw) {
     lost: l.winner ? `Won by ${l.winner} at ${money(l.high_bid)} · your best bid ${money(a.top_bid)}` : `Closed without a winner · your best bid ${money(a.top_bid)}`,
   }[a.standing] || '';
   const rebid = a.standing === 'outbid' && open
-    ? el('button', { type: 'button', class: 'small', 'data-rebid': l.id, onclick: () => rebid(l.id, l.title, redraw) }, `Bid ${money(l.min_next_bid)}`)
+    ? el('button', { type: 'button', class: 'small', 'data-rebid': l.id, onclick: () => rebidAt(l.id, l.title, redraw) }, `Bid ${money(l.min_next_bid)}`)
     : null;
   return el('li', { class: 'act-line', 'data-lot': l.id, 'data-standing': a.standing },
     el('span', { class: `state ${cls}` }, word), el('div', { class: 'grow' }, lotLink(l), el('div', { class: 'muted small' }, what)), rebid);

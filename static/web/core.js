@@ -95,7 +95,7 @@ export const words = (err) => {
 };
 // inDollars says the ledger's messages that carry minor units in dollars.
 const AS_DOLLARS = [
-  [/^wallet frozen: it owes (\d+)/, (o) => `Your wallet is frozen: you owe ${money(o)} after a card refund or dispute; add funds to clear it.`],
+  [/^wallet frozen: it owes (\d+)/, (o) => `Your wallet is frozen. You owe ${money(o)} after a card refund or dispute; add funds to clear it.`],
   [/would take in more than (\d+) minor units/, (max) => `That would take your wallet past the most it may hold (${money(max)}).`],
   [/^needs (\d+) available, wallet has (-?\d+)/, (need, has) => `That needs ${money(need)} available; your wallet has ${money(has)}.`],
   [/^a payout comes from earnings: (-?\d+) earned/, (can) => `You can pay out up to ${money(Math.max(0, can))}.`],

@@ -117,14 +117,15 @@ export async function walletView(view) {
     // The pushed wallet says at once (and may be newer than the read).
     const pushed = S.wallet && (!w || (S.wallet.version || 0) >= (w.version || 0)) ? S.wallet : w;
     frozen.hidden = !pushed?.frozen;
-    const text = `Your wallet is frozen: you owe ${money(pushed?.owed || 0)} after a card refund or dispute; add funds to clear it. Until then you cannot bid, buy or pay out.`;
+    const text = `Your wallet is frozen. You owe ${money(pushed?.owed || 0)} after a card refund or dispute; add funds to clear it. Until then you cannot bid, buy or pay out.`;
     if (frozen.textContent !== text) frozen.textContent = text;
   };
   let shown = '';
   const draw = async () => {
     const [{ wallet, entries: list }, payouts] = await Promise.all([api('/api/wallet'),
       isHost() ? api('/api/wallet/payouts').then((r) => r.payouts || []).catch(() => []) : []]);
-    w = wallet;
+    // A pushed wallet newer than the read is the one to show.
+    w = S.wallet && (S.wallet.version || 0) > (wallet.version || 0) ? S.wallet : wallet;
     drawFrozen();
     const pending = w.payout_pending || 0;
     const cards = [
