@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/lotzero/lotzero/protocol"
 )
 
@@ -54,6 +55,9 @@ func TestUIHostPage(t *testing.T) {
 	b.run(t, chromedp.SetValue("#f-hard_end_m", "", chromedp.ByQuery))
 	b.run(t, textIs(hostedSel(english, ".pill"), "Opens soon"))
 
+	// The kinds are real radio buttons: arrow keys move between them.
+	b.run(t, chromedp.Focus(`.chip[data-kind="english"] input`, chromedp.ByQuery), chromedp.KeyEvent(kb.ArrowRight),
+		waitJS(`document.querySelector('.chip[data-kind="dutch"] input').checked && !document.querySelector('fieldset[data-kind="dutch"]').hidden`))
 	b.run(t, chromedp.Click(`.chip[data-kind="dutch"]`, chromedp.ByQuery), chromedp.SetValue("#f-title", "Dutch tulips", chromedp.ByQuery),
 		chromedp.SetValue("#f-d_start_price", "120.00", chromedp.ByQuery), chromedp.SetValue("#f-floor_price", "100.00", chromedp.ByQuery),
 		chromedp.SetValue("#f-step", "10.00", chromedp.ByQuery), chromedp.SetValue("#f-interval_s", "600", chromedp.ByQuery),
@@ -160,14 +164,20 @@ func TestUIMyActivity(t *testing.T) {
 	b.run(t, textIs("#my-bids", "Outbid"), textIs("#my-bids", "the high bid is now $15.00"), textIs("#notice", "You were outbid on Rolex Daytona"),
 		textIs(`[data-rebid]`, "Bid $15.50"), textIs("#my-holds", "No money is held"))
 	b.bothWidths(t, "my activity, outbid", "activity")
-	b.run(t, chromedp.Click(`[data-rebid]`, chromedp.ByQuery), textIs("#my-bids", "You lead at $15.50"), textIs("#my-holds", "$15.50 held"))
+	// A live list keeps the keyboard focus: nothing changed, nothing is rebuilt.
+	b.run(t, chromedp.Focus(`[data-rebid]`, chromedp.ByQuery), chromedp.Sleep(4500*time.Millisecond),
+		waitJS(`document.activeElement === document.querySelector('[data-rebid]')`))
+	// The re-bid reads the lot first: bob's newer bid is not answered with a
+	// minimum it already passed.
+	mustOK(t, bob, protocol.Request{Type: "bid", Lot: english, Amount: 1600}, nil)
+	b.run(t, chromedp.Click(`[data-rebid]`, chromedp.ByQuery), textIs("#my-bids", "You lead at $16.50"), textIs("#my-holds", "$16.50 held"))
 	host := s.dial(t, "auctioneer", "us-east-1")
 	mustOK(t, host, protocol.Request{Type: "close", Lot: english}, nil)
-	b.run(t, textIs("#my-bids", "Won"), textIs("#my-bids", "You won at $15.50"))
+	b.run(t, textIs("#my-bids", "Won"), textIs("#my-bids", "You won at $16.50"))
 	b.checkPage(t, "my activity, won, at 390 px")
 	bobPage := newBrowser(t)
 	bobPage.open(t, s, "bob", "us-west-2", "#/me")
-	bobPage.run(t, textIs("#my-bids", "Lost"), textIs("#my-bids", "Won by alice at $15.50"), textIs("#my-buys", "Nothing bought yet"))
+	bobPage.run(t, textIs("#my-bids", "Lost"), textIs("#my-bids", "Won by alice at $16.50"), textIs("#my-buys", "Nothing bought yet"))
 	bobPage.checkPage(t, "bob's activity at 1280 px")
 
 	// A storming room, on the server's default chat budget: ten shoppers
