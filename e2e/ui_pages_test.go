@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/lotzero/lotzero/protocol"
 )
 
@@ -42,8 +43,21 @@ func TestUIHostPage(t *testing.T) {
 		chromedp.SetValue("#f-hard_end_m", "60", chromedp.ByQuery), chromedp.Click("#f-open", chromedp.ByQuery),
 		chromedp.Click("#create", chromedp.ByQuery), textIs("#notice", "Created “Patek Philippe 5711” — open it when you are ready"))
 	english := hostedLot(t, b, "Patek Philippe 5711")
+	// A refusal is said beside the button, in sight on a phone, naming the
+	// form's field (the server names its API field, hard_end_s).
+	b.phone(t)
+	b.run(t, chromedp.SetValue("#f-title", "Too short", chromedp.ByQuery), chromedp.SetValue("#f-duration_m", "30", chromedp.ByQuery),
+		chromedp.SetValue("#f-hard_end_m", "5", chromedp.ByQuery), chromedp.Click("#create", chromedp.ByQuery),
+		textIs("#create-problem", "Check “Hard end”: “Hard end” must be at least “Runs for”"),
+		waitJS(`document.querySelector('#f-hard_end_m').getAttribute('aria-invalid') === 'true'`),
+		waitJS(`(() => { const r = document.querySelector('#create-problem').getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; })()`))
+	b.desktop(t)
+	b.run(t, chromedp.SetValue("#f-hard_end_m", "", chromedp.ByQuery))
 	b.run(t, textIs(hostedSel(english, ".pill"), "Opens soon"))
 
+	// The kinds are real radio buttons: arrow keys move between them.
+	b.run(t, chromedp.Focus(`.chip[data-kind="english"] input`, chromedp.ByQuery), chromedp.KeyEvent(kb.ArrowRight),
+		waitJS(`document.querySelector('.chip[data-kind="dutch"] input').checked && !document.querySelector('fieldset[data-kind="dutch"]').hidden`))
 	b.run(t, chromedp.Click(`.chip[data-kind="dutch"]`, chromedp.ByQuery), chromedp.SetValue("#f-title", "Dutch tulips", chromedp.ByQuery),
 		chromedp.SetValue("#f-d_start_price", "120.00", chromedp.ByQuery), chromedp.SetValue("#f-floor_price", "100.00", chromedp.ByQuery),
 		chromedp.SetValue("#f-step", "10.00", chromedp.ByQuery), chromedp.SetValue("#f-interval_s", "600", chromedp.ByQuery),
@@ -90,6 +104,12 @@ func TestUIHostPage(t *testing.T) {
 	b.run(t, textIs(hostedSel(drop, "dl"), "3 of 50"), textIs(hostedSel(drop, "dl"), "$135.00"), textIs(hostedSel(drop, "dl"), "Watching1"),
 		textIs(hostedSel(dutch, "dl"), "1 of 4"), textIs(hostedSel(dutch, "dl"), "$110.00"), textIs("#host-totals", "$245.00 taken"))
 	b.bothWidths(t, "the host page", "host")
+	// Close asks once more before it acts; its name says which lot.
+	b.run(t, waitJS(fmt.Sprintf(`document.querySelector(%q).getAttribute('aria-label') === 'Close Tour hoodie'`, hostedSel(drop, `button[data-cmd="close"]`))),
+		chromedp.Click(hostedSel(drop, `button[data-cmd="close"]`), chromedp.ByQuery), textIs(hostedSel(drop, `button[data-cmd="close"]`), "Close now?"))
+	if l := get(drop); l.Status != "open" {
+		t.Fatalf("one tap on Close closed the drop: %+v", l)
+	}
 	b.run(t, chromedp.Click(hostedSel(drop, `button[data-cmd="close"]`), chromedp.ByQuery), textIs(hostedSel(drop, ".pill"), "Closed"),
 		waitJS(fmt.Sprintf(`document.querySelector(%q).hidden`, hostedSel(drop, `button[data-cmd="close"]`))))
 	if l := get(drop); l.Status != "settled" && l.Status != "closed" {
@@ -99,9 +119,13 @@ func TestUIHostPage(t *testing.T) {
 	// Paying out proceeds: the amount is set aside at once and listed as
 	// on its way until an operator (or Stripe) pays it.
 	b.desktop(t)
+	// Asking more than may be paid out says the most, in dollars.
 	b.run(t, chromedp.Navigate(s.URL+"/?user=auctioneer&region=us-east-1#/wallet"), textIs("main", "Pay out"),
+		chromedp.SetValue("#payout-amount", "100000", chromedp.ByQuery), chromedp.Click("#pay-out", chromedp.ByQuery),
+		waitJS(`/^You can pay out up to \$[0-9,]+\.[0-9]{2}\.$/.test(document.querySelector('#payout-result').textContent)`),
 		chromedp.SetValue("#payout-amount", "1.00", chromedp.ByQuery), chromedp.Click("#pay-out", chromedp.ByQuery),
-		textIs("#payout-result", "Payout of $1.00: on its way."), textIs("#payouts", "Payout · on its way"))
+		textIs("#payout-result", "Payout of $1.00: on its way."), textIs("#payouts", "Payout · on its way"),
+		textIs("#wallet-paying", "$1.00"))
 	b.checkPage(t, "a host's wallet at 1280 px")
 
 	// A shopper may host in the demo: one tap, then the form.
@@ -140,14 +164,20 @@ func TestUIMyActivity(t *testing.T) {
 	b.run(t, textIs("#my-bids", "Outbid"), textIs("#my-bids", "the high bid is now $15.00"), textIs("#notice", "You were outbid on Rolex Daytona"),
 		textIs(`[data-rebid]`, "Bid $15.50"), textIs("#my-holds", "No money is held"))
 	b.bothWidths(t, "my activity, outbid", "activity")
-	b.run(t, chromedp.Click(`[data-rebid]`, chromedp.ByQuery), textIs("#my-bids", "You lead at $15.50"), textIs("#my-holds", "$15.50 held"))
+	// A live list keeps the keyboard focus: nothing changed, nothing is rebuilt.
+	b.run(t, chromedp.Focus(`[data-rebid]`, chromedp.ByQuery), chromedp.Sleep(4500*time.Millisecond),
+		waitJS(`document.activeElement === document.querySelector('[data-rebid]')`))
+	// The re-bid reads the lot first: bob's newer bid is not answered with a
+	// minimum it already passed.
+	mustOK(t, bob, protocol.Request{Type: "bid", Lot: english, Amount: 1600}, nil)
+	b.run(t, chromedp.Click(`[data-rebid]`, chromedp.ByQuery), textIs("#my-bids", "You lead at $16.50"), textIs("#my-holds", "$16.50 held"))
 	host := s.dial(t, "auctioneer", "us-east-1")
 	mustOK(t, host, protocol.Request{Type: "close", Lot: english}, nil)
-	b.run(t, textIs("#my-bids", "Won"), textIs("#my-bids", "You won at $15.50"))
+	b.run(t, textIs("#my-bids", "Won"), textIs("#my-bids", "You won at $16.50"))
 	b.checkPage(t, "my activity, won, at 390 px")
 	bobPage := newBrowser(t)
 	bobPage.open(t, s, "bob", "us-west-2", "#/me")
-	bobPage.run(t, textIs("#my-bids", "Lost"), textIs("#my-bids", "Won by alice at $15.50"), textIs("#my-buys", "Nothing bought yet"))
+	bobPage.run(t, textIs("#my-bids", "Lost"), textIs("#my-bids", "Won by alice at $16.50"), textIs("#my-buys", "Nothing bought yet"))
 	bobPage.checkPage(t, "bob's activity at 1280 px")
 
 	// A storming room, on the server's default chat budget: ten shoppers

@@ -233,11 +233,18 @@ func TestUIEnglishTwoBrowsers(t *testing.T) {
 		textIs("#held", "Held in your wallet: $10.00"), textIs("#standing", "You lead at $10.00"))
 	bob.run(t, textIs("#high", "$10.00"), textIs("#leader", "alice from eu-west-1"),
 		textIs("[aria-label=Activity]", "alice (eu-west-1) bid $10.00"))
+	// Bob types his bid and presses Enter: once it goes through, the box
+	// shows the new minimum (not his old bid).
 	bob.run(t, waitJS(`document.querySelector('#amount').value === '10.50'`),
-		chromedp.SetValue("#amount", "12.00", chromedp.ByQuery), chromedp.Click("#bid", chromedp.ByQuery))
+		chromedp.Evaluate(`document.querySelector('#amount').value = ''`, nil), chromedp.SendKeys("#amount", "12.00", chromedp.ByQuery),
+		chromedp.SendKeys("#amount", kb.Enter, chromedp.ByQuery), textIs("#standing", "You lead at $12.00"),
+		waitJS(`document.querySelector('#amount').value === '12.50'`), textIs("#min", "Minimum $12.50"))
+	// Inside the room the standing box says "outbid"; the top notice does not say it again.
 	alice.run(t, textIs("#high", "$12.00"), textIs("#leader", "bob from ap-southeast-1"),
-		textIs("#notice", "outbid"), textIs("#held", "Held in your wallet: $0.00"),
-		textIs("#standing", "You were outbid — bid $12.50 to lead again"), textIs("#rebid", "Bid $12.50"))
+		textIs("#held", "Held in your wallet: $0.00"),
+		textIs("#standing", "You were outbid — bid $12.50 to lead again"), textIs("#rebid", "Bid $12.50"),
+		chromedp.Sleep(300*time.Millisecond),
+		waitJS(`document.querySelector('#notice').hidden || !document.querySelector('#notice').textContent.includes('outbid')`))
 	carol := s.dial(t, "carol", "sa-east-1")
 	mustOK(t, carol, protocol.Request{Type: "join", Lot: lot}, nil)
 	mustOK(t, carol, protocol.Request{Type: "chat", ID: "c1", Lot: lot, Text: "That Leica is mint 👀"}, nil)
@@ -248,14 +255,17 @@ func TestUIEnglishTwoBrowsers(t *testing.T) {
 	bob.run(t, textIs("#notice", "You lead"), textIs("#standing", "You lead at $12.00"))
 	// One tap bids the minimum and leads again.
 	alice.run(t, chromedp.Click("#rebid", chromedp.ByQuery), textIs("#standing", "You lead at $12.50"), textIs("#held", "Held in your wallet: $12.50"))
-	bob.run(t, textIs("#standing", "You were outbid — bid $13.00 to lead again"))
+	// Bob left the box alone: it follows the minimum.
+	bob.run(t, textIs("#standing", "You were outbid — bid $13.00 to lead again"), waitJS(`document.querySelector('#amount').value === '13.00'`))
 	bob.checkPage(t, "the English room, outbid, at 390 px")
 	bob.shot(t, "english-room-phone")
+	// What he types stays through live changes (the close below).
+	bob.run(t, chromedp.Evaluate(`document.querySelector('#amount').value = ''`, nil), chromedp.SendKeys("#amount", "30", chromedp.ByQuery))
 	// The host closes it: who won, at what price, on both pages.
 	host := s.dial(t, "auctioneer", "us-east-1")
 	mustOK(t, host, protocol.Request{Type: "close", Lot: lot}, nil)
 	bob.run(t, textIs("#result", "Won by alice (eu-west-1) at $12.50"), textIs("#standing", "You did not win"),
-		waitJS(`document.querySelector('#bid').disabled`))
+		waitJS(`document.querySelector('#bid').disabled`), waitJS(`document.querySelector('#amount').value === '30'`))
 	alice.run(t, textIs("#result", "Won by alice"), textIs("#standing", "You won at $12.50"), textIs("#countdown", "ended"))
 	alice.checkPage(t, "the closed English room at 1280 px")
 	bob.checkPage(t, "the closed English room at 390 px")
@@ -290,9 +300,11 @@ func TestUIDutchClaimOnce(t *testing.T) {
 	b.checkPage(t, "the Dutch room at 390 px")
 	a.run(t, textIs("#price", "$900.00"), chromedp.Click("#claim", chromedp.ByQuery), textIs("#notice", "You claimed 1 at $900.00"),
 		textIs("#standing", "You claimed 1 at $900.00"))
-	b.run(t, textIs("#units", "Sold out"), waitJS(`document.querySelector('#claim').disabled`),
-		textIs("#result", "Sold out — all 1 gone"), textIs("[aria-label=Activity]", "carol (sa-east-1) claimed 1 at $900.00"),
-		textIs("[aria-label=Activity]", "Sold out"))
+	b.run(t, textIs("#units", "None of 1 left"), waitJS(`document.querySelector('#claim').disabled`),
+		textIs("#result", "Sold out · carol bought 1 at $900.00"), textIs("[aria-label=Activity]", "carol (sa-east-1) claimed 1 at $900.00"),
+		textIs("[aria-label=Activity]", "Sold out"),
+		// "Sold out" is said by the result and the event, not four times
+		waitJS(`(document.querySelector('main').innerText.match(/sold out/gi) || []).length <= 2`))
 	b.checkPage(t, "the sold-out Dutch room at 390 px")
 	b.shot(t, "dutch-room-phone")
 	a.checkPage(t, "the sold-out Dutch room at 1280 px")
@@ -319,8 +331,9 @@ func TestUIDropLobbyWalletAndProof(t *testing.T) {
 	mustOK(t, buyer, protocol.Request{Type: "buy", Lot: gone, Qty: 1}, nil)
 	b := newBrowser(t)
 	b.open(t, s, "erin", "us-east-1", "#/lot/"+lot)
-	b.run(t, textIs("#units", "3 of 3 left"), chromedp.Click("#buy", chromedp.ByQuery), textIs("#notice", "You bought 1 at $180.00"),
+	b.run(t, textIs("#units", "3 of 3 left"), textIs("#can-buy", "You can buy 2 more"), chromedp.Click("#buy", chromedp.ByQuery), textIs("#notice", "You bought 1 at $180.00"),
 		textIs("#units", "2 of 3 left"), textIs("#standing", "You bought 1 at $180.00"),
+		textIs("#can-buy", "You can buy 1 more"), waitJS(`document.querySelector('#qty').max === '1'`),
 		textIs("[aria-label=Activity]", "erin (us-east-1) bought 1 at $180.00"))
 	b.bothWidths(t, "the drop room", "drop-room")
 	// The notice belongs to the room: following a link away clears it.
@@ -351,8 +364,9 @@ func TestUIDropLobbyWalletAndProof(t *testing.T) {
 	// A wallet frozen after a refund or dispute (a server with money-out
 	// marks it so) says so on the page and in the header.
 	var injected bool
-	b.run(t, chromedp.Evaluate(`window.lotzero.frame({type: 'wallet', wallet: {funded: 1000000, held: 0, spent: 18000, earned: 0, available: 987000, version: 1000000, frozen: true}}); true`, &injected),
-		textIs("#frozen", "Your wallet is frozen"), textIs("#wallet-chip", "Wallet frozen"))
+	b.run(t, chromedp.Evaluate(`window.lotzero.frame({type: 'wallet', wallet: {funded: 1000000, held: 0, spent: 18000, earned: 0, available: 987000, version: 1000000, frozen: true, owed: 5000}}); true`, &injected),
+		textIs("#frozen", "You owe $50.00 after a card refund or dispute; add funds to clear it"), textIs("#wallet-chip", "Wallet frozen"),
+		textIs("#wallet-owed", "$50.00"))
 	b.checkPage(t, "a frozen wallet at 390 px")
 	b.desktop(t)
 	b.run(t, chromedp.Navigate(s.URL+"/?user=erin&region=us-east-1#/proof"), waitJS(`!!document.querySelector('#run')`),
@@ -369,7 +383,7 @@ func TestUIDropLobbyWalletAndProof(t *testing.T) {
 		t.Fatalf("proof console: %q, succeeded %q, %q", verdict, ok, counters)
 	}
 	// The run is listed with its downloads, and its lot stays out of the lobby.
-	b.run(t, textIs("#proof-runs", "oversell n=100 k=10"), textIs("#proof-runs", "record"))
+	b.run(t, textIs("#proof-runs", "Oversell: 100 buyers for 10 units"), textIs("#proof-runs", "record"))
 	b.bothWidths(t, "the proof console", "proof-console")
 	b.run(t, chromedp.Navigate(s.URL+"/?user=erin&region=us-east-1#/"), textIs("main", "English auctions"))
 	var lobby string

@@ -9,13 +9,10 @@ export const WORDS = {
   insufficient_funds: 'Not enough available funds in your wallet.',
   lot_closed: 'This lot has closed.',
   lot_not_open: 'This lot has not opened yet.',
-  limit_exceeded: 'That is more than the limit per person.',
   price_changed: 'The price changed; check it and try again.',
   rate_limited: 'Slow down a little and try again.',
-  forbidden: 'Only the lot’s host can do that.',
   busy: 'The auction house is busy; nothing changed — please try again.',
   not_found: 'That does not exist.',
-  bad_request: 'That request was not valid.',
   unauthorized: 'Your session expired; signing in again.',
   internal: 'Something went wrong on our side; please try again.',
 };
@@ -88,7 +85,28 @@ export function notice(text, good = false, action = null) {
   if (text) notice.t = setTimeout(() => { n.hidden = true; }, 8000);
 }
 export const clearNotice = () => notice('');
-export const say = (err) => notice(WORDS[err?.code] || err?.message || String(err));
+// words says a refused request in words: the friendly line for codes that
+// mean one thing; the server's own message for codes it uses for many
+// (forbidden, limit_exceeded, bad_request: a host's own lot, a frozen
+// wallet, the per-person or the money cap…).
+export const words = (err) => {
+  const m = typeof err?.message === 'string' && err.message ? inDollars(err.message) : '';
+  return (SERVER_SAYS.has(err?.code) && m) || WORDS[err?.code] || m || String(err);
+};
+// inDollars says the ledger's messages that carry minor units in dollars.
+const AS_DOLLARS = [
+  [/^wallet frozen: it owes (\d+)/, (o) => `Your wallet is frozen. You owe ${money(o)} after a card refund or dispute; add funds to clear it.`],
+  [/would take in more than (\d+) minor units/, (max) => `That would take your wallet past the most it may hold (${money(max)}).`],
+  [/^needs (\d+) available, wallet has (-?\d+)/, (need, has) => `That needs ${money(need)} available; your wallet has ${money(has)}.`],
+  [/^a payout comes from earnings: (-?\d+) earned/, (can) => `You can pay out up to ${money(Math.max(0, can))}.`],
+  [/already the high bidder at (\d+) with a maximum of (\d+)/, (at, max) => `You already lead at ${money(at)} with a maximum of ${money(max)}.`],
+];
+export function inDollars(msg) {
+  for (const [re, say] of AS_DOLLARS) { const m = msg.match(re); if (m) return say(...m.slice(1).map(Number)); }
+  return msg.charAt(0).toUpperCase() + msg.slice(1);
+}
+const SERVER_SAYS = new Set(['forbidden', 'limit_exceeded', 'bad_request']);
+export const say = (err) => notice(words(err));
 
 export async function api(path, body, headers = {}) {
   const opts = { headers: { 'Content-Type': 'application/json', ...headers } };
@@ -132,7 +150,33 @@ export function connect() {
   };
 }
 
-function setConn(text, cls) { const c = $('#conn'); c.textContent = text; c.className = `conn ${cls}`; }
+// setConn says the connection's state; on a phone only a dot shows, the
+// words stay for screen readers (.conn-text is visually hidden there).
+function setConn(text, cls) {
+  const c = $('#conn');
+  c.replaceChildren(el('span', { class: 'conn-text' }, text));
+  c.className = `conn ${cls}`;
+}
+
+// confirmTwice makes a button ask before it acts: the first tap turns it
+// into "<label> now?", the second within a few seconds acts.
+export function confirmTwice(button, label, name, act) {
+  let t = null;
+  const reset = () => { clearTimeout(t); t = null; button.textContent = label; button.setAttribute('aria-label', `${label} ${name()}`); delete button.dataset.armed; };
+  reset();
+  button.onclick = () => {
+    if (!button.dataset.armed) {
+      button.dataset.armed = '1';
+      button.textContent = `${label} now?`;
+      button.setAttribute('aria-label', `${label} ${name()} now? Tap again to confirm`);
+      t = setTimeout(reset, 5000);
+      return;
+    }
+    reset();
+    act();
+  };
+  return reset;
+}
 
 // setWallet keeps the newest wallet: frames from different lots can arrive
 // out of order, and version says which is newer.

@@ -2,7 +2,7 @@
 // POST /api/lots takes, and see one's lots live (bids, units sold,
 // watchers, proceeds) with the open, tick and close commands — the same
 // WebSocket commands a host's bot sends.
-import { el, money, cents, plural, duration, secondsTo, api, request, notice, say, titles, S, isHost, relogin, idempotencyID } from './core.js';
+import { el, money, cents, plural, duration, secondsTo, api, request, notice, say, words, titles, S, isHost, relogin, idempotencyID, confirmTwice } from './core.js';
 import { KIND, STATUS } from './words.js';
 
 // field is a labelled input with an optional hint; name is its form name.
@@ -10,6 +10,21 @@ const field = (label, name, attrs = {}, hint = '') => el('label', { class: 'fiel
   el('input', { name, id: `f-${name}`, autocomplete: 'off', ...attrs }), hint ? el('span', { class: 'hint' }, hint) : null);
 const dollars = (label, name, attrs = {}, hint = '') => field(label, name, { inputmode: 'decimal', placeholder: '0.00', ...attrs }, hint);
 const whole = (label, name, attrs = {}, hint = '') => field(label, name, { type: 'number', inputmode: 'numeric', min: 1, step: 1, ...attrs }, hint);
+
+// FIELDS names the API's lot fields as the form labels them, with the form
+// input (by kind where the kinds differ).
+const FIELDS = {
+  title: ['Title', 'title'], start_price: { english: ['Opening bid', 'start_price'], dutch: ['Start price', 'd_start_price'] },
+  reserve: ['Reserve', 'reserve'], duration_s: ['Runs for', 'duration_m'], extension_s: ['Soft close', 'extension_s'],
+  hard_end_s: ['Hard end', 'hard_end_m'], floor_price: ['Floor price', 'floor_price'], step: ['Drops by', 'step'],
+  interval_ms: ['Every', 'interval_s'], qty: { dutch: ['Units', 'd_qty'], drop: ['Units', 'qty'] }, floor_action: ['At the floor', 'floor_action'],
+  price: ['Price', 'price'], per_user_limit: ['Limit per person', 'per_user_limit'],
+};
+const fieldOf = (kind, f) => {
+  const x = FIELDS[f];
+  if (!x) return [f.replace(/_/g, ' '), null];
+  return Array.isArray(x) ? x : x[kind] || Object.values(x)[0];
+};
 
 function createForm(onCreated) {
   let kind = 'english';
@@ -20,7 +35,7 @@ function createForm(onCreated) {
       dollars('Reserve ($)', 'reserve', {}, 'optional, hidden; no sale below it'),
       whole('Runs for (minutes)', 'duration_m', { value: 10 }),
       whole('Soft close (seconds)', 'extension_s', { value: 30 }, 'a bid this close to the end moves the end this far out'),
-      whole('Hard end (minutes)', 'hard_end_m', { min: 0 }, 'optional: never later than this')),
+      whole('Hard end (minutes)', 'hard_end_m', { min: 0 }, 'optional: minutes after opening, at least Runs for')),
     dutch: el('fieldset', { class: 'fields', 'data-kind': 'dutch', hidden: true }, el('legend', {}, 'Dutch auction: the price drops until someone claims'),
       dollars('Start price ($)', 'd_start_price', { value: '200.00' }),
       dollars('Floor price ($)', 'floor_price', { value: '50.00' }),
@@ -34,16 +49,25 @@ function createForm(onCreated) {
       whole('Units', 'qty', { value: 100 }),
       whole('Limit per person', 'per_user_limit', { min: 0 }, 'optional')),
   };
+  // Real radio inputs: arrow keys move between the kinds.
   const kinds = el('div', { class: 'chips', role: 'radiogroup', 'aria-label': 'Kind of lot' }, Object.keys(groups).map((k) =>
-    el('button', { type: 'button', class: 'chip', role: 'radio', 'data-kind': k, 'aria-checked': String(k === kind), onclick: () => pick(k) }, KIND[k])));
+    el('label', { class: 'chip', 'data-kind': k }, el('input', { type: 'radio', name: 'kind', value: k, checked: k === kind, onchange: () => pick(k) }), KIND[k])));
   const pick = (k) => {
     kind = k;
-    for (const b of kinds.children) b.setAttribute('aria-checked', String(b.dataset.kind === k));
     for (const [g, node] of Object.entries(groups)) node.hidden = g !== k;
   };
   const openNow = el('input', { type: 'checkbox', id: 'f-open', name: 'open', checked: true });
   const unlisted = el('input', { type: 'checkbox', id: 'f-unlisted', name: 'unlisted' });
   const submit = el('button', { id: 'create' }, 'Create lot');
+  // A refusal is said beside the button (in sight on a phone), naming the
+  // form's field when the server's message names its API field.
+  const problem = el('p', { id: 'create-problem', class: 'bad-text', role: 'alert', hidden: true });
+  const refuse = (text, name = null) => {
+    for (const i of form.querySelectorAll('[aria-invalid]')) i.removeAttribute('aria-invalid');
+    problem.textContent = text; problem.hidden = !text;
+    const input = name && form.elements[name];
+    if (input) { input.setAttribute('aria-invalid', 'true'); input.focus(); }
+  };
   const form = el('form', { class: 'card host-form', id: 'create-form', 'aria-labelledby': 'create-h', onsubmit: async (e) => {
     e.preventDefault();
     const v = (n) => form.elements[n]?.value?.trim() || '';
@@ -62,7 +86,8 @@ function createForm(onCreated) {
       if (num('per_user_limit')) body.per_user_limit = num('per_user_limit');
     }
     const bad = Object.entries(body).find(([, x]) => typeof x === 'number' && !Number.isFinite(x));
-    if (bad) { notice(`Check ${bad[0].replace(/_/g, ' ')}: it must be a number.`); return; }
+    if (bad) { const [label, name] = fieldOf(kind, bad[0]); refuse(`Check “${label}”: it must be a number.`, name); return; }
+    refuse('');
     if (!openNow.checked) body.open = false;
     if (unlisted.checked) body.unlisted = true;
     body.region = S.region;
@@ -74,13 +99,20 @@ function createForm(onCreated) {
         el('a', { href: `#/lot/${lot.id}`, class: 'notice-action' }, 'Go to the lot'));
       form.elements.title.value = '';
       onCreated(lot);
-    } catch (err) { say(err); } finally { submit.disabled = false; }
+    } catch (err) {
+      // The first API field the server's message names is the one to fix.
+      const raw = err?.code === 'bad_request' && typeof err.message === 'string' ? err.message : '';
+      const names = Object.keys(FIELDS).filter((f) => f !== 'price' || kind === 'drop');
+      const hit = names.map((f) => [f, raw.search(new RegExp(`\\b${f}\\b`))]).filter(([, i]) => i >= 0).sort((x, y) => x[1] - y[1])[0]?.[0];
+      const said = raw.replace(/\b[a-z]+(?:_[a-z]+)+\b|\b(?:title|reserve|step|qty)\b/g, (f) => (FIELDS[f] ? `“${fieldOf(kind, f)[0]}”` : f));
+      refuse(hit ? `Check “${fieldOf(kind, hit)[0]}”: ${said}.` : words(err), hit ? fieldOf(kind, hit)[1] : null);
+    } finally { submit.disabled = false; }
   } },
   el('h2', { id: 'create-h' }, 'New lot'), kinds, title, ...Object.values(groups),
   el('div', { class: 'checks' },
     el('label', { class: 'check' }, openNow, 'Open now (untick to schedule: it waits for you to open it)'),
     el('label', { class: 'check' }, unlisted, 'Unlisted: only people with the link find it')),
-  submit);
+  el('div', { class: 'row' }, submit), problem);
   return form;
 }
 
@@ -91,22 +123,26 @@ function hostedLine() {
   const stats = el('dl', { class: 'facts' });
   const cmd = (name, text, cls = 'secondary') => el('button', { type: 'button', class: `${cls} small`, 'data-cmd': name }, text);
   const buttons = { open: cmd('open', 'Open'), tick: cmd('tick', 'Drop the price'), close: cmd('close', 'Close', 'secondary danger') };
+  let resetClose = () => {};
   const node = el('li', { class: 'hosted' }, el('div', { class: 'hosted-head' }, el('h3', {}, link), status), stats,
     el('div', { class: 'row' }, Object.values(buttons)));
   let current = null;
   for (const [name, b] of Object.entries(buttons)) {
-    b.onclick = () => {
+    const go = () => {
       const l = current;
       const fields = name === 'tick' ? { lot: l.id, step: l.step_index } : { lot: l.id };
       request(name, fields).then(() => notice({ open: `“${l.title}” is open.`, tick: `“${l.title}”: price dropped.`, close: `“${l.title}” is closed.` }[name], true)).catch(say);
     };
+    // Closing cannot be undone: it asks once more.
+    if (name === 'close') resetClose = confirmTwice(b, 'Close', () => current?.title || 'this lot', go);
+    else b.onclick = go;
   }
   const update = (h) => {
     const l = h.lot;
     current = l;
     node.dataset.lot = l.id;
     link.href = `#/lot/${l.id}`;
-    if (link.textContent !== l.title) link.textContent = l.title;
+    if (link.textContent !== l.title) { link.textContent = l.title; if (!buttons.close.dataset.armed) resetClose(); }
     status.textContent = STATUS[l.status] || l.status;
     status.className = `pill ${l.status}`;
     const sold = `${l.qty_claimed} of ${l.qty_total}`;

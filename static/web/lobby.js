@@ -112,6 +112,7 @@ export async function lobbyView(view) {
     while (box.children.length > nodes.length) box.lastChild.remove();
   };
 
+  let closedKey = '';
   function draw() {
     for (const b of chips.children) b.setAttribute('aria-pressed', String(b.dataset.filter === filter));
     const mine = (l) => filter === 'all' || l.kind === filter;
@@ -128,11 +129,15 @@ export async function lobbyView(view) {
     const watching = lots.reduce((n, l) => n + (l.watchers || 0), 0);
     summary.textContent = `${plural(live.length, 'lot')} live · ${plural(watching, 'person', 'people')} watching`;
     closed.hidden = recent.length === 0;
+    // Rebuilt only when the list changed: a focused link stays focused.
+    const key = JSON.stringify(recent.slice(0, 6).map((l) => [l.id, l.title, l.winner, l.high_bid, l.qty_claimed, l.price]));
+    if (key === closedKey) return;
+    closedKey = key;
     closedList.replaceChildren(...recent.slice(0, 6).map((l) => el('li', {},
       el('a', { href: `#/lot/${l.id}` }, l.title), ' ',
       el('span', { class: 'muted' }, l.kind === 'english'
         ? (l.winner ? `won by ${l.winner} at ${money(l.high_bid)}` : 'closed without a winner')
-        : `${l.qty_claimed} of ${l.qty_total} sold at ${money(l.price)}${l.qty_claimed >= l.qty_total ? ' · sold out' : ''}`))));
+        : `${l.qty_claimed} of ${l.qty_total} sold at ${money(l.price)}${l.qty_claimed >= l.qty_total && l.qty_total > 1 ? ' · sold out' : ''}`))));
   }
 
   const read = async () => {

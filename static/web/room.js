@@ -2,7 +2,7 @@
 // outbid with a one-tap re-bid, won, bought), the action, the host's
 // controls, the bid history and activity in sentences, and beside them who
 // is here, reactions, chat and the lot's leaderboard.
-import { el, $, money, cents, plural, duration, soonIn, secondsTo, clock, api, request, listen, notice, say, titles, S, isHost } from './core.js';
+import { el, $, money, cents, plural, duration, soonIn, secondsTo, clock, api, request, listen, notice, say, titles, S, isHost, confirmTwice } from './core.js';
 import { boardPanel } from './board.js';
 import { eventItem, KIND, STATUS } from './words.js';
 
@@ -25,7 +25,11 @@ export async function lotView(view, id) {
   const reactButtons = EMOJIS.map((e) => el('button', { type: 'button', class: 'react-b', 'aria-label': `React ${e}`, 'data-emoji': e, onclick: () => request('react', { lot: id, emoji: e }).catch(say) },
     el('span', { 'aria-hidden': 'true' }, e), el('span', { class: 'count' })));
   const drawTotals = () => {
-    for (const b of reactButtons) { const n = totals[b.dataset.emoji] || 0; b.querySelector('.count').textContent = n ? ` ${n}` : ''; }
+    for (const b of reactButtons) {
+      const n = totals[b.dataset.emoji] || 0;
+      b.querySelector('.count').textContent = n ? ` ${n}` : '';
+      b.setAttribute('aria-label', `React ${b.dataset.emoji}${n ? ` (${plural(n, 'reaction')} so far)` : ''}`);
+    }
   };
   // Chat lines and reactions are shown once each: the join sends the
   // room's chat history and a rejoin sends it again; social_seq names them.
@@ -45,7 +49,6 @@ export async function lotView(view, id) {
     const h = view.querySelector('#here'); if (h) h.textContent = `Here now (${Math.max(here, present.size)})`;
   };
   const act = (p) => p.catch(say);
-  let outbidAt = 0; // the high bid an outbid frame told of, until shown
   let extendedUntil = 0;
   let lastPrice = lot.price;
 
@@ -85,7 +88,9 @@ export async function lotView(view, id) {
 
   // The panel is built once; later changes update its text in place, so
   // what a shopper is typing is never wiped by a live event.
-  let prefill = '';
+  // The bid box follows the minimum until the shopper types in it; a bid
+  // that goes through hands it back to the minimum.
+  let edited = false;
   const set = (sel, text) => { const n = panel.querySelector(sel); if (n && n.textContent !== text) n.textContent = text; };
   const show = (sel, on) => { const n = panel.querySelector(sel); if (n) n.hidden = !on; };
   const open = () => lot.status === 'open';
@@ -101,10 +106,13 @@ export async function lotView(view, id) {
       return lot.status === 'settled' || !lot.high_bidder ? `Closed without a winner${lot.has_reserve && lot.high_bid ? ' — the reserve was not met' : ''}` : 'Closed — settling…';
     }
     if (!out() && !ended()) return '';
-    const head = out() ? `Sold out — all ${lot.qty_total} gone` : `Closed — ${lot.qty_claimed} of ${lot.qty_total} sold`;
-    const who = [...buyers].map(([u, b]) => `${u} (${b.region}) ${b.qty === 1 ? '1' : b.qty} at ${money(b.price)}`);
+    const head = out() ? (lot.qty_total === 1 ? 'Sold out' : `Sold out — all ${lot.qty_total} gone`) : `Closed — ${lot.qty_claimed} of ${lot.qty_total} sold`;
+    // Buyers come from the events this page saw (the join replays the
+    // last 50), so they are the recent ones, not a count of everyone.
+    const who = [...buyers].map(([u, b]) => `${u} bought ${b.qty} at ${money(b.price)}`);
     if (!who.length) return head;
-    return `${head} · bought by ${who.slice(0, 3).join(', ')}${who.length > 3 ? ` and ${who.length - 3} more` : ''}`;
+    const all = [...buyers.values()].reduce((n, b) => n + b.qty, 0) === lot.qty_claimed;
+    return all && who.length <= 3 ? `${head} · ${who.join(', ')}` : `${head} · recent buyers: ${who.slice(-3).reverse().join(', ')}`;
   }
 
   // standing says where I stand, with the re-bid when I was outbid.
@@ -139,10 +147,6 @@ export async function lotView(view, id) {
         cls === 'bad' && open() ? el('button', { id: 'rebid', type: 'button', onclick: () => act(request('bid', { lot: id, amount: lot.min_next_bid })
           .then((r) => notice(r.high ? `You lead at ${money(r.amount)}.` : 'A proxy bid answered yours at once; raise your maximum.', r.high))) }, `Bid ${money(lot.min_next_bid)}`) : null].filter(Boolean));
     }
-    if (outbidAt && lot.high_bid >= outbidAt && lot.high_bidder !== S.user) {
-      outbidAt = 0;
-      if (open()) notice(`You were outbid — the high bid is now ${money(lot.high_bid)}; bid ${money(lot.min_next_bid)} to lead again.`);
-    }
     for (const b of panel.querySelectorAll('.host-controls button')) b.disabled = !({ open: lot.status === 'scheduled', close: !ended(), tick: open() && lot.kind === 'dutch' && !!lot.next_tick_at }[b.dataset.cmd]);
     if (lot.kind === 'english') {
       set('#high', money(lot.high_bid || lot.start_price));
@@ -150,9 +154,7 @@ export async function lotView(view, id) {
       set('#leader', lot.high_bidder ? `High bidder ${lot.high_bidder} from ${lot.high_region}${lot.has_reserve ? (lot.reserve_met ? ' · reserve met' : ' · reserve not met') : ''}`
         : `No bids yet — bidding opens at ${money(lot.start_price)}`);
       const amount = panel.querySelector('#amount');
-      const next = (lot.min_next_bid / 100).toFixed(2);
-      if (document.activeElement !== amount && (amount.value === prefill || amount.value === '')) amount.value = next;
-      prefill = next;
+      if (!edited || amount.value === '') { amount.value = (lot.min_next_bid / 100).toFixed(2); edited = false; }
       set('#min', `Minimum ${money(lot.min_next_bid)}`);
       panel.querySelector('#bid').disabled = !open();
       tickClock();
@@ -165,10 +167,10 @@ export async function lotView(view, id) {
         set('#price-live', `Price dropped to ${money(lot.price)}`);
         lastPrice = lot.price;
       }
-      set('#units', out() ? 'Sold out' : `${lot.qty_total - lot.qty_claimed} of ${lot.qty_total} left · floor ${money(lot.floor_price)}`);
+      set('#units', out() ? `None of ${lot.qty_total} left` : `${lot.qty_total - lot.qty_claimed} of ${lot.qty_total} left · floor ${money(lot.floor_price)}`);
       const claim = panel.querySelector('#claim');
       claim.disabled = !open() || out();
-      claim.textContent = out() ? 'Sold out' : `Claim now at ${money(lot.price)}`;
+      claim.textContent = out() ? 'None left' : `Claim now at ${money(lot.price)}`;
       const steps = [];
       for (let i = 1, p = lot.price - lot.step; i <= 5 && p >= lot.floor_price; i++, p -= lot.step) {
         steps.push(el('li', {}, el('strong', {}, money(p)), lot.next_tick_at && open() ? ` at ${clock(new Date(Date.parse(lot.next_tick_at) + (i - 1) * lot.interval_ms).toISOString())}` : ''));
@@ -178,10 +180,16 @@ export async function lotView(view, id) {
       show('.meter', open());
       tickClock();
     } else {
-      set('#units', out() ? 'Sold out' : `${lot.qty_total - lot.qty_claimed} of ${lot.qty_total} left${lot.per_user_limit ? ` · limit ${lot.per_user_limit} per person` : ''}`);
+      set('#units', out() ? `None of ${lot.qty_total} left` : `${lot.qty_total - lot.qty_claimed} of ${lot.qty_total} left${lot.per_user_limit ? ` · limit ${lot.per_user_limit} per person` : ''}`);
+      // How many more I may buy: what is left, and my limit less what I bought.
+      const more = canBuy();
+      const qty = panel.querySelector('#qty');
+      qty.max = String(Math.max(1, more));
+      if (more > 0 && parseInt(qty.value, 10) > more) qty.value = String(more);
+      set('#can-buy', !open() || out() ? '' : more > 0 ? `You can buy ${more} more` : `You have bought your limit of ${lot.per_user_limit}`);
       const buy = panel.querySelector('#buy');
-      buy.disabled = out() || !open();
-      buy.textContent = out() ? 'Sold out' : 'Buy';
+      buy.disabled = out() || !open() || more <= 0;
+      buy.textContent = out() ? 'None left' : 'Buy';
       show('.meter', !ended());
       const pct = lot.qty_total ? Math.round(100 * lot.qty_claimed / lot.qty_total) : 0;
       panel.querySelector('#stock').style.width = `${pct}%`;
@@ -209,12 +217,20 @@ export async function lotView(view, id) {
     }
   }
 
+  const canBuy = () => Math.max(0, Math.min(lot.per_user_limit ? lot.per_user_limit - mine.bought : Infinity, lot.qty_total - lot.qty_claimed));
+
   function build() {
     const hostHere = isHost() && S.user === lot.host;
+    // The ledger refuses a host's bid or purchase on their own lot: the
+    // host sees no bid, claim or buy form there.
+    const own = S.user === lot.host;
+    const closeB = el('button', { type: 'button', class: 'secondary danger', id: 'close', 'data-cmd': 'close' }, 'Close');
+    confirmTwice(closeB, 'Close', () => lot.title, () => act(request('close', { lot: id })));
     const hostControls = hostHere ? el('div', { class: 'row host-controls', role: 'group', 'aria-label': 'Host controls' },
       el('button', { type: 'button', class: 'secondary', id: 'open', 'data-cmd': 'open', onclick: () => act(request('open', { lot: id })) }, 'Open'),
       lot.kind === 'dutch' ? el('button', { type: 'button', class: 'secondary', id: 'tick', 'data-cmd': 'tick', onclick: () => act(request('tick', { lot: id, step: lot.step_index })) }, 'Drop the price now') : null,
-      el('button', { type: 'button', class: 'secondary danger', id: 'close', 'data-cmd': 'close', onclick: () => act(request('close', { lot: id })) }, 'Close')) : null;
+      closeB) : null;
+    const ownNote = own ? el('p', { class: 'muted', id: 'own-lot' }, 'This is your lot: a host does not bid on or buy from their own lot.') : null;
     const head = el('div', { class: 'lot-head' }, el('span', { class: `tag kind-${lot.kind}` }, KIND[lot.kind]), el('span', { id: 'status', class: 'pill' }),
       el('span', { class: 'muted' }, `hosted by ${lot.host}`));
     const standingBox = el('div', { id: 'standing', class: 'standing', role: 'status', 'aria-live': 'polite', hidden: true });
@@ -223,7 +239,7 @@ export async function lotView(view, id) {
     let action;
     let below;
     if (lot.kind === 'english') {
-      const amount = el('input', { id: 'amount', inputmode: 'decimal', autocomplete: 'off', 'aria-describedby': 'min' });
+      const amount = el('input', { id: 'amount', inputmode: 'decimal', autocomplete: 'off', 'aria-describedby': 'min', oninput: () => { edited = true; } });
       const max = el('input', { id: 'max', inputmode: 'decimal', autocomplete: 'off', placeholder: 'optional' });
       hero = el('div', { class: 'hero' },
         el('p', { class: 'muted small label', id: 'high-label' }),
@@ -232,17 +248,21 @@ export async function lotView(view, id) {
         el('p', { id: 'extended', class: 'flash', role: 'status', hidden: true }),
         el('p', { class: 'muted small' }, lot.extension_s ? `Soft close: a bid in the last ${lot.extension_s}s moves the end to ${lot.extension_s}s after it.` : 'Bidding ends on time.',
           lot.hard_end_at ? ` It ends by ${new Date(lot.hard_end_at).toLocaleString()} at the latest.` : ''));
-      action = el('form', { class: 'row action', onsubmit: (e) => {
+      action = el('form', { class: 'row action', hidden: own, onsubmit: (e) => {
         e.preventDefault();
         const f = { lot: id, amount: cents(amount.value) };
         if (!Number.isFinite(f.amount) || f.amount <= 0) { notice('Type your bid in dollars, like 12.50.'); return; }
         if (max.value) { f.max = cents(max.value); if (!Number.isFinite(f.max)) { notice('Type the proxy maximum in dollars, like 20.00.'); return; } }
-        act(request('bid', f).then((r) => notice(r.high ? `You lead at ${money(r.amount)}.` : 'A proxy bid answered yours at once; raise your maximum.', r.high)));
+        act(request('bid', f).then((r) => {
+          edited = false;
+          draw(); // the box shows the minimum again (the bid's event may already be here)
+          notice(r.high ? `You lead at ${money(r.amount)}.` : 'A proxy bid answered yours at once; raise your maximum.', r.high);
+        }));
       } },
       el('label', {}, 'Your bid ($)', amount, el('span', { id: 'min', class: 'hint' })),
       el('label', {}, 'Proxy maximum ($)', max, el('span', { class: 'hint' }, 'we bid for you up to this')),
       el('button', { id: 'bid' }, 'Place bid'));
-      action = [action, el('p', { id: 'held', class: 'muted small' }, heldText())];
+      action = [action, el('p', { id: 'held', class: 'muted small', hidden: own }, heldText())];
       below = [el('h2', {}, 'Bids'), bids];
     } else if (lot.kind === 'dutch') {
       hero = el('div', { class: 'hero' },
@@ -250,23 +270,24 @@ export async function lotView(view, id) {
         el('div', { class: 'big', id: 'price' }), el('p', { id: 'price-live', class: 'sr', 'aria-live': 'polite' }),
         el('p', { class: 'clock', id: 'next-drop' }), el('div', { class: 'meter', 'aria-hidden': 'true' }, el('span', { id: 'tick-bar' })),
         el('p', { id: 'units' }));
-      action = el('div', { class: 'row action' }, el('button', { type: 'button', id: 'claim', onclick: () => act(request('claim', { lot: id, qty: 1 })
+      action = el('div', { class: 'row action', hidden: own }, el('button', { type: 'button', id: 'claim', onclick: () => act(request('claim', { lot: id, qty: 1 })
         .then((r) => notice(`You claimed ${r.qty} at ${money(r.price)}.`, true))) }, 'Claim now'));
       below = [el('div', { id: 'steps-box' }, el('h2', {}, 'Coming steps'), el('ol', { class: 'feed', id: 'steps' })), el('h2', {}, 'Activity'), feed];
     } else {
-      const qty = el('input', { id: 'qty', type: 'number', min: 1, max: lot.per_user_limit || undefined, value: 1, inputmode: 'numeric' });
+      const qty = el('input', { id: 'qty', type: 'number', min: 1, value: 1, inputmode: 'numeric', 'aria-describedby': 'can-buy' });
       hero = el('div', { class: 'hero' }, el('p', { class: 'muted small label' }, 'Price each'), el('div', { class: 'big' }, money(lot.price)),
         el('div', { class: 'meter', 'aria-hidden': 'true' }, el('span', { id: 'stock' })), el('p', { id: 'units', 'aria-live': 'polite' }));
-      action = el('form', { class: 'row action', onsubmit: (e) => {
+      action = el('form', { class: 'row action', hidden: own, novalidate: true, onsubmit: (e) => {
         e.preventDefault();
         const n = parseInt(qty.value, 10);
         if (!(n > 0)) { notice('Choose how many to buy: 1 or more.'); return; }
+        if (n > canBuy()) { notice(canBuy() > 0 ? `You can buy ${canBuy()} more.` : 'You cannot buy more of this lot.'); return; }
         act(request('buy', { lot: id, qty: n }).then((r) => notice(`You bought ${r.qty} at ${money(r.price)}.`, true)));
-      } }, el('label', {}, 'Quantity', qty), el('button', { id: 'buy' }, 'Buy'));
+      } }, el('label', {}, 'Quantity', qty, el('span', { id: 'can-buy', class: 'hint' })), el('button', { id: 'buy' }, 'Buy'));
       below = [el('h2', {}, 'Activity'), feed];
     }
     if (lot.kind === 'english') below.push(el('h2', {}, 'Activity'), feed);
-    panel.replaceChildren(el('section', { class: 'card lot-main', 'aria-label': 'The lot' }, head, hero, resultBox, standingBox, action, hostControls),
+    panel.replaceChildren(el('section', { class: 'card lot-main', 'aria-label': 'The lot' }, head, hero, resultBox, standingBox, action, ownNote, hostControls),
       el('section', { class: 'card' }, ...below));
   }
   const heldText = () => `Held in your wallet: ${money(S.wallet?.held || 0)} · available ${money(S.wallet?.available || 0)}`;
@@ -290,7 +311,7 @@ export async function lotView(view, id) {
   const seen = new Set(); // ledger events in the feed, by seq
   const off = listen((f) => {
     if (f.type === 'wallet') { const h = $('#held'); if (h) h.textContent = heldText(); return; }
-    if (f.type === 'outbid' && f.lot === id) { outbidAt = f.amount; draw(); return; }
+    if (f.type === 'outbid' && f.lot === id) { draw(); return; } // the standing box says it
     if (f.type === 'leaderboard' && f.lot === id) { board.set(f); return; }
     if (f.type === 'reactions' && f.lot === id) { Object.assign(totals, f.totals); drawTotals(); return; }
     if (f.type === 'suppressed' && f.lot === id) { skippedN += f.count; skipped.hidden = false; skipped.textContent = `${plural(skippedN, 'chat line')} skipped to keep up with the room.`; return; }

@@ -7,7 +7,7 @@ const units = (q) => (q === 1 ? '1' : `${q}`);
 const closedWhy = {
   ended: 'Bidding ended',
   host: 'The host closed the lot',
-  sold_out: 'Closed: sold out',
+  sold_out: 'Closed: every unit went',
   floor: 'Closed at the floor price',
 };
 
@@ -22,7 +22,7 @@ export function sentence(f, onLot = null) {
     case 'price_tick': return [onLot ? [onLot, ': '] : '', `Price dropped to ${money(d.price)}`, d.next_tick_at ? '' : ' — holding at the floor'];
     case 'claimed': return [...who(d.buyer, d.buyer_region), ` claimed ${units(d.qty)}`, onLot ? [' of ', onLot] : '', ` at ${money(d.price)}`];
     case 'sold': return [...who(d.buyer, d.buyer_region), ` bought ${units(d.qty)}`, onLot ? [' of ', onLot] : '', ` at ${money(d.price)}`];
-    case 'sold_out': return [onLot ? [onLot, ': '] : '', 'Sold out', d.qty_total ? ` — all ${d.qty_total} gone` : ''];
+    case 'sold_out': return [onLot ? [onLot, ': '] : '', 'Sold out', d.qty_total > 1 ? ` — all ${d.qty_total} gone` : ''];
     case 'opened':
       return [onLot || 'The lot', d.price ? ` opened at ${money(d.price)}` : d.start_price ? ` opened for bids from ${money(d.start_price)}` : ' opened'];
     case 'closed': return [onLot ? [onLot, ': '] : '', closedWhy[d.reason] || 'Closed'];
