@@ -224,6 +224,11 @@ func (bm *boardMerger) region(r BoardRegion) {
 func (bm *boardMerger) board() Board {
 	b := Board{Users: []BoardUser{}, Regions: []BoardRegion{}}
 	for _, u := range bm.users {
+		// A best bid raised before its record's transaction (Record raises
+		// bests first) is not a line until that transaction counts it.
+		if u.Bids == 0 && u.Buys == 0 {
+			continue
+		}
 		b.Users = append(b.Users, *u)
 	}
 	for _, r := range bm.regions {

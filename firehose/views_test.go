@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // viewsFirehoses opens each firehose for the shared views tests: the same
@@ -288,5 +290,33 @@ func testViewsUnlisted(t *testing.T, a, b Firehose) {
 		if m.Lot == lot {
 			t.Fatalf("the unlisted lot is in the feed: %+v", m)
 		}
+	}
+}
+
+// TestBestRaisedBeforeItsRecordIsNoLine: Record raises a bid's best before
+// the transaction that counts it; a board read in between (or after a
+// crash between them) shows no line for a bidder nothing counted yet.
+func TestBestRaisedBeforeItsRecordIsNoLine(t *testing.T) {
+	_, start := newTable(t)
+	d := start("a")
+	t.Cleanup(func() { d.Close() })
+	ctx := context.Background()
+	lot := fmt.Sprintf("best-%d", time.Now().UnixNano())
+	pk := strAttr(boardPK(lot, "all", 0))
+	if err := d.raiseBests(ctx, []types.AttributeValue{pk}, BoardUser{User: "early", Best: 900}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := d.Views().Leaderboard(ctx, lot, WindowAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Users) != 0 {
+		t.Fatalf("a best nothing counted yet is on the board: %+v", b.Users)
+	}
+	if err := d.Views().Record(ctx, tallied(lot, 1, "bid", "eu-west-1", time.Now(), &Tally{User: "early", Bid: 900})); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = d.Views().Leaderboard(ctx, lot, WindowAll); err != nil || len(b.Users) != 1 || b.Users[0].Bids != 1 || b.Users[0].Best != 900 {
+		t.Fatalf("after its record: %+v %v", b.Users, err)
 	}
 }

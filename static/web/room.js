@@ -17,6 +17,11 @@ export async function lotView(view, id) {
   const part = act0?.lots?.find((a) => a.lot.id === id);
   if (part) Object.assign(mine, { bid: part.bids > 0, bought: part.bought, paid: part.paid });
   if (part?.bought) mine.prices.add(Math.round(part.paid / part.bought));
+  // The activity read counted my purchases up to its snapshot's seq; each
+  // later one is counted once, from its event — live, or replayed by the
+  // join (a purchase made while the join was on its way arrives only so).
+  const counted = part?.lot?.seq || 0;
+  const myBuys = new Set();
 
   const board = boardPanel('Leaderboard for this lot');
   for (const w of ['recent', 'all']) api(`/api/leaderboard?lot=${id}&window=${w}`).then((r) => board.set(r.leaderboard)).catch(() => {});
@@ -63,9 +68,13 @@ export async function lotView(view, id) {
       buyers.set(d.buyer, b);
     }
     if (f.kind === 'bid' && d.bidder === S.user) mine.bid = true;
-    if ((f.kind === 'claimed' || f.kind === 'sold') && d.buyer === S.user && f.seq > lot.seq) {
+    if ((f.kind === 'claimed' || f.kind === 'sold') && d.buyer === S.user && f.seq > counted && !myBuys.has(f.seq)) {
+      myBuys.add(f.seq);
       mine.bought += d.qty; mine.paid += d.qty * d.price; mine.prices.add(d.price);
     }
+    // A late bid's extension is news for 15 s after it, even when the
+    // join's snapshot already holds its new end.
+    if (f.kind === 'extended') extendedUntil = Math.max(extendedUntil, Math.min(Date.now(), Date.parse(f.at) || 0) + 15000);
     if (!(f.seq > lot.seq)) return; // already in the snapshot
     lot.seq = f.seq;
     switch (f.kind) {
@@ -73,7 +82,7 @@ export async function lotView(view, id) {
         Object.assign(lot, { high_bid: d.high_bid, high_bidder: d.high_bidder, high_region: d.bidder_region,
           min_next_bid: d.min_next_bid, bid_count: d.bid_count, reserve_met: d.reserve_met });
         break;
-      case 'extended': lot.ends_at = d.ends_at; extendedUntil = Date.now() + 15000; break;
+      case 'extended': lot.ends_at = d.ends_at; break;
       case 'price_tick': Object.assign(lot, { price: d.price, step_index: d.step, next_tick_at: d.next_tick_at || null }); break;
       case 'claimed': case 'sold': lot.qty_claimed = d.qty_claimed; break;
       case 'sold_out': lot.qty_claimed = lot.qty_total; break;
