@@ -239,12 +239,13 @@ func TestUIEnglishTwoBrowsers(t *testing.T) {
 		chromedp.Evaluate(`document.querySelector('#amount').value = ''`, nil), chromedp.SendKeys("#amount", "12.00", chromedp.ByQuery),
 		chromedp.SendKeys("#amount", kb.Enter, chromedp.ByQuery), textIs("#standing", "You lead at $12.00"),
 		waitJS(`document.querySelector('#amount').value === '12.50'`), textIs("#min", "Minimum $12.50"))
-	// Inside the room the standing box says "outbid"; the top notice does not say it again.
+	// Inside the room the standing box says "outbid"; the top notice does
+	// not say it again, and her "You lead" notice leaves (no longer true).
 	alice.run(t, textIs("#high", "$12.00"), textIs("#leader", "bob from ap-southeast-1"),
 		textIs("#held", "Held in your wallet: $0.00"),
 		textIs("#standing", "You were outbid — bid $12.50 to lead again"), textIs("#rebid", "Bid $12.50"),
 		chromedp.Sleep(300*time.Millisecond),
-		waitJS(`document.querySelector('#notice').hidden || !document.querySelector('#notice').textContent.includes('outbid')`))
+		waitJS(`document.querySelector('#notice').hidden || !/outbid|You lead/.test(document.querySelector('#notice').textContent)`))
 	carol := s.dial(t, "carol", "sa-east-1")
 	mustOK(t, carol, protocol.Request{Type: "join", Lot: lot}, nil)
 	mustOK(t, carol, protocol.Request{Type: "chat", ID: "c1", Lot: lot, Text: "That Leica is mint 👀"}, nil)

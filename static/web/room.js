@@ -2,7 +2,7 @@
 // outbid with a one-tap re-bid, won, bought), the action, the host's
 // controls, the bid history and activity in sentences, and beside them who
 // is here, reactions, chat and the lot's leaderboard.
-import { el, $, money, cents, plural, duration, soonIn, secondsTo, clock, api, request, listen, notice, say, titles, S, isHost, confirmTwice } from './core.js';
+import { el, $, money, cents, plural, duration, soonIn, secondsTo, clock, api, request, listen, notice, clearNotice, say, titles, S, isHost, confirmTwice } from './core.js';
 import { boardPanel } from './board.js';
 import { eventItem, KIND, STATUS } from './words.js';
 
@@ -320,7 +320,8 @@ export async function lotView(view, id) {
   const seen = new Set(); // ledger events in the feed, by seq
   const off = listen((f) => {
     if (f.type === 'wallet') { const h = $('#held'); if (h) h.textContent = heldText(); return; }
-    if (f.type === 'outbid' && f.lot === id) { draw(); return; } // the standing box says it
+    // The standing box says it; a "You lead" notice from my bid is no longer true.
+    if (f.type === 'outbid' && f.lot === id) { clearNotice(); draw(); return; }
     if (f.type === 'leaderboard' && f.lot === id) { board.set(f); return; }
     if (f.type === 'reactions' && f.lot === id) { Object.assign(totals, f.totals); drawTotals(); return; }
     if (f.type === 'suppressed' && f.lot === id) { skippedN += f.count; skipped.hidden = false; skipped.textContent = `${plural(skippedN, 'chat line')} skipped to keep up with the room.`; return; }
