@@ -99,6 +99,21 @@ func newFrozenHub(t *testing.T, l Ledger) (*Hub, *frozenFirehose) {
 	return New(l, fh, Options{}), fh
 }
 
+// lotPage serves h over HTTP and returns a reader of the fake's lot page.
+func lotPage(t *testing.T, h *Hub, l *fakeLedger) func() protocol.Lot {
+	srv := httptest.NewServer(h.Handler(nil))
+	t.Cleanup(srv.Close)
+	return func() protocol.Lot {
+		var body struct {
+			Lot protocol.Lot `json:"lot"`
+		}
+		if err := protocol.GetJSON(context.Background(), srv.URL+"/api/lots/"+l.id.String(), "", &body); err != nil {
+			t.Fatal(err)
+		}
+		return body.Lot
+	}
+}
+
 // within fails unless f returns within a bound far below the hang it
 // guards against (a join used to wait out its 15 s command timeout).
 func within(t *testing.T, what string, f func()) {
@@ -122,17 +137,7 @@ func within(t *testing.T, what string, f func()) {
 func TestFrozenStoreHoldsNoJoinAndNoLotPage(t *testing.T) {
 	l := newFakeLedger()
 	h, fh := newFrozenHub(t, l)
-	srv := httptest.NewServer(h.Handler(nil))
-	defer srv.Close()
-	page := func() protocol.Lot {
-		var body struct {
-			Lot protocol.Lot `json:"lot"`
-		}
-		if err := protocol.GetJSON(context.Background(), srv.URL+"/api/lots/"+l.id.String(), "", &body); err != nil {
-			t.Fatal(err)
-		}
-		return body.Lot
-	}
+	page := lotPage(t, h, l)
 	if lot := page(); lot.WatchersStale {
 		t.Fatalf("the store answers, yet the page is stale: %+v", lot)
 	}
@@ -226,17 +231,7 @@ func (f *fakeLedger) Ping(context.Context) error { return nil }
 func TestLotPageAnswersFromItsLastRead(t *testing.T) {
 	l := newFakeLedger()
 	h, fh := newFrozenHub(t, l)
-	srv := httptest.NewServer(h.Handler(nil))
-	defer srv.Close()
-	page := func() protocol.Lot {
-		var body struct {
-			Lot protocol.Lot `json:"lot"`
-		}
-		if err := protocol.GetJSON(context.Background(), srv.URL+"/api/lots/"+l.id.String(), "", &body); err != nil {
-			t.Fatal(err)
-		}
-		return body.Lot
-	}
+	page := lotPage(t, h, l)
 	page()                                          // the node's first read of the lot's presence
 	time.Sleep(presenceFresh + 50*time.Millisecond) // older than fresh: the next page starts a read
 	fh.frozen.Store(true)
