@@ -193,8 +193,10 @@ export async function lotView(view, id) {
       // How many more I may buy: what is left, and my limit less what I bought.
       const more = canBuy();
       const qty = panel.querySelector('#qty');
+      // The field keeps what the shopper typed (a live event never changes
+      // a number under their finger): buying more than allowed is refused
+      // with "You can buy N more", not silently cut down to N.
       qty.max = String(Math.max(1, more));
-      if (more > 0 && parseInt(qty.value, 10) > more) qty.value = String(more);
       set('#can-buy', !open() || out() ? '' : more > 0 ? `You can buy ${more} more` : `You have bought your limit of ${lot.per_user_limit}`);
       const buy = panel.querySelector('#buy');
       buy.disabled = out() || !open() || more <= 0;
