@@ -185,10 +185,18 @@ func minSeq(m map[int64]ledger.Event) int64 {
 	return first
 }
 
-// broadcast queues one encoded money frame (a leaderboard) to every
-// member: the bytes are shared.
-func (h *Hub) broadcast(r *room, frame []byte) {
+// memberList is a snapshot of the room's members, so a view frame (a
+// leaderboard, reaction totals) goes to them outside the room's lock: a
+// ledger event waiting for the room never waits behind a crowd's view
+// frames. Views go in the social lane: derived from the firehose, pushed
+// at most once a second and whole each time, they go behind money and
+// give way under pressure (the next change replaces them).
+func (r *room) memberList() []*session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	members := make([]*session, 0, len(r.members))
 	for s := range r.members {
-		s.send(frame)
+		members = append(members, s)
 	}
+	return members
 }

@@ -33,20 +33,21 @@ const (
 // liveViews is what changed since the last push, and who watches the lobby.
 type liveViews struct {
 	mu            sync.Mutex
-	boards        map[string]bool    // changed leaderboards: a lot id, or "" for every lot
-	reacts        map[string]bool    // lots whose reaction totals changed
-	feed          []firehose.Message // feed events not yet pushed, oldest first
-	recent        []firehose.Message // the last lobbyFeed feed events seen here, oldest first
-	sent          map[string][]byte  // the leaderboard frame last pushed, by scope and window
-	lobby         map[*session]bool  // sessions watching the lobby
-	seen          *seenSet           // feed events seen (the firehose delivers at least once)
-	done          *seenSet           // events recorded here: the firehose's copy needs no second look
-	unlisted      *unlistedLots      // lots kept out of the overall views
-	cache         *viewCache         // shared reads of the firehose's views
-	now           chan recordJob     // ledger events this node committed: record at once
-	later         chan recordJob     // ledger events from the firehose: record after RecordDelay
-	sendMu        sync.Mutex         // orders pushes to the lobby
-	dropped       int                // events not queued for recording since the last log
+	boards        map[string]bool      // changed leaderboards: a lot id, or "" for every lot
+	reacts        map[string]bool      // lots whose reaction totals changed
+	feed          []firehose.Message   // feed events not yet pushed, oldest first
+	recent        []firehose.Message   // the last lobbyFeed feed events seen here, oldest first
+	sent          map[string][]byte    // the leaderboard frame last pushed, by scope and window
+	boardPushed   map[string]time.Time // when a room's leaderboards were last pushed, by lot
+	lobby         map[*session]bool    // sessions watching the lobby
+	seen          *seenSet             // feed events seen (the firehose delivers at least once)
+	done          *seenSet             // events recorded here: the firehose's copy needs no second look
+	unlisted      *unlistedLots        // lots kept out of the overall views
+	cache         *viewCache           // shared reads of the firehose's views
+	now           chan recordJob       // ledger events this node committed: record at once
+	later         chan recordJob       // ledger events from the firehose: record after RecordDelay
+	sendMu        sync.Mutex           // orders pushes to the lobby
+	dropped       int                  // events not queued for recording since the last log
 	droppedLogged time.Time
 }
 
@@ -56,7 +57,7 @@ type recordJob struct {
 }
 
 func newLiveViews() *liveViews {
-	return &liveViews{boards: map[string]bool{}, reacts: map[string]bool{}, sent: map[string][]byte{},
+	return &liveViews{boards: map[string]bool{}, reacts: map[string]bool{}, sent: map[string][]byte{}, boardPushed: map[string]time.Time{},
 		lobby: map[*session]bool{}, seen: newSeenSet(1 << 14), done: newSeenSet(1 << 14), unlisted: newUnlistedLots(), cache: newViewCache(),
 		now: make(chan recordJob, 4096), later: make(chan recordJob, 1<<14)}
 }
@@ -195,11 +196,28 @@ func (h *Hub) flushViews(ctx context.Context) {
 	watchers := len(lv.lobby)
 	lv.mu.Unlock()
 
+	now := time.Now()
+	var later []string // rooms whose boards wait for their crowd's interval
+	defer func() {
+		if len(later) > 0 {
+			lv.mu.Lock()
+			for _, scope := range later {
+				lv.boards[scope] = true
+			}
+			lv.mu.Unlock()
+		}
+	}()
 	for scope := range boards {
 		var room *room
+		var members []*session
 		if scope != "" {
 			if room = h.existingRoom(scope); room == nil {
 				lv.forgetSent(scope)
+				continue
+			}
+			members = room.memberList()
+			if !lv.boardDue(scope, now, boardEvery(h.opts.ViewsEvery, len(members)), h.opts.ViewsEvery/2) {
+				later = append(later, scope)
 				continue
 			}
 		} else if watchers == 0 {
@@ -217,9 +235,10 @@ func (h *Hub) flushViews(ctx context.Context) {
 				continue
 			}
 			if room != nil {
-				room.mu.Lock()
-				h.broadcast(room, frame)
-				room.mu.Unlock()
+				lv.pushedBoard(scope, now)
+				for _, m := range members {
+					m.sendSocial(frame)
+				}
 			} else {
 				h.toLobby(frame)
 			}
@@ -236,11 +255,9 @@ func (h *Hub) flushViews(ctx context.Context) {
 			continue
 		}
 		frame, _ := json.Marshal(protocol.ReactionsFrame{Type: "reactions", Lot: lot, Totals: totals})
-		room.mu.Lock()
-		for s := range room.members {
-			s.sendSocial(frame) // social: behind money, dropped before it
+		for _, m := range room.memberList() {
+			m.sendSocial(frame)
 		}
-		room.mu.Unlock()
 	}
 	feed = h.listedFeed(ctx, feed)
 	if len(feed) > 0 && watchers > 0 {
@@ -287,10 +304,40 @@ func (lv *liveViews) changed(key string, frame []byte) bool {
 	return true
 }
 
+// crowdStep is how many members a room's leaderboards reach per
+// ViewsEvery: a crowd's boards change with every bid, and each push is a
+// frame (two: one per window) to every member, which costs the node as
+// much as the bids themselves, so a room of n members gets them once per
+// ⌈n / crowdStep⌉ intervals.
+const crowdStep = 1000
+
+// boardEvery is how often a room of members may get its leaderboards.
+func boardEvery(every time.Duration, members int) time.Duration {
+	return every * time.Duration(max(1, (members+crowdStep-1)/crowdStep))
+}
+
+// boardDue reports whether a room's leaderboards may go out now, interval
+// after the last push. The flush runs every ViewsEvery, give or take its
+// own jitter: slack (half of ViewsEvery) keeps a small room at once per
+// flush.
+func (lv *liveViews) boardDue(lot string, now time.Time, interval, slack time.Duration) bool {
+	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	last, ok := lv.boardPushed[lot]
+	return !ok || now.Sub(last) >= interval-slack
+}
+
+func (lv *liveViews) pushedBoard(lot string, now time.Time) {
+	lv.mu.Lock()
+	lv.boardPushed[lot] = now
+	lv.mu.Unlock()
+}
+
 // forgetSent drops a lot's last pushed frames when nobody here is in its room.
 func (lv *liveViews) forgetSent(lot string) {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
+	delete(lv.boardPushed, lot)
 	for _, w := range []firehose.Window{firehose.WindowRecent, firehose.WindowAll} {
 		delete(lv.sent, lot+"|"+string(w))
 	}

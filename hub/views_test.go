@@ -228,3 +228,68 @@ func TestLeaderboardsAndFeedPushedWhenChanged(t *testing.T) {
 		t.Fatalf("an unwatched session got lobby frames: %+v", after)
 	}
 }
+
+// A crowd's leaderboards go out once per ⌈members/1000⌉ flush intervals, a
+// small room's at every flush; a change held back is pushed later, not
+// lost, and the frames go behind money (the social lane).
+func TestCrowdLeaderboardsPacedBySize(t *testing.T) {
+	ctx := context.Background()
+	l := newFakeLedger()
+	every := 200 * time.Millisecond
+	h := newTestHub(t, l, Options{Node: "n1", ViewsEvery: every})
+	lot := l.id.String()
+	crowd := make([]*session, 2500)
+	for i := range crowd {
+		crowd[i] = testSession(h, fmt.Sprint("fan", i))
+		if _, perr := crowd[i].join(ctx, protocol.Request{Type: "join", ID: "j", Lot: lot}, l.id); perr != nil {
+			t.Fatal(perr)
+		}
+		crowd[i].out.drain()
+	}
+	bid := func(seq, amount int64) {
+		data, _ := json.Marshal(ledger.BidData{Bidder: "carol", BidderRegion: "sa-east-1", Amount: amount})
+		ev := ledger.Event{Lot: l.id, Seq: seq, Kind: ledger.EventBid, At: time.Now(), Region: "sa-east-1", Actor: "carol", Data: data}
+		h.record(ctx, ledgerMessage(ev))
+	}
+	topOf := func(s *session) []int64 {
+		var amounts []int64
+		if len(s.out.money) != 0 {
+			t.Fatalf("a leaderboard went in the money lane")
+		}
+		for _, b := range s.sentViews(t).boards {
+			amounts = append(amounts, b.Bidders.ByAmount[0].Amount)
+		}
+		return amounts
+	}
+	bid(1, 1500)
+	h.flushViews(ctx)
+	pushed := time.Now()
+	if got := topOf(crowd[0]); len(got) != 2 || got[0] != 1500 {
+		t.Fatalf("first flush: %v", got)
+	}
+	time.Sleep(every) // a small room's boards would be due again now
+	bid(2, 1600)
+	h.flushViews(ctx)
+	crowdEvery := 3 * every // 2,500 members: ⌈2500/1000⌉ intervals
+	if time.Since(pushed) < crowdEvery-every/2 {
+		if got := topOf(crowd[0]); len(got) != 0 {
+			t.Fatalf("a crowd of 2,500 got its boards again within %v: %v", time.Since(pushed), got)
+		}
+	}
+	time.Sleep(crowdEvery - every)
+	h.flushViews(ctx) // nothing new was recorded: the held-back change goes now
+	if got := topOf(crowd[0]); len(got) != 2 || got[1] != 1600 {
+		t.Fatalf("the held-back change: %v", got)
+	}
+}
+
+func TestBoardEveryGrowsWithTheRoom(t *testing.T) {
+	for _, c := range []struct {
+		members int
+		want    time.Duration
+	}{{0, time.Second}, {1, time.Second}, {1000, time.Second}, {1001, 2 * time.Second}, {5000, 5 * time.Second}, {15000, 15 * time.Second}} {
+		if got := boardEvery(time.Second, c.members); got != c.want {
+			t.Errorf("boardEvery(1s, %d) = %v, want %v", c.members, got, c.want)
+		}
+	}
+}

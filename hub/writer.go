@@ -5,8 +5,9 @@ import (
 )
 
 // queue is a session's outbound queue, bounded in bytes, in two lanes:
-// money (ledger events, replies, outbid, wallet and view frames) and social
-// (chat, reactions, presence and their batches). The writer takes money
+// money (ledger events, replies, outbid, wallet frames, the lobby's feed
+// and boards) and social (chat, reactions, presence, their batches, and a
+// room's leaderboards and reaction totals). The writer takes money
 // frames first, so a bid never waits behind chat; each lane keeps its own
 // order. Under pressure social frames give way — the oldest dropped, never
 // a money frame — and only a money frame that cannot fit closes the

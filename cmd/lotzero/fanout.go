@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -25,8 +26,17 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.IntVar(&cfg.Chatters, "chatters", 0, "sessions that chat during a second round of bids (the chat storm); 0: one quiet round")
 	fs.IntVar(&cfg.Rounds, "rounds", 1, "with --chatters: quiet and storm rounds alternated this many times, so other load on the machine falls on both alike")
 	fs.Float64Var(&cfg.ChatRate, "chat-rate", 2, "chat lines per second per chatter (the server's default limit is 2)")
+	profile := fs.String("client-profile", "", "write a CPU profile of the clients over the measured bids to this file")
 	if err := fs.parse(args, stderr); err != nil {
 		return err
+	}
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cfg.ClientProfile = f
 	}
 	cfg.Progress = func(s string) { fmt.Fprintln(stderr, "fanout:", s) }
 	res, err := fanoutbench.Run(ctx, cfg)

@@ -16,21 +16,19 @@ package fanoutbench
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/lotzero/lotzero/internal/node"
 	"github.com/lotzero/lotzero/ledger"
 	"github.com/lotzero/lotzero/protocol"
@@ -61,6 +59,10 @@ type Config struct {
 	Rounds int
 	// Progress receives a line per phase (may be nil).
 	Progress func(string)
+	// ClientProfile, when set, receives a CPU profile of this process (the
+	// clients) over the measured bids: they share the cores with the
+	// server, so what they spend is part of every figure.
+	ClientProfile io.Writer
 }
 
 // Result is what a run measured.
@@ -229,7 +231,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	defer func() {
 		for _, c := range clients {
 			if c != nil {
-				_ = c.conn.CloseNow()
+				_ = c.conn.Close()
 			}
 		}
 	}()
@@ -289,6 +291,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	var quietCPU, quietWall, stormCPU, stormWall, clientQuiet, clientStorm time.Duration
 	self := os.Getpid()
+	if cfg.ClientProfile != nil {
+		if err := pprof.StartCPUProfile(cfg.ClientProfile); err != nil {
+			return res, fmt.Errorf("client profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for round := 0; round < rounds; round++ {
 		cpu0, t0, client0 := cpuTime(pid), time.Now(), cpuTime(self)
 		for b := 0; b < cfg.Bids; b++ {
@@ -344,8 +352,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			c.closing.Store(true)
 		}
 	}
-	res.Quiet, res.Storm = latencyOf(col.latencies(quiet)), latencyOf(col.latencies(storm))
-	all := append(col.latencies(quiet), col.latencies(storm)...)
+	res.Quiet, res.Storm = latencyOf(latencies(clients, quiet)), latencyOf(latencies(clients, storm))
+	all := append(latencies(clients, quiet), latencies(clients, storm)...)
 	res.Samples = len(all)
 	bids := len(quiet) + len(storm)
 	var lines, counted, batches int64
@@ -424,269 +432,6 @@ func login(ctx context.Context, url string, users int) ([]string, error) {
 	wg.Wait()
 	close(errs)
 	return tokens, <-errs
-}
-
-// failure names a failed join for the report.
-func failure(err error) string {
-	var perr *protocol.Error
-	if errors.As(err, &perr) {
-		return perr.Code
-	}
-	var ce websocket.CloseError
-	if errors.As(err, &ce) {
-		return fmt.Sprintf("closed %d", ce.Code)
-	}
-	return err.Error()
-}
-
-// client is one lean session: a raw connection and one small decode per
-// frame, since it shares the machine's cores with the server it measures.
-type client struct {
-	conn *websocket.Conn
-	seq  int64 // the join reply's seq, then the last ledger event received
-	lot  string
-	dups atomic.Int64
-	gaps atomic.Int64
-
-	closing    atomic.Bool  // the run is ending: a closed connection is expected
-	closedWith atomic.Int64 // the close code when the server closed it (-1: no code)
-
-	// What reached it of the room's chat.
-	chatLines, chatCounted, batches atomic.Int64
-	// A chatter's replies, and when the next line may go (after a
-	// rate_limited reply's retry_after_ms).
-	chatSent, chatShown, chatHidden, chatLimited, chatFailed atomic.Int64
-	retryAt                                                  atomic.Int64
-}
-
-// join dials, says hello, joins and waits for the join reply.
-func join(ctx context.Context, ws, token, region, lot string) (*client, error) {
-	c, _, err := websocket.Dial(ctx, ws, nil)
-	if err != nil {
-		return nil, err
-	}
-	c.SetReadLimit(1 << 20)
-	hello, _ := json.Marshal(protocol.Hello{Type: "hello", Token: token, Region: region, Batch: true})
-	joinReq, _ := json.Marshal(protocol.Request{Type: "join", ID: "join", Lot: lot})
-	for _, f := range [][]byte{hello, joinReq} {
-		if err := c.Write(ctx, websocket.MessageText, f); err != nil {
-			c.CloseNow()
-			return nil, err
-		}
-	}
-	for {
-		_, frame, err := c.Read(ctx)
-		if err != nil {
-			c.CloseNow()
-			return nil, err
-		}
-		var r protocol.Reply
-		if json.Unmarshal(frame, &r) == nil && r.Type == "reply" && r.Re == "join" {
-			if !r.OK {
-				c.CloseNow()
-				return nil, r.Error
-			}
-			var jr protocol.JoinResult
-			if err := json.Unmarshal(r.Result, &jr); err != nil {
-				c.CloseNow()
-				return nil, err
-			}
-			return &client{conn: c, seq: jr.Seq, lot: lot}, nil
-		}
-	}
-}
-
-// read follows the session's ledger events: each must be the next seq
-// after the join's snapshot. Bid arrivals go to the collector; chat lines,
-// batches and a chatter's replies are counted.
-func (c *client) read(col *collector) {
-	var ev struct {
-		Type string `json:"type"`
-		Kind string `json:"kind"`
-		Seq  int64  `json:"seq"`
-	}
-	// One buffer for every frame: the clients share the cores with the
-	// server, and garbage per frame would make their collector part of
-	// what is measured.
-	var buf bytes.Buffer
-	for {
-		frame, err := c.next(&buf)
-		if err != nil {
-			if !c.closing.Load() {
-				code := int64(websocket.CloseStatus(err))
-				c.closedWith.Store(max(code, -1))
-			}
-			return
-		}
-		now := time.Now()
-		switch {
-		case bytes.HasPrefix(frame, []byte(`{"type":"batch"`)):
-			c.batch(frame)
-			continue
-		case bytes.HasPrefix(frame, []byte(`{"type":"reply"`)):
-			c.reply(frame)
-			continue
-		case !bytes.HasPrefix(frame, []byte(`{"type":"event"`)):
-			continue
-		case !bytes.Contains(frame, []byte(`"seq":`)):
-			if bytes.Contains(frame, []byte(`"kind":"chat"`)) {
-				c.chatLines.Add(1)
-			}
-			continue
-		}
-		ev.Type, ev.Kind, ev.Seq = "", "", 0
-		if json.Unmarshal(frame, &ev) != nil || ev.Type != "event" || ev.Seq == 0 {
-			continue
-		}
-		switch {
-		case ev.Seq <= c.seq:
-			c.dups.Add(1)
-			continue
-		case ev.Seq != c.seq+1:
-			c.gaps.Add(1)
-		}
-		c.seq = ev.Seq
-		if ev.Kind == "bid" {
-			col.add(ev.Seq, now)
-		}
-	}
-}
-
-// next reads the next frame into buf, reusing its memory; the frame is
-// valid until the next call.
-func (c *client) next(buf *bytes.Buffer) ([]byte, error) {
-	_, r, err := c.conn.Reader(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	buf.Reset()
-	if _, err := buf.ReadFrom(r); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// batch counts a batch frame's chat lines and its suppressed chat count
-// (the frame ends with "suppressed":{"chat":n,…}}). Ledger events never
-// come in batches.
-func (c *client) batch(frame []byte) {
-	c.batches.Add(1)
-	c.chatLines.Add(int64(bytes.Count(frame, []byte(`"kind":"chat"`))))
-	i := bytes.LastIndex(frame, []byte(`"suppressed":{`))
-	if i < 0 {
-		return
-	}
-	rest := frame[i:]
-	if j := bytes.Index(rest, []byte(`"chat":`)); j >= 0 {
-		n := int64(0)
-		for _, d := range rest[j+len(`"chat":`):] {
-			if d < '0' || d > '9' {
-				break
-			}
-			n = n*10 + int64(d-'0')
-		}
-		c.chatCounted.Add(n)
-	}
-}
-
-// reply counts a chatter's chat reply.
-func (c *client) reply(frame []byte) {
-	var r struct {
-		OK     bool            `json:"ok"`
-		Result json.RawMessage `json:"result"`
-		Error  *protocol.Error `json:"error"`
-	}
-	if json.Unmarshal(frame, &r) != nil {
-		return
-	}
-	var res protocol.ChatResult
-	switch {
-	case r.OK && json.Unmarshal(r.Result, &res) == nil && res.Broadcast:
-		c.chatShown.Add(1)
-	case r.OK:
-		c.chatHidden.Add(1)
-	case r.Error != nil && r.Error.Code == protocol.ErrRateLimited:
-		c.chatLimited.Add(1)
-		c.retryAt.Store(time.Now().Add(time.Duration(r.Error.RetryAfterMS) * time.Millisecond).UnixNano())
-	default:
-		c.chatFailed.Add(1)
-	}
-}
-
-// chat sends lines at rate per second until stop, starting at a random
-// point of the first interval (people do not type in step), and waits out
-// a rate_limited reply's retry_after_ms.
-func (c *client) chat(ctx context.Context, n int, rate float64, stop <-chan struct{}) {
-	every := time.Duration(float64(time.Second) / rate)
-	next := time.Now().Add(time.Duration(rand.Int64N(int64(every))))
-	for {
-		next = time.Unix(0, max(next.UnixNano(), c.retryAt.Load()))
-		select {
-		case <-stop:
-			return
-		case <-time.After(time.Until(next)):
-		}
-		i := c.chatSent.Load() // ids unique across rounds: a reused one is a retry
-		line, _ := json.Marshal(protocol.Request{Type: "chat", ID: fmt.Sprintf("c%d", i), Lot: c.lot,
-			Text: fmt.Sprintf("chatter %d says line %d: going once, going twice", n, i)})
-		if c.conn.Write(ctx, websocket.MessageText, line) != nil {
-			return
-		}
-		c.chatSent.Add(1)
-		next = next.Add(every)
-	}
-}
-
-// collector gathers arrival times by seq.
-type collector struct {
-	mu       sync.Mutex
-	arrivals map[int64][]time.Time
-	changed  chan struct{}
-}
-
-func newCollector() *collector {
-	return &collector{arrivals: map[int64][]time.Time{}, changed: make(chan struct{}, 1)}
-}
-
-func (c *collector) add(seq int64, at time.Time) {
-	c.mu.Lock()
-	c.arrivals[seq] = append(c.arrivals[seq], at)
-	c.mu.Unlock()
-	select {
-	case c.changed <- struct{}{}:
-	default:
-	}
-}
-
-// await returns once n arrivals of seq are in, or after wait.
-func (c *collector) await(seq int64, n int, wait time.Duration) {
-	deadline := time.After(wait)
-	for {
-		c.mu.Lock()
-		got := len(c.arrivals[seq])
-		c.mu.Unlock()
-		if got >= n {
-			return
-		}
-		select {
-		case <-c.changed:
-		case <-deadline:
-			return
-		}
-	}
-}
-
-// latencies are the arrivals of the sent bids, each from its sending.
-func (c *collector) latencies(sent map[int64]time.Time) []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []time.Duration
-	for seq, at := range sent {
-		for _, t := range c.arrivals[seq] {
-			out = append(out, t.Sub(at))
-		}
-	}
-	return out
 }
 
 // rss is a process's resident set size in bytes (0 when unknown).
