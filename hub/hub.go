@@ -29,6 +29,7 @@ type Hub struct {
 	stripe  *stripe.Client // nil: card top-ups off
 	log     zerolog.Logger
 	metrics *metrics
+	crowd   crowdWatch
 
 	mu       sync.RWMutex
 	rooms    map[string]*room
@@ -96,6 +97,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	h.loop(func() { h.recordLoop(ctx, h.live.later) })
 	h.loop(func() { h.every(ctx, h.opts.ViewsEvery, h.flushViews) })
+	if h.opts.CrowdArrived != nil {
+		h.loop(func() { h.every(ctx, time.Second, h.afterCrowd) })
+	}
 	return nil
 }
 
@@ -239,6 +243,7 @@ func (h *Hub) register(s *session) bool {
 	h.users[s.ident.User][s] = struct{}{}
 	h.mu.Unlock()
 	h.metrics.sessions.Inc()
+	h.crowd.note()
 	return true
 }
 

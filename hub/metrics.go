@@ -15,6 +15,7 @@ type metrics struct {
 	commands      *prometheus.CounterVec
 	droppedFrames prometheus.Counter
 	slowCloses    prometheus.Counter
+	crowds        prometheus.Counter
 	socialDropped prometheus.Counter
 	suppressed    *prometheus.CounterVec
 	fanout        prometheus.Histogram
@@ -47,6 +48,8 @@ func newMetrics(l Ledger, fh any) *metrics {
 			Name: "lotzero_queue_dropped_frames_total", Help: "Queued frames discarded when a session closed."}),
 		slowCloses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lotzero_slow_consumer_closes_total", Help: "Sessions closed with 4009 because their queue overflowed."}),
+		crowds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lotzero_crowds_total", Help: "Crowds of at least 1,000 sessions that arrived and settled; the server then returns their arrival's garbage to the operating system."}),
 		socialDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lotzero_social_frames_dropped_total", Help: "Chat, reaction and presence frames a slow session's queue dropped to make room (money frames are never dropped)."}),
 		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -80,7 +83,7 @@ func newMetrics(l Ledger, fh any) *metrics {
 		Name: "lotzero_limit_refusals_total",
 		Help: "Requests and connections refused by a resource limit, by limit (user_sessions, ip_pending, pending, rooms, body_size, body_timeout, rate)."},
 		[]string{"limit"})
-	m.reg.MustRegister(m.limited, m.scheduleFailures, m.refused, m.sessions, m.rooms, m.commands, m.droppedFrames, m.slowCloses, m.socialDropped, m.suppressed, m.fanout, m.published, m.relayed, m.deferred,
+	m.reg.MustRegister(m.limited, m.scheduleFailures, m.refused, m.sessions, m.rooms, m.commands, m.droppedFrames, m.slowCloses, m.crowds, m.socialDropped, m.suppressed, m.fanout, m.published, m.relayed, m.deferred,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "lotzero_ledger_occ_retries_total", Help: "Ledger transaction attempts retried after a conflict."},
 			func() float64 { return float64(l.Stats().Conflicts) }),

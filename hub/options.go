@@ -108,6 +108,12 @@ type Options struct {
 	// so the delay lets this node find it done with one read; it records it
 	// itself when that node died first. Zero means 1s.
 	RecordDelay time.Duration
+	// CrowdArrived, when set, runs once a crowd has arrived: at least
+	// crowdSessions sessions registered since the last run and none for a
+	// second. The server returns the arrival's garbage (HTTP upgrades, join
+	// replies) to the operating system there, so its resident memory
+	// follows the sessions it holds rather than its busiest second.
+	CrowdArrived func()
 	// DispatchShards is how many workers deliver firehose messages to this
 	// node's rooms, each lot always on the same one. Zero means 8.
 	DispatchShards int

@@ -63,8 +63,8 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "server CPU per bid in the quiet room (its fan-out to every session): %v\n", res.ServerCPUPerBid.Round(time.Millisecond/10))
 	}
 	if res.RSSPerConn > 0 {
-		fmt.Fprintf(stdout, "server RSS %.1f MiB before → %.1f MiB joined: %.1f KiB per session\n",
-			float64(res.RSSBase)/(1<<20), float64(res.RSSLoaded)/(1<<20), res.RSSPerConn/1024)
+		fmt.Fprintf(stdout, "server RSS %.1f MiB before → %.1f MiB joined: %.1f KiB per session (%.1f MiB after the bids)\n",
+			float64(res.RSSBase)/(1<<20), float64(res.RSSLoaded)/(1<<20), res.RSSPerConn/1024, float64(res.RSSAfter)/(1<<20))
 	}
 	if err != nil {
 		fmt.Fprintln(stdout, "FAILED:", err)

@@ -243,6 +243,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("--gc-percent must be at least 10")
 	}
 	debug.SetGCPercent(hf.gcPercent)
+	// A crowd's arrival leaves its garbage (HTTP upgrades, join replies)
+	// in the heap; once it has settled, give it back to the system rather
+	// than over the runtime's minutes of background scavenging.
+	opts.CrowdArrived = debug.FreeOSMemory
 	switch s := hf.stripe; {
 	case s.Enabled():
 		log.Info().Str("api", s.APIBase).Msg("Stripe on: card top-ups (POST /api/wallet/topup), refunds and disputes (POST /api/stripe/webhook), payouts by Transfer (POST /api/admin/payouts/{id})")

@@ -86,6 +86,7 @@ type Result struct {
 	Closed     map[int]int
 	RSSBase    int64   // server RSS before the sessions connect (0 when unknown)
 	RSSLoaded  int64   // after every session joined
+	RSSAfter   int64   // after the measured bids, the sessions still in
 	RSSPerConn float64 // bytes per session
 	// ServerCPUPerBid is the server's CPU time (user + system) over the
 	// measured bids, per bid: the cost of one event's fan-out (0 when
@@ -347,6 +348,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.Chat.Failed += c.chatFailed.Load()
 	}
 
+	res.RSSAfter = rss(pid)
 	for _, c := range clients {
 		if c != nil {
 			c.closing.Store(true)

@@ -1,0 +1,45 @@
+package hub
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// crowdSessions is how many sessions make a crowd: fewer arriving leave
+// too little behind to be worth a collection.
+const crowdSessions = 1000
+
+// crowdWatch notices a crowd's arrival: sessions registered since the
+// last report, and when the last one did.
+type crowdWatch struct {
+	arrived  atomic.Int64
+	lastJoin atomic.Int64 // monotonic ns of the last registration
+}
+
+func (c *crowdWatch) note() {
+	c.arrived.Add(1)
+	c.lastJoin.Store(nanotime())
+}
+
+// settled reports, once per crowd, that at least crowdSessions sessions
+// arrived since the last report and none within quiet.
+func (c *crowdWatch) settled(now int64, quiet time.Duration) bool {
+	n := c.arrived.Load()
+	if n < crowdSessions || now-c.lastJoin.Load() < int64(quiet) {
+		return false
+	}
+	c.arrived.Add(-n)
+	return true
+}
+
+// afterCrowd runs Options.CrowdArrived once a crowd has settled.
+func (h *Hub) afterCrowd(context.Context) {
+	if !h.crowd.settled(nanotime(), time.Second) {
+		return
+	}
+	start := time.Now()
+	h.opts.CrowdArrived()
+	h.metrics.crowds.Inc()
+	h.log.Debug().Dur("took", time.Since(start)).Msg("a crowd arrived and settled")
+}
