@@ -18,6 +18,8 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("lotzero fanout")
 	var cfg fanoutbench.Config
 	fs.StringVar(&cfg.URL, "url", "", "a running server (http://host:port); empty starts one with this binary on its defaults")
+	fs.IntVar(&cfg.Pid, "pid", 0, "with --url: the server's process id, so its CPU and memory are measured too")
+	peer := fs.String("peer", "", `measure a peer with the same clients instead: "centrifugo" (at --url, its client and HTTP API insecure; --pid for its CPU and memory)`)
 	fs.StringVar(&cfg.Binary, "binary", "", "the lotzero binary the started server runs (empty: this one), e.g. another build to compare")
 	fs.IntVar(&cfg.Sessions, "sessions", 5000, "WebSocket sessions that dial and join one lot at the same instant")
 	fs.IntVar(&cfg.Users, "users", 0, "distinct users the sessions log in as; 0: one user per session")
@@ -39,7 +41,15 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		cfg.ClientProfile = f
 	}
 	cfg.Progress = func(s string) { fmt.Fprintln(stderr, "fanout:", s) }
-	res, err := fanoutbench.Run(ctx, cfg)
+	run := fanoutbench.Run
+	switch *peer {
+	case "":
+	case "centrifugo":
+		run = fanoutbench.RunCentrifugo
+	default:
+		return fmt.Errorf("--peer must be centrifugo")
+	}
+	res, err := run(ctx, cfg)
 	if err != nil && !errors.Is(err, fanoutbench.ErrLoss) && !errors.Is(err, fanoutbench.ErrClosed) {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -138,20 +137,26 @@ func (c *client) read(col *collector) {
 			}
 			continue
 		}
-		switch {
-		case seq <= c.seq:
-			c.dups.Add(1)
-			continue
-		case seq != c.seq+1:
-			c.gaps.Add(1)
-		}
-		c.seq = seq
-		if kind == "bid" {
-			c.mu.Lock()
-			c.arrivals = append(c.arrivals, arrival{seq, now})
-			c.mu.Unlock()
-			col.arrived(seq)
-		}
+		c.got(seq, kind == "bid", now, col)
+	}
+}
+
+// got checks an event's seq follows the last one (counting duplicates and
+// gaps) and, when it is measured, keeps and counts its arrival.
+func (c *client) got(seq int64, measured bool, now time.Time, col *collector) {
+	switch {
+	case seq <= c.seq:
+		c.dups.Add(1)
+		return
+	case seq != c.seq+1:
+		c.gaps.Add(1)
+	}
+	c.seq = seq
+	if measured {
+		c.mu.Lock()
+		c.arrivals = append(c.arrivals, arrival{seq, now})
+		c.mu.Unlock()
+		col.arrived(seq)
 	}
 }
 
@@ -168,15 +173,24 @@ func eventHead(frame []byte) (kind string, seq int64) {
 			kind = string(rest[:j])
 		}
 	}
-	if i := bytes.Index(frame, []byte(`"seq":`)); i >= 0 {
-		rest := frame[i+len(`"seq":`):]
-		j := 0
-		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-			j++
-		}
-		seq, _ = strconv.ParseInt(string(rest[:j]), 10, 64)
+	return kind, numberAfter(frame, []byte(`"seq":`))
+}
+
+// numberAfter reads the unsigned integer right after the first key in b
+// (0 when there is none).
+func numberAfter(b, key []byte) int64 {
+	i := bytes.Index(b, key)
+	if i < 0 {
+		return 0
 	}
-	return kind, seq
+	n := int64(0)
+	for _, d := range b[i+len(key):] {
+		if d < '0' || d > '9' {
+			break
+		}
+		n = n*10 + int64(d-'0')
+	}
+	return n
 }
 
 // next reads the next frame into buf, reusing its memory; the frame is
@@ -203,17 +217,7 @@ func (c *client) batch(frame []byte) {
 	if i < 0 {
 		return
 	}
-	rest := frame[i:]
-	if j := bytes.Index(rest, []byte(`"chat":`)); j >= 0 {
-		n := int64(0)
-		for _, d := range rest[j+len(`"chat":`):] {
-			if d < '0' || d > '9' {
-				break
-			}
-			n = n*10 + int64(d-'0')
-		}
-		c.chatCounted.Add(n)
-	}
+	c.chatCounted.Add(numberAfter(frame[i:], []byte(`"chat":`)))
 }
 
 // reply counts a chatter's chat reply.

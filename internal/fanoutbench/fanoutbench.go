@@ -41,6 +41,9 @@ type Config struct {
 	// default settings, which also lets the run read its resident memory.
 	URL    string
 	Binary string
+	// Pid is the process of the server at URL, when known: its CPU and
+	// resident memory are then measured too.
+	Pid int
 	// Sessions join the lot at once; they log in as Users distinct users
 	// (zero: one user per session), so Users < Sessions gives users with
 	// many sessions each.
@@ -166,7 +169,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	cfg.Chatters = min(max(cfg.Chatters, 0), cfg.Sessions)
 	raiseFileLimit()
-	pid := 0
+	pid := cfg.Pid
 	if cfg.URL == "" {
 		dir, err := node.TempDir("lotzero-fanout-")
 		if err != nil {
