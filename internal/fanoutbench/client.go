@@ -53,18 +53,11 @@ var dialer = websocket.Dialer{ReadBufferSize: 4096, WriteBufferSize: 1024, Hands
 
 // join dials, says hello, joins and waits for the join reply.
 func join(ctx context.Context, ws, token, region, lot string) (*client, error) {
-	c, _, err := dialer.DialContext(ctx, ws, nil)
-	if err != nil {
-		return nil, err
-	}
-	c.SetReadLimit(1 << 20)
 	hello, _ := json.Marshal(protocol.Hello{Type: "hello", Token: token, Region: region, Batch: true})
 	joinReq, _ := json.Marshal(protocol.Request{Type: "join", ID: "join", Lot: lot})
-	for _, f := range [][]byte{hello, joinReq} {
-		if err := c.WriteMessage(websocket.TextMessage, f); err != nil {
-			c.Close()
-			return nil, err
-		}
+	c, err := open(ctx, ws, hello, joinReq)
+	if err != nil {
+		return nil, err
 	}
 	for {
 		_, frame, err := c.ReadMessage()
@@ -84,6 +77,35 @@ func join(ctx context.Context, ws, token, region, lot string) (*client, error) {
 				return nil, err
 			}
 			return &client{conn: c, seq: jr.Seq, lot: lot}, nil
+		}
+	}
+}
+
+// open dials and sends the first frames.
+func open(ctx context.Context, ws string, frames ...[]byte) (*websocket.Conn, error) {
+	c, _, err := dialer.DialContext(ctx, ws, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.SetReadLimit(1 << 20)
+	for _, f := range frames {
+		if err := c.WriteMessage(websocket.TextMessage, f); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// tally adds up what the sessions saw wrong: duplicates, gaps, closes.
+func tally(res *Result, clients []*client) {
+	for _, c := range clients {
+		if c != nil {
+			res.Duplicates += int(c.dups.Load())
+			res.OutOfOrder += int(c.gaps.Load())
+			if code := int(c.closedWith.Load()); code != 0 {
+				res.Closed[code]++
+			}
 		}
 	}
 }

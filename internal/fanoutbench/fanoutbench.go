@@ -208,42 +208,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	// Every session dials, says hello and joins at the same instant.
 	cfg.say("%d sessions joining at once", cfg.Sessions)
 	col := newCollector()
-	clients := make([]*client, cfg.Sessions)
-	var failMu sync.Mutex
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			c, err := join(ctx, ws, tokens[i%len(tokens)], regions[i%len(regions)], lot)
-			if err != nil {
-				failMu.Lock()
-				res.JoinFailures[failure(err)]++
-				failMu.Unlock()
-				return
-			}
-			clients[i] = c
-			go c.read(col) // a session reads from the moment it is in, as a browser does
-		}()
-	}
-	began := time.Now()
-	close(start)
-	wg.Wait()
-	res.JoinTime = time.Since(began)
-	defer func() {
-		for _, c := range clients {
-			if c != nil {
-				_ = c.conn.Close()
-			}
-		}
-	}()
-	for _, c := range clients {
-		if c != nil {
-			res.Joined++
-		}
-	}
+	clients := dialAll(cfg.Sessions, &res, func(i int) (*client, error) {
+		return join(ctx, ws, tokens[i%len(tokens)], regions[i%len(regions)], lot)
+	}, func(c *client) { c.read(col) })
+	defer closeAll(clients)
 	cfg.say("%d of %d joined in %v", res.Joined, cfg.Sessions, res.JoinTime.Round(time.Millisecond))
 	time.Sleep(2 * time.Second) // presence announcements settle
 	res.RSSLoaded = rss(pid)
@@ -363,13 +331,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	bids := len(quiet) + len(storm)
 	var lines, counted, batches int64
 	res.Missing = res.Joined*bids - res.Samples
+	tally(&res, clients)
 	for _, c := range clients {
 		if c != nil {
-			res.Duplicates += int(c.dups.Load())
-			res.OutOfOrder += int(c.gaps.Load())
-			if code := int(c.closedWith.Load()); code != 0 {
-				res.Closed[code]++
-			}
 			lines, counted, batches = lines+c.chatLines.Load(), counted+c.chatCounted.Load(), batches+c.batches.Load()
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -35,43 +34,9 @@ func RunCentrifugo(ctx context.Context, cfg Config) (Result, error) {
 
 	cfg.say("%d sessions subscribing at once", cfg.Sessions)
 	col := newCollector()
-	clients := make([]*client, cfg.Sessions)
-	var failMu sync.Mutex
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			c, err := subscribe(ctx, ws)
-			if err != nil {
-				failMu.Lock()
-				res.JoinFailures[failure(err)]++
-				failMu.Unlock()
-				return
-			}
-			clients[i] = c
-			go c.readPushes(col)
-		}()
-	}
-	began := time.Now()
-	close(start)
-	wg.Wait()
-	res.JoinTime = time.Since(began)
-	defer func() {
-		for _, c := range clients {
-			if c != nil {
-				c.closing.Store(true)
-				_ = c.conn.Close()
-			}
-		}
-	}()
-	for _, c := range clients {
-		if c != nil {
-			res.Joined++
-		}
-	}
+	clients := dialAll(cfg.Sessions, &res, func(int) (*client, error) { return subscribe(ctx, ws) },
+		func(c *client) { c.readPushes(col) })
+	defer closeAll(clients)
 	cfg.say("%d of %d subscribed in %v", res.Joined, cfg.Sessions, res.JoinTime.Round(time.Millisecond))
 	time.Sleep(2 * time.Second) // as Run: the crowd settles before memory is read
 	res.RSSLoaded = rss(cfg.Pid)
@@ -109,15 +74,7 @@ func RunCentrifugo(ctx context.Context, cfg Config) (Result, error) {
 	res.Quiet = all
 	res.Samples, res.P50, res.P99, res.Max = all.Samples, all.P50, all.P99, all.Max
 	res.Missing = res.Joined*cfg.Bids - res.Samples
-	for _, c := range clients {
-		if c != nil {
-			res.Duplicates += int(c.dups.Load())
-			res.OutOfOrder += int(c.gaps.Load())
-			if code := int(c.closedWith.Load()); code != 0 {
-				res.Closed[code]++
-			}
-		}
-	}
+	tally(&res, clients)
 	if res.Joined != cfg.Sessions || res.Missing != 0 || res.Duplicates != 0 || res.OutOfOrder != 0 {
 		return res, ErrLoss
 	}
@@ -130,13 +87,8 @@ func RunCentrifugo(ctx context.Context, cfg Config) (Result, error) {
 // subscribe connects to Centrifugo and subscribes to the channel "lot"
 // (its JSON protocol: commands and replies one per line, matched by id).
 func subscribe(ctx context.Context, ws string) (*client, error) {
-	c, _, err := dialer.DialContext(ctx, ws, nil)
+	c, err := open(ctx, ws, []byte(`{"id":1,"connect":{}}`+"\n"+`{"id":2,"subscribe":{"channel":"lot"}}`))
 	if err != nil {
-		return nil, err
-	}
-	c.SetReadLimit(1 << 20)
-	if err := c.WriteMessage(websocket.TextMessage, []byte(`{"id":1,"connect":{}}`+"\n"+`{"id":2,"subscribe":{"channel":"lot"}}`)); err != nil {
-		c.Close()
 		return nil, err
 	}
 	for {
