@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -32,9 +33,17 @@ func registerBinaryUUIDs(m *pgtype.Map) {
 	m.TryWrapEncodePlanFuncs = append([]pgtype.TryWrapEncodePlanFunc{tryWrapUUIDEncodePlan}, m.TryWrapEncodePlanFuncs...)
 }
 
+// tryWrapUUIDEncodePlan takes uuid.UUID and *uuid.UUID (pgx does not
+// dereference a pointer to a driver.Valuer itself; a nil one is NULL before
+// any plan runs).
 func tryWrapUUIDEncodePlan(value any) (pgtype.WrappedEncodePlanNextSetter, any, bool) {
-	if u, ok := value.(uuid.UUID); ok {
+	switch u := value.(type) {
+	case uuid.UUID:
 		return &uuidEncodePlan{}, [16]byte(u), true
+	case *uuid.UUID:
+		if u != nil {
+			return &uuidEncodePlan{}, [16]byte(*u), true
+		}
 	}
 	return nil, nil, false
 }
@@ -44,5 +53,14 @@ type uuidEncodePlan struct{ next pgtype.EncodePlan }
 func (p *uuidEncodePlan) SetNext(next pgtype.EncodePlan) { p.next = next }
 
 func (p *uuidEncodePlan) Encode(value any, buf []byte) ([]byte, error) {
-	return p.next.Encode([16]byte(value.(uuid.UUID)), buf)
+	switch u := value.(type) {
+	case uuid.UUID:
+		return p.next.Encode([16]byte(u), buf)
+	case *uuid.UUID:
+		if u == nil {
+			return nil, nil
+		}
+		return p.next.Encode([16]byte(*u), buf)
+	}
+	return nil, fmt.Errorf("ledger: the uuid plan was given a %T", value)
 }

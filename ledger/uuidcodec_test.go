@@ -19,6 +19,9 @@ func TestBinaryUUIDs(t *testing.T) {
 	if _, ok := m.PlanEncode(pgtype.UUIDOID, pgtype.BinaryFormatCode, id).(*uuidEncodePlan); !ok {
 		t.Fatalf("a uuid.UUID is encoded by %T, not the binary plan", m.PlanEncode(pgtype.UUIDOID, pgtype.BinaryFormatCode, id))
 	}
+	if _, ok := m.PlanEncode(pgtype.UUIDOID, pgtype.BinaryFormatCode, &id).(*uuidEncodePlan); !ok {
+		t.Fatalf("a *uuid.UUID is encoded by %T, not the binary plan", m.PlanEncode(pgtype.UUIDOID, pgtype.BinaryFormatCode, &id))
+	}
 	got, err := m.Encode(pgtype.UUIDOID, pgtype.BinaryFormatCode, id, nil)
 	if err != nil || string(got) != string(id[:]) {
 		t.Fatalf("encode = %x, %v; want the 16 bytes %x", got, err, id[:])
