@@ -44,6 +44,10 @@ type Event struct {
 	Data     json.RawMessage
 	Wallets  []string
 	Balances []Wallet
+	// decoded is Data as the ledger encoded it, on the events an operation
+	// returns: DecodeData answers from it (a hot lot's thousands of events
+	// are not decoded back from JSON on the node that wrote them).
+	decoded EventData
 }
 
 const eventColumns = `lot_id, seq, kind, at_ms, region, actor, data, wallets`

@@ -161,7 +161,7 @@ func (t *txn) emit(lot *Lot, data EventData) error {
 	lot.Seq++
 	ev := Event{
 		Lot: lot.ID, Seq: lot.Seq, Kind: kind, At: t.now, Region: t.actor.Region,
-		Actor: t.actor.User, Data: raw,
+		Actor: t.actor.User, Data: raw, decoded: data,
 	}
 	t.events = append(t.events, ev)
 	return nil
