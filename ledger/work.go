@@ -166,8 +166,9 @@ func (w *work) writeReturning(scan func(pgx.Row) error, sql string, args ...any)
 }
 
 // maxTxRows keeps every transaction under DSQL's limit of 3,000 modified
-// rows. Each queued write touches exactly one row, so the queue length is
-// the row count; a batch stops taking operations before it would pass it,
+// rows, counted by rows(): one per queued single-row write, saved lot,
+// appended row and changed wallet; a batch stops taking operations before
+// it would pass it,
 // and work that could grow past it (seeding, relays) is chunked.
 const maxTxRows = 3_000
 
