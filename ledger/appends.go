@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"math/bits"
 	"strings"
 )
 
@@ -13,15 +14,25 @@ import (
 type appendTable struct {
 	name    string
 	columns []string
+	// inserts[k] is the INSERT of 2^k rows, rendered once.
+	inserts []string
 }
 
 var (
-	entriesTable  = &appendTable{"entries", []string{"id", "user_id", "kind", "amount", "lot_id", "hold_id", "request_id", "region", "at_ms", "actor"}}
-	purchaseTable = &appendTable{"purchases", []string{"id", "lot_id", "user_id", "qty", "unit_price", "total", "seq", "region", "at_ms"}}
-	bidsTable     = &appendTable{"bids", []string{"id", "lot_id", "seq", "user_id", "amount", "proxy", "region", "at_ms"}}
-	outboxTable   = &appendTable{"lot_events", []string{"lot_id", "seq", "kind", "at_ms", "region", "actor", "data", "wallets", "published"}}
-	requestsTable = &appendTable{"requests", []string{"user_id", "request_id", "op", "ok", "code", "message", "result", "at_ms", "lot_id"}}
+	entriesTable  = newAppendTable("entries", "id", "user_id", "kind", "amount", "lot_id", "hold_id", "request_id", "region", "at_ms", "actor")
+	purchaseTable = newAppendTable("purchases", "id", "lot_id", "user_id", "qty", "unit_price", "total", "seq", "region", "at_ms")
+	bidsTable     = newAppendTable("bids", "id", "lot_id", "seq", "user_id", "amount", "proxy", "region", "at_ms")
+	outboxTable   = newAppendTable("lot_events", "lot_id", "seq", "kind", "at_ms", "region", "actor", "data", "wallets", "published")
+	requestsTable = newAppendTable("requests", "user_id", "request_id", "op", "ok", "code", "message", "result", "at_ms", "lot_id")
 )
+
+func newAppendTable(name string, columns ...string) *appendTable {
+	t := &appendTable{name: name, columns: columns}
+	for n := 1; n <= maxInsertRows; n *= 2 {
+		t.inserts = append(t.inserts, t.renderInsert(n))
+	}
+	return t
+}
 
 // appended is one row waiting for its table's INSERT.
 type appended struct {
@@ -55,10 +66,7 @@ func (w *work) queueAppends() {
 	for _, t := range order {
 		pending := rows[t]
 		for len(pending) > 0 {
-			n := 1
-			for n*2 <= len(pending) && n*2 <= maxInsertRows {
-				n *= 2
-			}
+			n := chunkRows(len(pending))
 			args := make([]any, 0, n*len(t.columns))
 			for _, r := range pending[:n] {
 				args = append(args, r...)
@@ -72,8 +80,13 @@ func (w *work) queueAppends() {
 // maxInsertRows bounds one INSERT's rows.
 const maxInsertRows = 512
 
-// insertSQL is the INSERT of n rows of t.
+// insertSQL is the INSERT of n rows of t, n a power of two up to
+// maxInsertRows.
 func (t *appendTable) insertSQL(n int) string {
+	return t.inserts[bits.Len(uint(n))-1]
+}
+
+func (t *appendTable) renderInsert(n int) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "INSERT INTO %s (%s) VALUES ", t.name, strings.Join(t.columns, ", "))
 	sb.WriteString(placeholders(n, len(t.columns)))

@@ -68,6 +68,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger backend %s: %w", backend, err)
 	}
+	binaryUUIDs(poolCfg)
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err == nil {
 		err = pingUntilUp(ctx, pool, log)

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -203,9 +203,11 @@ func (l *Ledger) prefetch(b *pgx.Batch, w *work, lot uuid.UUID, ops []*op, store
 	}
 	if len(keys) > 0 {
 		args := make([]any, 0, 2*padded(len(keys)))
-		for i := 0; i < padded(len(keys)); i++ {
-			k := keys[min(i, len(keys)-1)]
+		for _, k := range keys {
 			args = append(args, k.user, k.id)
+		}
+		for range padded(len(keys)) - len(keys) {
+			args = append(args, nil, nil) // NULL joins nothing
 		}
 		b.Queue(`SELECT r.user_id, r.request_id, r.op, r.ok, r.code, r.message, r.result
 FROM (VALUES `+placeholders(padded(len(keys)), 2, true)+`) AS k (user_id, request_id)
@@ -229,8 +231,11 @@ JOIN requests r ON r.user_id = k.user_id AND r.request_id = k.request_id`, args.
 	}
 	if len(names) > 0 {
 		args := make([]any, 0, padded(len(names)))
-		for i := 0; i < padded(len(names)); i++ {
-			args = append(args, names[min(i, len(names)-1)])
+		for _, u := range names {
+			args = append(args, u)
+		}
+		for range padded(len(names)) - len(names) {
+			args = append(args, nil)
 		}
 		b.Queue(`SELECT w.user_id, w.funded, w.held, w.spent, w.earned, COALESCE(w.version, 0), COALESCE(w.owed, 0), COALESCE(w.paying, 0)
 FROM (VALUES `+placeholders(padded(len(names)), 1, true)+`) AS k (user_id) JOIN wallets w ON w.user_id = k.user_id`, args...)
@@ -276,7 +281,8 @@ FROM (VALUES `+placeholders(padded(len(names)), 1, true)+`) AS k (user_id) JOIN 
 }
 
 // padded rounds n up to a power of two, so a batch's reads are one of a
-// few statement texts (the drivers' statement caches stay small).
+// few statement texts (the drivers' statement caches stay small); the
+// rows past n are NULLs, which match nothing.
 func padded(n int) int {
 	p := 1
 	for p < n {
@@ -289,23 +295,24 @@ func padded(n int) int {
 // or $1, $2 … for width 1 unless rows asks for ($1), ($2) … (VALUES rows).
 func placeholders(n, width int, rows ...bool) string {
 	group := width > 1 || len(rows) > 0 && rows[0]
-	var sb strings.Builder
+	sb := make([]byte, 0, n*width*7)
 	for i := 0; i < n; i++ {
 		if i > 0 {
-			sb.WriteString(", ")
+			sb = append(sb, ", "...)
 		}
 		if group {
-			sb.WriteByte('(')
+			sb = append(sb, '(')
 		}
 		for j := 0; j < width; j++ {
 			if j > 0 {
-				sb.WriteString(", ")
+				sb = append(sb, ", "...)
 			}
-			fmt.Fprintf(&sb, "$%d", i*width+j+1)
+			sb = append(sb, '$')
+			sb = strconv.AppendInt(sb, int64(i*width+j+1), 10)
 		}
 		if group {
-			sb.WriteByte(')')
+			sb = append(sb, ')')
 		}
 	}
-	return sb.String()
+	return string(sb)
 }

@@ -152,4 +152,9 @@ func DecodeEventData(kind string, raw []byte) (EventData, error) {
 }
 
 // DecodeData decodes the event's payload: see DecodeEventData.
-func (e Event) DecodeData() (EventData, error) { return DecodeEventData(e.Kind, e.Data) }
+func (e Event) DecodeData() (EventData, error) {
+	if e.decoded != nil {
+		return e.decoded, nil
+	}
+	return DecodeEventData(e.Kind, e.Data)
+}

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -93,4 +94,31 @@ func sameJSON(t *testing.T, a, b []byte) bool {
 		return v
 	}
 	return reflect.DeepEqual(dec(a), dec(b))
+}
+
+// TestReturnedEventsDecodeAsStored: the events an operation returns answer
+// DecodeData from what the ledger encoded, which is what their stored JSON
+// decodes to.
+func TestReturnedEventsDecodeAsStored(t *testing.T) {
+	l := newLedger(t)
+	ctx := context.Background()
+	l.user("ann", 10_000)
+	lot := l.lot(LotSpec{Kind: KindDrop, Title: "pins", Price: 10, Qty: 2})
+	_, events, err := l.BuyDrop(ctx, l.as("ann"), lot, 2) // sold, sold out, closed, settled
+	mustOK(t, err)
+	if len(events) < 2 {
+		t.Fatalf("%d events, want the sale and the sell-out", len(events))
+	}
+	for _, ev := range events {
+		if ev.decoded == nil {
+			t.Errorf("%s: returned without its decoded data", ev.Kind)
+		}
+		got, err := ev.DecodeData()
+		mustOK(t, err)
+		stored, err := DecodeEventData(ev.Kind, ev.Data)
+		mustOK(t, err)
+		if !reflect.DeepEqual(got, stored) {
+			t.Errorf("%s: decoded %+v, stored %+v", ev.Kind, got, stored)
+		}
+	}
 }

@@ -1,9 +1,12 @@
 package ledger
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,6 +44,10 @@ type Event struct {
 	Data     json.RawMessage
 	Wallets  []string
 	Balances []Wallet
+	// decoded is Data as the ledger encoded it, on the events an operation
+	// returns: DecodeData answers from it (a hot lot's thousands of events
+	// are not decoded back from JSON on the node that wrote them).
+	decoded EventData
 }
 
 const eventColumns = `lot_id, seq, kind, at_ms, region, actor, data, wallets`
@@ -103,12 +110,13 @@ type EventKey struct {
 	Seq int64
 }
 
-// markChunk keeps each MarkPublished transaction far below DSQL's
+// markChunk keeps each MarkPublished transaction below DSQL's
 // 3,000-modified-rows limit.
-const markChunk = 500
+const markChunk = 2_000
 
 // MarkPublished records that events reached the firehose. It is idempotent
-// and chunked into transactions of at most markChunk rows.
+// and chunked into transactions of at most markChunk rows; each run of
+// consecutive seqs of a lot is one statement (a batch's events are one run).
 func (l *Ledger) MarkPublished(ctx context.Context, keys []EventKey) error {
 	for len(keys) > 0 {
 		n := min(len(keys), markChunk)
@@ -116,8 +124,8 @@ func (l *Ledger) MarkPublished(ctx context.Context, keys []EventKey) error {
 		keys = keys[n:]
 		err := l.run(ctx, func(ctx context.Context, tx pgx.Tx) error {
 			var b pgx.Batch
-			for _, k := range chunk {
-				b.Queue(`UPDATE lot_events SET published = true WHERE lot_id = $1 AND seq = $2 AND published = false`, k.Lot, k.Seq)
+			for _, r := range seqRuns(chunk) {
+				b.Queue(`UPDATE lot_events SET published = true WHERE lot_id = $1 AND seq >= $2 AND seq <= $3 AND published = false`, r.lot, r.from, r.to)
 			}
 			return tx.SendBatch(ctx, &b).Close()
 		})
@@ -126,4 +134,31 @@ func (l *Ledger) MarkPublished(ctx context.Context, keys []EventKey) error {
 		}
 	}
 	return nil
+}
+
+// seqRun is the events from seq from to seq to of a lot, both included.
+type seqRun struct {
+	lot      uuid.UUID
+	from, to int64
+}
+
+// seqRuns covers exactly keys (in any order, repeats allowed) with runs of
+// consecutive seqs.
+func seqRuns(keys []EventKey) []seqRun {
+	sorted := slices.Clone(keys)
+	slices.SortFunc(sorted, func(a, b EventKey) int {
+		if c := bytes.Compare(a.Lot[:], b.Lot[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Seq, b.Seq)
+	})
+	var runs []seqRun
+	for _, k := range sorted {
+		if n := len(runs); n > 0 && runs[n-1].lot == k.Lot && k.Seq <= runs[n-1].to+1 {
+			runs[n-1].to = max(runs[n-1].to, k.Seq)
+			continue
+		}
+		runs = append(runs, seqRun{k.Lot, k.Seq, k.Seq})
+	}
+	return runs
 }

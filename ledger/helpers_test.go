@@ -91,6 +91,7 @@ func newLedger(t testing.TB, opts ...func(*Options)) *testLedger {
 		t.Fatal(err)
 	}
 	cfg.MaxConns = 16
+	binaryUUIDs(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -197,6 +198,7 @@ func (l *testLedger) peer() *Ledger {
 		l.t.Fatal(err)
 	}
 	cfg.MaxConns = 16
+	binaryUUIDs(cfg)
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		l.t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 )
 
 // txn is one operation's part of a transaction attempt: the shared work
@@ -121,46 +120,15 @@ func walletDelta(kind string, amount int64) delta {
 	panic("ledger: unknown entry kind " + kind)
 }
 
-// updateWalletSQL applies one entry's delta. The WHERE clause restates the
-// double-spend invariant, so even a logic error elsewhere cannot commit a
-// wallet with held + spent > funded + earned: the write affects no row and
-// flush aborts the transaction. No column may go below zero, and pending
-// payouts stay within held ($8 owed, $9 paying; NULL is 0 for wallets
-// older than those columns). It restates the money bound the same way:
-// a write that takes money in ($2 + $5 > 0) may not lift funded + earned
-// past MaxAmount ($7), which with the invariant bounds every column. A
-// movement out of a wallet is never blocked by the bound. It returns the wallet as written, which the
-// events carry to the owner's sessions (no read per push).
-const updateWalletSQL = `UPDATE wallets SET
-	funded = funded + $2, held = held + $3, spent = spent + $4, earned = earned + $5, updated_at_ms = $6,
-	owed = COALESCE(owed, 0) + $8, paying = COALESCE(paying, 0) + $9,
-	version = COALESCE(version, 0) + 1
-WHERE user_id = $1
-	AND held + $3 >= 0 AND funded + $2 >= 0 AND earned + $5 >= 0
-	AND COALESCE(owed, 0) + $8 >= 0 AND COALESCE(paying, 0) + $9 >= 0 AND COALESCE(paying, 0) + $9 <= held + $3
-	AND held + $3 + spent + $4 <= funded + $2 + earned + $5
-	AND ($2 + $5 <= 0 OR funded + $2 + earned + $5 <= $7)
-RETURNING funded, held, spent, earned, version, owed, paying`
-
-// move records one entry and applies it to the user's wallet.
+// move records one entry and applies it to the user's wallet: the cached
+// wallet at once, the row at flush, where every change a batch made to a
+// wallet is written by one statement (walletwrites.go).
 func (t *txn) move(user, kind string, amount int64, lot, hold *uuid.UUID) {
 	if amount == 0 {
 		return
 	}
 	d := walletDelta(kind, amount)
-	w := &Wallet{User: user}
-	t.writeReturning(func(row pgx.Row) error {
-		var owed, paying *int64
-		if err := row.Scan(&w.Funded, &w.Held, &w.Spent, &w.Earned, &w.Version, &owed, &paying); err != nil {
-			return err
-		}
-		w.Owed, w.Paying = deref(owed), deref(paying)
-		if t.balances == nil {
-			t.balances = map[string]Wallet{}
-		}
-		t.balances[user] = *w // the statement queued last is the final state
-		return nil
-	}, updateWalletSQL, user, d.funded, d.held, d.spent, d.earned, t.nowMS(), MaxAmount, d.owed, d.paying)
+	t.moveWallet(t, user, d)
 	ref := t.actor.RequestID
 	if t.ref != "" {
 		ref = t.ref
@@ -193,7 +161,7 @@ func (t *txn) emit(lot *Lot, data EventData) error {
 	lot.Seq++
 	ev := Event{
 		Lot: lot.ID, Seq: lot.Seq, Kind: kind, At: t.now, Region: t.actor.Region,
-		Actor: t.actor.User, Data: raw,
+		Actor: t.actor.User, Data: raw, decoded: data,
 	}
 	t.events = append(t.events, ev)
 	return nil

@@ -30,12 +30,20 @@ type work struct {
 	now   time.Time
 	batch pgx.Batch
 	// scans reads the rows of queued writes that return one, by position
-	// in batch; nil for plain writes. rowsOf is how many rows each write
-	// must affect (0 meaning 1).
-	scans  []func(pgx.Row) error
-	rowsOf []int
+	// in batch, and collects those of writes that return several; nil for
+	// plain writes. rowsOf is how many rows each write must affect or
+	// return.
+	scans    []func(pgx.Row) error
+	collects []func(pgx.Rows) (int, error)
+	rowsOf   []int
 	// appends are rows of append-only tables, inserted at flush.
 	appends []appended
+	// moves are the changes to wallets, written at flush one statement
+	// for all (walletwrites.go); moved counts them per wallet.
+	moves []walletMove
+	moved map[string]int
+	// afterFlush runs once every queued write succeeded.
+	afterFlush []func()
 
 	lots      map[uuid.UUID]*Lot
 	saves     []*Lot // lots to write at flush, once each, in first-save order
@@ -82,18 +90,19 @@ func newWork(tx pgx.Tx, now time.Time) *work {
 		holds:     map[lotUser]*holdState{},
 		purchased: map[lotUser]*countState{},
 		credits:   map[lotUser]int64{},
+		moved:     map[string]int{},
 	}
 }
 
 func (w *work) nowMS() int64 { return w.now.UnixMilli() }
 
 // mark is a point an operation can be rolled back to.
-type mark struct{ writes, undo, saves, appends int }
+type mark struct{ writes, undo, saves, appends, moves int }
 
 // mark records the state before an operation: the queued writes, and a
 // copy of every cached lot (operations change lots in place).
 func (w *work) mark() mark {
-	m := mark{writes: w.batch.Len(), undo: len(w.undo), saves: len(w.saves), appends: len(w.appends)}
+	m := mark{writes: w.batch.Len(), undo: len(w.undo), saves: len(w.saves), appends: len(w.appends), moves: len(w.moves)}
 	for _, l := range w.lots {
 		w.keepLot(l)
 	}
@@ -114,14 +123,16 @@ func (w *work) rollback(m mark) {
 	w.undo = w.undo[:m.undo]
 	w.batch.QueuedQueries = w.batch.QueuedQueries[:m.writes]
 	w.scans = w.scans[:m.writes]
+	w.collects = w.collects[:m.writes]
 	w.rowsOf = w.rowsOf[:m.writes]
 	w.saves = w.saves[:m.saves]
 	w.appends = w.appends[:m.appends]
+	w.unmove(m.moves)
 }
 
 // rows is how many rows the attempt would modify if flushed now: one per
-// queued write and one per lot to save.
-func (w *work) rows() int { return w.batch.Len() + len(w.saves) + len(w.appends) }
+// queued write, lot to save, appended row and changed wallet.
+func (w *work) rows() int { return w.batch.Len() + len(w.saves) + len(w.appends) + len(w.moved) }
 
 // write queues a statement that must affect exactly one row.
 func (w *work) write(sql string, args ...any) {
@@ -132,6 +143,16 @@ func (w *work) write(sql string, args ...any) {
 func (w *work) writeRows(n int, sql string, args ...any) {
 	w.batch.Queue(sql, args...)
 	w.scans = append(w.scans, nil)
+	w.collects = append(w.collects, nil)
+	w.rowsOf = append(w.rowsOf, n)
+}
+
+// writeCollect queues a statement that must return exactly n rows, which
+// collect reads (and counts) when flush executes it.
+func (w *work) writeCollect(n int, collect func(pgx.Rows) (int, error), sql string, args ...any) {
+	w.batch.Queue(sql, args...)
+	w.scans = append(w.scans, nil)
+	w.collects = append(w.collects, collect)
 	w.rowsOf = append(w.rowsOf, n)
 }
 
@@ -140,12 +161,14 @@ func (w *work) writeRows(n int, sql string, args ...any) {
 func (w *work) writeReturning(scan func(pgx.Row) error, sql string, args ...any) {
 	w.batch.Queue(sql, args...)
 	w.scans = append(w.scans, scan)
+	w.collects = append(w.collects, nil)
 	w.rowsOf = append(w.rowsOf, 1)
 }
 
 // maxTxRows keeps every transaction under DSQL's limit of 3,000 modified
-// rows. Each queued write touches exactly one row, so the queue length is
-// the row count; a batch stops taking operations before it would pass it,
+// rows, counted by rows(): one per queued single-row write, saved lot,
+// appended row and changed wallet; a batch stops taking operations before
+// it would pass it,
 // and work that could grow past it (seeding, relays) is chunked.
 const maxTxRows = 3_000
 
@@ -162,6 +185,7 @@ func (w *work) flush(ctx context.Context) error {
 		return &Error{Code: CodeLimitExceeded, Message: "the operation would change too many rows at once",
 			Err: fmt.Errorf("%d rows written in one transaction, limit %d", rows, maxTxRows)}
 	}
+	w.queueWalletWrites()
 	w.queueAppends()
 	n := w.batch.Len()
 	if n == 0 {
@@ -182,6 +206,27 @@ func (w *work) flush(ctx context.Context) error {
 			}
 			continue
 		}
+		if collect := w.collects[i]; collect != nil {
+			rows, err := br.Query()
+			var got int
+			if err == nil {
+				got, err = collect(rows)
+				rows.Close()
+			}
+			if err == nil {
+				err = rows.Err()
+			}
+			if err != nil {
+				_ = br.Close()
+				return err
+			}
+			if got != w.rowsOf[i] {
+				_ = br.Close()
+				return &Error{Code: CodeInternal, Message: "a ledger guard refused a write; nothing changed",
+					Err: fmt.Errorf("statement %d of %d returned %d rows, not %d: %s", i+1, n, got, w.rowsOf[i], w.batch.QueuedQueries[i].SQL)}
+			}
+			continue
+		}
 		tag, err := br.Exec()
 		if err != nil {
 			_ = br.Close()
@@ -193,7 +238,13 @@ func (w *work) flush(ctx context.Context) error {
 				Err: fmt.Errorf("statement %d of %d affected %d rows, not %d: %s", i+1, n, tag.RowsAffected(), want, w.batch.QueuedQueries[i].SQL)}
 		}
 	}
-	return br.Close()
+	if err := br.Close(); err != nil {
+		return err
+	}
+	for _, f := range w.afterFlush {
+		f()
+	}
+	return nil
 }
 
 // loadLot returns the lot as this transaction left it, reading it once.
