@@ -166,9 +166,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// pingAll pings every session, a bounded number at a time; one that does
-// not answer within PingInterval is closed. One loop for the node instead
-// of a ticker per connection.
+// pingAll pings every session, a bounded number at a time; one that has
+// not answered the previous round's ping, PingInterval ago, is closed (see
+// session.ping). One loop for the node instead of a ticker per connection.
 func (h *Hub) pingAll(ctx context.Context) {
 	h.mu.RLock()
 	all := make([]*session, 0, len(h.sessions))

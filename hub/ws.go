@@ -94,12 +94,12 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		defer h.conns.Add(-1)
 		s.readLoop()
 		s.close(protocol.CloseNormal, "")
-		conn.end(protocol.CloseNormal, "") // after the close frame s.close sent
 		s.cmds.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		s.leaveAll(ctx)
 		cancel()
 		h.unregister(s)
+		conn.end(protocol.CloseNormal, "") // after the close frame s.close sent, if any
 	}()
 }
 
