@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/lotzero/lotzero/firehose"
 	"github.com/lotzero/lotzero/ledger"
 	"github.com/lotzero/lotzero/protocol"
@@ -45,6 +46,7 @@ type Hub struct {
 	pub             *publisher // publishes beside the replies (publisher.go)
 	live            *liveViews // the social views' recording and live pushes
 
+	upgrader   *websocket.Upgrader
 	conns      atomic.Int64  // WebSocket connections open or being opened (MaxSessions)
 	pending    *pendingSlots // connections yet to say hello (MaxPending, MaxPendingPerIP)
 	draining   atomic.Bool
@@ -66,7 +68,8 @@ func New(l Ledger, fh firehose.Firehose, opts Options) *Hub {
 		metrics: newMetrics(l, fh), rooms: map[string]*room{}, users: map[string]map[*session]struct{}{},
 		sessions: map[*session]struct{}{}, personal: newSeenSet(1 << 16), presenceChanges: newPresenceChanges(),
 		walletSent: map[string]int64{}, published: make(chan []ledger.EventKey, 1024), pub: newPublisher(), live: newLiveViews(), auditLimit: rate.NewLimiter(rate.Every(opts.AuditEvery), 2),
-		pending: newPendingSlots(opts.MaxPending, opts.MaxPendingPerIP, opts.HelloTimeout),
+		pending:  newPendingSlots(opts.MaxPending, opts.MaxPendingPerIP, opts.HelloTimeout),
+		upgrader: newUpgrader(),
 	}
 	h.presence = newPresenceView(fh.Presence(), opts.Node, h.firehoseDown)
 	return h
@@ -163,9 +166,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// pingAll pings every session, a bounded number at a time; one that does
-// not answer within PingInterval is closed. One loop for the node instead
-// of a ticker per connection.
+// pingAll pings every session, a bounded number at a time; one that has
+// not answered the previous round's ping, PingInterval ago, is closed (see
+// session.ping). One loop for the node instead of a ticker per connection.
 func (h *Hub) pingAll(ctx context.Context) {
 	h.mu.RLock()
 	all := make([]*session, 0, len(h.sessions))

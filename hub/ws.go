@@ -1,17 +1,15 @@
 package hub
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 	"github.com/lotzero/lotzero/protocol"
 )
 
@@ -50,17 +48,18 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	conn, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	ws, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		return // Accept wrote the HTTP error
+		return // Upgrade wrote the HTTP error
 	}
+	conn := &wsConn{Conn: ws}
 	conn.SetReadLimit(protocol.ReadLimit)
 	if !h.originAllowed(r) {
-		_ = conn.Close(protocol.ClosePolicy, "origin not allowed")
+		conn.end(protocol.ClosePolicy, "origin not allowed")
 		return
 	}
 	if h.draining.Load() {
-		_ = conn.Close(protocol.CloseGoingAway, "server shutting down")
+		conn.end(protocol.CloseGoingAway, "server shutting down")
 		return
 	}
 	ident, hello, ok := h.awaitHello(conn)
@@ -72,7 +71,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	s := h.newSession(conn, ident, region, hello.Batch)
 	if !h.register(s) {
 		h.metrics.limited.WithLabelValues("user_sessions").Inc()
-		_ = conn.Close(protocol.CloseRateLimited, "too many sessions for this user on this node")
+		conn.end(protocol.CloseRateLimited, "too many sessions for this user on this node")
 		return
 	}
 	wallet, err := h.ledger.Wallet(r.Context(), ident.User)
@@ -100,53 +99,51 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.leaveAll(ctx)
 		cancel()
 		h.unregister(s)
+		conn.end(protocol.CloseNormal, "") // after the close frame s.close sent, if any
 	}()
 }
 
 // awaitHello reads frames until a valid hello: a bad token closes with
 // 4001, no hello within HelloTimeout with 4008; a hello with a bad region
-// gets an error reply and may be sent again.
-func (h *Hub) awaitHello(conn *websocket.Conn) (Identity, protocol.Hello, bool) {
-	// The timer closes the socket, with its code; a Read with a deadline
-	// context would instead close it without one.
-	timedOut := make(chan struct{})
+// gets an error reply and may be sent again. When it fails it has ended the
+// connection.
+func (h *Hub) awaitHello(conn *wsConn) (Identity, protocol.Hello, bool) {
+	// The timer sends the close frame, with its code; the peer's answer (or
+	// the close deadline) then ends the read below.
 	timer := time.AfterFunc(h.opts.HelloTimeout, func() {
-		close(timedOut)
-		_ = conn.Close(protocol.CloseHelloTimeout, "no hello in time")
+		conn.closeWith(protocol.CloseHelloTimeout, "no hello in time")
 	})
 	defer timer.Stop()
+	fail := func(code int, reason string) (Identity, protocol.Hello, bool) {
+		timer.Stop()
+		conn.end(code, reason) // a close frame already sent keeps its code
+		return Identity{}, protocol.Hello{}, false
+	}
 	for {
-		_, frame, err := conn.Read(context.Background())
-		select {
-		case <-timedOut:
-			return Identity{}, protocol.Hello{}, false
-		default:
-		}
+		_, frame, err := conn.ReadMessage()
 		if err != nil {
-			return Identity{}, protocol.Hello{}, false
+			return fail(protocol.CloseNormal, "")
 		}
 		hello, perr := protocol.ParseHello(frame)
 		if perr != nil && perr.Code == protocol.ErrUnauthorized {
-			_ = conn.Close(protocol.CloseUnauthorized, perr.Message)
-			return Identity{}, protocol.Hello{}, false
+			return fail(protocol.CloseUnauthorized, perr.Message)
 		}
 		if perr != nil {
 			b, _ := jsonReply(errorReply(requestID(frame), perr))
-			ctx, cancel := context.WithTimeout(context.Background(), h.opts.WriteTimeout)
-			err := conn.Write(ctx, websocket.MessageText, b)
-			cancel()
+			_ = conn.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
+			err := conn.WriteMessage(websocket.TextMessage, b)
+			_ = conn.SetWriteDeadline(time.Time{})
 			if err != nil {
-				return Identity{}, protocol.Hello{}, false
+				return fail(protocol.CloseGoingAway, "write failed")
 			}
 			continue
 		}
 		ident, err := h.tokens.Verify(hello.Token)
 		if err != nil {
-			_ = conn.Close(protocol.CloseUnauthorized, "unauthorized: missing, forged or expired token")
-			return Identity{}, protocol.Hello{}, false
+			return fail(protocol.CloseUnauthorized, "unauthorized: missing, forged or expired token")
 		}
 		if !timer.Stop() {
-			return Identity{}, protocol.Hello{}, false
+			return fail(protocol.CloseHelloTimeout, "no hello in time") // the timer's close frame is out
 		}
 		return ident, hello, true
 	}
@@ -190,39 +187,4 @@ func originMatches(public string, u *url.URL) bool {
 		return false
 	}
 	return strings.EqualFold(host, u.Host)
-}
-
-// smallBuffers gives the WebSocket library right-sized buffers when it
-// hijacks the connection. The HTTP server's are 4 KiB each, sized for HTTP;
-// a session reads small requests and writes one event frame (a few hundred
-// bytes) at a time, and at thousands of connections those buffers are a
-// large part of an idle one's cost. A reader already holding bytes is kept.
-type smallBuffers struct{ http.ResponseWriter }
-
-const (
-	sessionReadBuffer  = 1024
-	sessionWriteBuffer = 1024
-)
-
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	hj, ok := w.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("the response writer cannot be hijacked")
-	}
-	conn, brw, err := hj.Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := brw.Writer.Flush(); err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	rd := brw.Reader
-	if rd.Buffered() == 0 {
-		// Nothing read ahead (the usual case: a client waits for the
-		// upgrade's answer before it writes): a small reader will do. The
-		// library re-points it at the connection itself.
-		rd = bufio.NewReaderSize(conn, sessionReadBuffer)
-	}
-	return conn, bufio.NewReadWriter(rd, bufio.NewWriterSize(conn, sessionWriteBuffer)), nil
 }

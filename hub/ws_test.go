@@ -1,8 +1,17 @@
 package hub
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/lotzero/lotzero/ledger"
+	"github.com/lotzero/lotzero/protocol"
 )
 
 func TestOriginAllowed(t *testing.T) {
@@ -38,5 +47,82 @@ func TestOriginIgnoresHost(t *testing.T) {
 	r.Header.Set("Origin", "http://rebind.evil.test:8080")
 	if h.originAllowed(r) {
 		t.Fatal("an Origin equal to the Host header was accepted")
+	}
+}
+
+// wsLedger is the fake ledger with what a connection's welcome reads.
+type wsLedger struct{ *fakeLedger }
+
+func (wsLedger) Wallet(context.Context, string) (ledger.Wallet, error) {
+	return ledger.Wallet{}, errors.New("no wallets in this test")
+}
+func (wsLedger) Backend() ledger.Backend { return ledger.Backend("fake") }
+
+// dialTestHub starts a hub's HTTP handler and dials it with a session of
+// user, returning the connection after its welcome.
+func dialTestHub(t *testing.T, h *Hub, user string) *websocket.Conn {
+	t.Helper()
+	srv := httptest.NewServer(h.Handler(nil))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.CloseNow() })
+	token, err := h.Tokens().Mint(user, []string{RoleBidder}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello, _ := json.Marshal(protocol.Hello{Type: "hello", Token: token, Region: "eu-west-1"})
+	if err := conn.Write(ctx, websocket.MessageText, hello); err != nil {
+		t.Fatal(err)
+	}
+	if _, frame, err := conn.Read(ctx); err != nil || !strings.Contains(string(frame), `"welcome"`) {
+		t.Fatalf("welcome: %s %v", frame, err)
+	}
+	return conn
+}
+
+// TestUnansweredPingCloses: a peer that answers no ping within a ping
+// round is closed with 1001 "ping timeout", the close frame waiting for it
+// to read again; one that answers stays.
+func TestUnansweredPingCloses(t *testing.T) {
+	h := newTestHub(t, wsLedger{newFakeLedger()}, Options{AuthSecret: "test-secret-test-secret-test-secret"})
+	ctx := context.Background()
+	silent := dialTestHub(t, h, "silent") // reads nothing, so answers no ping
+	alive := dialTestHub(t, h, "alive")
+	aliveErr := make(chan error, 1)
+	go func() {
+		_, _, err := alive.Read(ctx) // answers pings while it waits
+		aliveErr <- err
+	}()
+	h.pingAll(ctx)
+	time.Sleep(300 * time.Millisecond)
+	h.pingAll(ctx) // silent has not answered: closed
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, _, err := silent.Read(rctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != protocol.CloseGoingAway || ce.Reason != "ping timeout" {
+		t.Fatalf("silent peer: %v, want 1001 ping timeout", err)
+	}
+	select {
+	case err := <-aliveErr:
+		t.Fatalf("a peer answering pings was closed: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// The silent session is gone once its close handshake is over.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		h.mu.RLock()
+		n, aliveThere := len(h.sessions), len(h.users["alive"]) == 1
+		h.mu.RUnlock()
+		if n == 1 && aliveThere {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions left (alive's there: %v), want only the one answering pings", n, aliveThere)
+		}
 	}
 }
