@@ -10,11 +10,17 @@ import (
 // too little behind to be worth a collection.
 const crowdSessions = 1000
 
+// crowdEvery is the least time between two reports: a collection costs
+// in proportion to the whole heap, so reconnect churn that looks like a
+// crowd every few seconds must not make the node collect every few seconds.
+const crowdEvery = time.Minute
+
 // crowdWatch notices a crowd's arrival: sessions registered since the
-// last report, and when the last one did.
+// last report, when the last one did, and when it last reported.
 type crowdWatch struct {
-	arrived  atomic.Int64
-	lastJoin atomic.Int64 // monotonic ns of the last registration
+	arrived    atomic.Int64
+	lastJoin   atomic.Int64 // monotonic ns of the last registration
+	lastReport atomic.Int64 // monotonic ns of the last report, 0 before the first
 }
 
 func (c *crowdWatch) note() {
@@ -22,14 +28,17 @@ func (c *crowdWatch) note() {
 	c.lastJoin.Store(nanotime())
 }
 
-// settled reports, once per crowd, that at least crowdSessions sessions
-// arrived since the last report and none within quiet.
+// settled reports, once per crowd and at most once per crowdEvery, that at
+// least crowdSessions sessions arrived since the last report and none
+// within quiet.
 func (c *crowdWatch) settled(now int64, quiet time.Duration) bool {
 	n := c.arrived.Load()
-	if n < crowdSessions || now-c.lastJoin.Load() < int64(quiet) {
+	last := c.lastReport.Load()
+	if n < crowdSessions || now-c.lastJoin.Load() < int64(quiet) || (last != 0 && now-last < int64(crowdEvery)) {
 		return false
 	}
 	c.arrived.Add(-n)
+	c.lastReport.Store(now)
 	return true
 }
 

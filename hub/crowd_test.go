@@ -26,4 +26,13 @@ func TestCrowdReportedOnceSettled(t *testing.T) {
 	if c.settled(later+int64(time.Second), time.Second) {
 		t.Fatal("one crowd reported twice")
 	}
+	for range crowdSessions {
+		c.note()
+	}
+	if c.settled(later+int64(crowdEvery/2), time.Second) {
+		t.Fatal("a second crowd reported within crowdEvery of the first")
+	}
+	if !c.settled(later+int64(crowdEvery), time.Second) {
+		t.Fatal("a second crowd not reported after crowdEvery")
+	}
 }

@@ -110,7 +110,7 @@ type Options struct {
 	RecordDelay time.Duration
 	// CrowdArrived, when set, runs once a crowd has arrived: at least
 	// crowdSessions sessions registered since the last run and none for a
-	// second. The server returns the arrival's garbage (HTTP upgrades, join
+	// second, at most once a minute. The server returns the arrival's garbage (HTTP upgrades, join
 	// replies) to the operating system there, so its resident memory
 	// follows the sessions it holds rather than its busiest second.
 	CrowdArrived func()

@@ -189,8 +189,9 @@ func minSeq(m map[int64]ledger.Event) int64 {
 // leaderboard, reaction totals) goes to them outside the room's lock: a
 // ledger event waiting for the room never waits behind a crowd's view
 // frames. Views go in the social lane: derived from the firehose, pushed
-// at most once a second and whole each time, they go behind money and
-// give way under pressure (the next change replaces them).
+// at most once a second and whole each time, they go behind money and give
+// way under pressure — a session that far behind (half its queue bound in
+// social frames) shows an old board until the next change or its next join.
 func (r *room) memberList() []*session {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -199,4 +200,10 @@ func (r *room) memberList() []*session {
 		members = append(members, s)
 	}
 	return members
+}
+
+func (r *room) memberCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.members)
 }

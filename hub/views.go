@@ -197,26 +197,27 @@ func (h *Hub) flushViews(ctx context.Context) {
 	lv.mu.Unlock()
 
 	now := time.Now()
-	var later []string // rooms whose boards wait for their crowd's interval
+	// Boards that wait for their crowd's interval, and views whose read
+	// failed, are marked changed again for the next flush.
+	var later, laterReacts []string
 	defer func() {
-		if len(later) > 0 {
-			lv.mu.Lock()
-			for _, scope := range later {
-				lv.boards[scope] = true
-			}
-			lv.mu.Unlock()
+		lv.mu.Lock()
+		for _, scope := range later {
+			lv.boards[scope] = true
 		}
+		for _, lot := range laterReacts {
+			lv.reacts[lot] = true
+		}
+		lv.mu.Unlock()
 	}()
 	for scope := range boards {
 		var room *room
-		var members []*session
 		if scope != "" {
 			if room = h.existingRoom(scope); room == nil {
 				lv.forgetSent(scope)
 				continue
 			}
-			members = room.memberList()
-			if !lv.boardDue(scope, now, boardEvery(h.opts.ViewsEvery, len(members)), h.opts.ViewsEvery/2) {
+			if !lv.boardDue(scope, now, boardEvery(h.opts.ViewsEvery, room.memberCount()), h.opts.ViewsEvery/2) {
 				later = append(later, scope)
 				continue
 			}
@@ -227,6 +228,7 @@ func (h *Hub) flushViews(ctx context.Context) {
 			board, err := h.leaderboard(ctx, scope, w, 0)
 			if err != nil {
 				h.log.Warn().Err(err).Str("lot", scope).Msg("views: read leaderboard")
+				later = append(later, scope) // read again next time: the change is not lost
 				continue
 			}
 			board.Type = "leaderboard"
@@ -236,7 +238,9 @@ func (h *Hub) flushViews(ctx context.Context) {
 			}
 			if room != nil {
 				lv.pushedBoard(scope, now)
-				for _, m := range members {
+				// Listed now, after the reads: a member who joined during
+				// them gets this push too.
+				for _, m := range room.memberList() {
 					m.sendSocial(frame)
 				}
 			} else {
@@ -252,6 +256,7 @@ func (h *Hub) flushViews(ctx context.Context) {
 		totals, err := h.reactionTotals(ctx, lot, 0)
 		if err != nil {
 			h.log.Warn().Err(err).Str("lot", lot).Msg("views: read reaction totals")
+			laterReacts = append(laterReacts, lot)
 			continue
 		}
 		frame, _ := json.Marshal(protocol.ReactionsFrame{Type: "reactions", Lot: lot, Totals: totals})
