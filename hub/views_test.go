@@ -3,7 +3,9 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -291,5 +293,70 @@ func TestBoardEveryGrowsWithTheRoom(t *testing.T) {
 		if got := boardEvery(time.Second, c.members); got != c.want {
 			t.Errorf("boardEvery(1s, %d) = %v, want %v", c.members, got, c.want)
 		}
+	}
+}
+
+// failingViews fails leaderboard and reaction-total reads while failing is
+// set, as a firehose read can.
+type failingViews struct {
+	firehose.Views
+	failing *atomic.Bool
+}
+
+func (v failingViews) Leaderboard(ctx context.Context, lot string, w firehose.Window) (firehose.Board, error) {
+	if v.failing.Load() {
+		return firehose.Board{}, errors.New("read failed")
+	}
+	return v.Views.Leaderboard(ctx, lot, w)
+}
+
+func (v failingViews) Reactions(ctx context.Context, lot string) (map[string]int64, error) {
+	if v.failing.Load() {
+		return nil, errors.New("read failed")
+	}
+	return v.Views.Reactions(ctx, lot)
+}
+
+type failingFirehose struct {
+	firehose.Firehose
+	failing *atomic.Bool
+}
+
+func (f failingFirehose) Views() firehose.Views { return failingViews{f.Firehose.Views(), f.failing} }
+
+// A change whose view read fails is read again at the next flush, not
+// lost: the members get the board and the totals once the read works.
+func TestFailedViewReadIsRetried(t *testing.T) {
+	ctx := context.Background()
+	l := newFakeLedger()
+	mem := firehose.NewMemory(0)
+	t.Cleanup(func() { _ = mem.Close() })
+	var failing atomic.Bool
+	h := New(l, failingFirehose{mem, &failing}, Options{Node: "n1"})
+	lot := l.id.String()
+	s := testSession(h, "alice")
+	if _, perr := s.join(ctx, protocol.Request{Type: "join", ID: "j", Lot: lot}, l.id); perr != nil {
+		t.Fatal(perr)
+	}
+	s.out.drain()
+	data, _ := json.Marshal(ledger.BidData{Bidder: "carol", BidderRegion: "sa-east-1", Amount: 1500})
+	ev := ledger.Event{Lot: l.id, Seq: 1, Kind: ledger.EventBid, At: time.Now(), Region: "sa-east-1", Actor: "carol", Data: data}
+	h.record(ctx, ledgerMessage(ev))
+	react := firehose.Message{Kind: firehose.KindReaction, ID: "u1:" + lot + ":r", Lot: lot, Event: protocol.EventReaction,
+		At: time.Now(), Region: "eu-west-1", Data: json.RawMessage(`{}`), Tally: &firehose.Tally{User: "u1", Emoji: "🔥"}}
+	if err := mem.Publish(ctx, react); err != nil {
+		t.Fatal(err)
+	}
+	h.onSocial(react)
+	failing.Store(true)
+	h.flushViews(ctx)
+	if got := s.sentViews(t); len(got.boards)+len(got.reactFrames) != 0 {
+		t.Fatalf("views pushed while their reads failed: %+v", got)
+	}
+	failing.Store(false)
+	h.flushViews(ctx)
+	got := s.sentViews(t)
+	if len(got.boards) != 2 || len(got.reactFrames) != 1 || got.reactFrames[0].Totals["🔥"] != 1 {
+		t.Fatalf("after the reads work again: boards %+v, reactions %+v", got.boards, got.reactFrames)
 	}
 }
