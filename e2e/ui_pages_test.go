@@ -120,7 +120,10 @@ func TestUIHostPage(t *testing.T) {
 	// on its way until an operator (or Stripe) pays it.
 	b.desktop(t)
 	// Asking more than may be paid out says the most, in dollars.
+	// The closed drop's proceeds land first (its settlement may still be
+	// committing when the close returns): the payable amount is then known.
 	b.run(t, chromedp.Navigate(s.URL+"/?user=auctioneer&region=us-east-1#/wallet"), textIs("main", "Pay out"),
+		textIs("#wallet-earned", "$135.00"),
 		chromedp.SetValue("#payout-amount", "100000", chromedp.ByQuery), chromedp.Click("#pay-out", chromedp.ByQuery),
 		waitJS(`/^You can pay out up to \$[0-9,]+\.[0-9]{2}\.$/.test(document.querySelector('#payout-result').textContent)`),
 		chromedp.SetValue("#payout-amount", "1.00", chromedp.ByQuery), chromedp.Click("#pay-out", chromedp.ByQuery),

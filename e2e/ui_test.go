@@ -96,7 +96,9 @@ func (b *browser) run(t *testing.T, actions ...chromedp.Action) {
 		var seen string
 		shown, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 		defer cancel()
-		_ = chromedp.Run(shown, chromedp.Evaluate(`(document.querySelector('#notice')?.hidden ? '' : 'notice: ' + document.querySelector('#notice')?.textContent + ' · ') + 'page: ' + (document.querySelector('main')?.innerText || '').slice(0, 600)`, &seen))
+		_ = chromedp.Run(shown, chromedp.Evaluate(`(document.querySelector('#notice')?.hidden ? '' : 'notice: ' + document.querySelector('#notice')?.textContent + ' · ') +
+			[...document.querySelectorAll('[role=status]')].filter((e) => e.textContent.trim()).map((e) => 'status ' + (e.id || '?') + ': ' + e.textContent.trim() + ' · ').join('') +
+			'page: ' + (document.querySelector('main')?.innerText || '').slice(0, 600)`, &seen))
 		t.Fatalf("%v\n%s", err, seen)
 	}
 }
