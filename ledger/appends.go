@@ -14,8 +14,7 @@ import (
 type appendTable struct {
 	name    string
 	columns []string
-	// inserts[k] is the INSERT of 2^k rows, rendered once.
-	inserts []string
+	inserts chunkSQL
 }
 
 var (
@@ -28,9 +27,7 @@ var (
 
 func newAppendTable(name string, columns ...string) *appendTable {
 	t := &appendTable{name: name, columns: columns}
-	for n := 1; n <= maxInsertRows; n *= 2 {
-		t.inserts = append(t.inserts, t.renderInsert(n))
-	}
+	t.inserts = renderChunks(t.renderInsert)
 	return t
 }
 
@@ -77,14 +74,41 @@ func (w *work) queueAppends() {
 	}
 }
 
-// maxInsertRows bounds one INSERT's rows.
+// maxInsertRows bounds one multi-row statement's rows.
 const maxInsertRows = 512
 
-// insertSQL is the INSERT of n rows of t, n a power of two up to
-// maxInsertRows.
-func (t *appendTable) insertSQL(n int) string {
-	return t.inserts[bits.Len(uint(n))-1]
+// chunkSQL is a multi-row statement rendered once for each chunk size
+// chunkRows gives: element k has 2^k rows.
+type chunkSQL []string
+
+func renderChunks(render func(rows int) string) chunkSQL {
+	var out chunkSQL
+	for n := 1; n <= maxInsertRows; n *= 2 {
+		out = append(out, render(n))
+	}
+	return out
 }
+
+// of is the statement for n rows, n from chunkRows.
+func (c chunkSQL) of(n int) string { return c[bits.Len(uint(n))-1] }
+
+// chunkRows is the rows of the next multi-row statement for pending rows:
+// the largest power of two that fits, at most maxInsertRows, so a table
+// has a few statement texts, not one per batch size (the drivers'
+// statement caches stay small).
+func chunkRows(pending int) int {
+	if pending < 1 {
+		panic(fmt.Sprintf("ledger: a chunk of %d rows", pending))
+	}
+	n := 1
+	for n*2 <= pending && n*2 <= maxInsertRows {
+		n *= 2
+	}
+	return n
+}
+
+// insertSQL is the INSERT of n rows of t, n from chunkRows.
+func (t *appendTable) insertSQL(n int) string { return t.inserts.of(n) }
 
 func (t *appendTable) renderInsert(n int) string {
 	var sb strings.Builder

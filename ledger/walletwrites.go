@@ -1,8 +1,6 @@
 package ledger
 
 import (
-	"fmt"
-	"math/bits"
 	"strconv"
 	"strings"
 
@@ -84,8 +82,8 @@ func (w *work) queueWalletWrites() {
 				finals[wl.User] = wl
 				count++
 			}
-			return count, rows.Err()
-		}, walletWritesSQL[bits.Len(uint(n))-1], args...)
+			return count, nil // flush checks rows.Err
+		}, walletWritesSQL.of(n), args...)
 		sums = sums[n:]
 	}
 	w.afterFlush = append(w.afterFlush, func() { w.walletsAfterMoves(finals) })
@@ -119,14 +117,8 @@ func (d delta) plus(e delta) delta {
 	return delta{d.funded + e.funded, d.held + e.held, d.spent + e.spent, d.earned + e.earned, d.owed + e.owed, d.paying + e.paying}
 }
 
-// walletWritesSQL[k] is updateWalletsSQL(2^k), rendered once.
-var walletWritesSQL = func() []string {
-	var out []string
-	for n := 1; n <= maxInsertRows; n *= 2 {
-		out = append(out, updateWalletsSQL(n))
-	}
-	return out
-}()
+// walletWritesSQL is updateWalletsSQL for each chunk size, rendered once.
+var walletWritesSQL = renderChunks(updateWalletsSQL)
 
 // walletWriteWidth is the parameters of one wallet in updateWalletsSQL.
 const walletWriteWidth = 8
@@ -171,19 +163,4 @@ WHERE w.user_id = d.user_id
 	AND (d.funded + d.earned <= 0 OR w.funded + d.funded + w.earned + d.earned <= $2)
 RETURNING w.user_id, w.funded, w.held, w.spent, w.earned, w.version, w.owed, w.paying`)
 	return sb.String()
-}
-
-// chunkRows is the rows of the next multi-row statement for pending rows:
-// the largest power of two that fits, at most maxInsertRows, so a table
-// has a few statement texts, not one per batch size (the drivers'
-// statement caches stay small).
-func chunkRows(pending int) int {
-	if pending < 1 {
-		panic(fmt.Sprintf("ledger: a chunk of %d rows", pending))
-	}
-	n := 1
-	for n*2 <= pending && n*2 <= maxInsertRows {
-		n *= 2
-	}
-	return n
 }
