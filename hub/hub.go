@@ -92,7 +92,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.loop(func() { h.every(ctx, h.opts.TickEvery, h.schedule) })
 	h.loop(func() { h.every(ctx, h.presenceTTL()/3, h.heartbeat) })
 	h.loop(func() { h.every(ctx, h.opts.PresenceEvery, h.flushPresence) })
-	h.loop(func() { h.every(ctx, h.opts.PingInterval, h.pingAll) })
+	h.loop(func() {
+		h.every(ctx, h.opts.PingInterval/pingSlots, func(ctx context.Context) { h.pingDue(ctx, nanotime()) })
+	})
 	h.loop(func() { h.every(ctx, time.Second, h.dropStuckWriters) })
 	h.loop(func() { h.every(ctx, h.opts.PruneEvery, h.pruneRequests) })
 	for range 2 {
@@ -166,18 +168,29 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// pingAll pings every session, a bounded number at a time; one that has
-// not answered the previous round's ping, PingInterval ago, is closed (see
-// session.ping). One loop for the node instead of a ticker per connection.
-func (h *Hub) pingAll(ctx context.Context) {
+// pingSlots is how many turns a PingInterval is cut into: each turn pings
+// the sessions due in it. A crowd joins within a second, and pinging all
+// of it at once every PingInterval is a write per session in one burst,
+// as costly as a bid's fan-out and in its way; spread over the turns it
+// is a small steady load.
+const pingSlots = 25
+
+// pingDue pings, a bounded number at a time, the sessions whose ping is
+// due by now (monotonic ns) and sets their next one PingInterval later; a
+// session that has not answered its previous ping is closed (see
+// session.ping). One loop for the node instead of a timer per connection.
+func (h *Hub) pingDue(ctx context.Context, now int64) {
 	h.mu.RLock()
-	all := make([]*session, 0, len(h.sessions))
+	var due []*session
 	for s := range h.sessions {
-		all = append(all, s)
+		if s.pingDue.Load() <= now {
+			due = append(due, s)
+		}
 	}
 	h.mu.RUnlock()
 	sem := make(chan struct{}, 256)
-	for _, s := range all {
+	for _, s := range due {
+		s.pingDue.Store(now + int64(h.opts.PingInterval))
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():

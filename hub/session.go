@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,8 @@ type session struct {
 
 	writingSince atomic.Int64 // start of the write in progress (monotonic ns), 0 when none
 	pingSent     atomic.Int64 // when the last ping was sent (monotonic ns), 0 before the first
+	pingDue      atomic.Int64 // when the next ping is due (monotonic ns)
+	spread       uint32       // random: the session's group in a crowd room's board rollout
 	pongSeen     atomic.Int64 // when the last pong arrived (monotonic ns)
 
 	mu      sync.Mutex
@@ -56,7 +59,11 @@ func (h *Hub) newSession(conn *wsConn, ident Identity, region string, batch bool
 		reactLimit: rate.NewLimiter(rate.Limit(o.ReactRate), o.ReactBurst),
 		inflight:   make(chan struct{}, o.MaxInFlight),
 		rooms:      map[string]*room{},
+		spread:     rand.Uint32(),
 	}
+	// The first ping falls anywhere in the interval, so a crowd that
+	// arrived together is not pinged together ever after (see pingDue).
+	s.pingDue.Store(nanotime() + rand.Int64N(int64(max(o.PingInterval, 1))))
 	if conn != nil {
 		conn.SetPongHandler(func(string) error {
 			s.pongSeen.Store(nanotime())

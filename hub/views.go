@@ -39,6 +39,7 @@ type liveViews struct {
 	recent        []firehose.Message   // the last lobbyFeed feed events seen here, oldest first
 	sent          map[string][]byte    // the leaderboard frame last pushed, by scope and window
 	boardPushed   map[string]time.Time // when a room's leaderboards were last pushed, by lot
+	rollouts      map[string]*rollout  // a crowd room's leaderboards on their way to its members, by lot
 	lobby         map[*session]bool    // sessions watching the lobby
 	seen          *seenSet             // feed events seen (the firehose delivers at least once)
 	done          *seenSet             // events recorded here: the firehose's copy needs no second look
@@ -57,7 +58,7 @@ type recordJob struct {
 }
 
 func newLiveViews() *liveViews {
-	return &liveViews{boards: map[string]bool{}, reacts: map[string]bool{}, sent: map[string][]byte{}, boardPushed: map[string]time.Time{},
+	return &liveViews{boards: map[string]bool{}, reacts: map[string]bool{}, sent: map[string][]byte{}, boardPushed: map[string]time.Time{}, rollouts: map[string]*rollout{},
 		lobby: map[*session]bool{}, seen: newSeenSet(1 << 14), done: newSeenSet(1 << 14), unlisted: newUnlistedLots(), cache: newViewCache(),
 		now: make(chan recordJob, 4096), later: make(chan recordJob, 1<<14)}
 }
@@ -224,6 +225,7 @@ func (h *Hub) flushViews(ctx context.Context) {
 		} else if watchers == 0 {
 			continue
 		}
+		var frames [][]byte
 		for _, w := range []firehose.Window{firehose.WindowRecent, firehose.WindowAll} {
 			board, err := h.leaderboard(ctx, scope, w, 0)
 			if err != nil {
@@ -237,17 +239,17 @@ func (h *Hub) flushViews(ctx context.Context) {
 				continue
 			}
 			if room != nil {
-				lv.pushedBoard(scope, now)
-				// Listed now, after the reads: a member who joined during
-				// them gets this push too.
-				for _, m := range room.memberList() {
-					m.sendSocial(frame)
-				}
+				frames = append(frames, frame)
 			} else {
 				h.toLobby(frame)
 			}
 		}
+		if len(frames) > 0 {
+			lv.pushedBoard(scope, now)
+			lv.startRollout(scope, frames, crowdGroups(room.memberCount()))
+		}
 	}
+	h.rollBoards()
 	for lot := range reacts {
 		room := h.existingRoom(lot)
 		if room == nil {
@@ -318,7 +320,14 @@ const crowdStep = 1000
 
 // boardEvery is how often a room of members may get its leaderboards.
 func boardEvery(every time.Duration, members int) time.Duration {
-	return every * time.Duration(max(1, (members+crowdStep-1)/crowdStep))
+	return every * time.Duration(crowdGroups(members))
+}
+
+// crowdGroups is how many ViewsEvery a room of members takes for one
+// round of leaderboards, and so how many groups its members are pushed
+// them in, one group per flush (see rollout).
+func crowdGroups(members int) int {
+	return max(1, (members+crowdStep-1)/crowdStep)
 }
 
 // boardDue reports whether a room's leaderboards may go out now, interval
@@ -343,6 +352,7 @@ func (lv *liveViews) forgetSent(lot string) {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
 	delete(lv.boardPushed, lot)
+	delete(lv.rollouts, lot)
 	for _, w := range []firehose.Window{firehose.WindowRecent, firehose.WindowAll} {
 		delete(lv.sent, lot+"|"+string(w))
 	}

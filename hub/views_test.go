@@ -231,10 +231,12 @@ func TestLeaderboardsAndFeedPushedWhenChanged(t *testing.T) {
 	}
 }
 
-// A crowd's leaderboards go out once per ⌈members/1000⌉ flush intervals, a
-// small room's at every flush; a change held back is pushed later, not
-// lost, and the frames go behind money (the social lane).
-func TestCrowdLeaderboardsPacedBySize(t *testing.T) {
+// TestCrowdLeaderboardsRollOut: a crowd's leaderboards are read at most
+// once per ⌈members/1000⌉ ViewsEvery, and each read goes to the members a
+// group per flush (about 1,000 at a time), every member once: pushed to
+// all 2,500 at once they were a burst of writes in the way of the room's
+// bids.
+func TestCrowdLeaderboardsRollOut(t *testing.T) {
 	ctx := context.Background()
 	l := newFakeLedger()
 	every := 200 * time.Millisecond
@@ -253,36 +255,58 @@ func TestCrowdLeaderboardsPacedBySize(t *testing.T) {
 		ev := ledger.Event{Lot: l.id, Seq: seq, Kind: ledger.EventBid, At: time.Now(), Region: "sa-east-1", Actor: "carol", Data: data}
 		h.record(ctx, ledgerMessage(ev))
 	}
-	topOf := func(s *session) []int64 {
-		var amounts []int64
-		if len(s.out.money) != 0 {
-			t.Fatalf("a leaderboard went in the money lane")
+	tops := make([][]int64, len(crowd)) // each member's boards so far, by top amount
+	// flush runs one flush and returns how many members got boards in it.
+	flush := func() int {
+		h.flushViews(ctx)
+		reached := 0
+		for i, s := range crowd {
+			if len(s.out.money) != 0 {
+				t.Fatalf("a leaderboard went in the money lane")
+			}
+			boards := s.sentViews(t).boards
+			for _, b := range boards {
+				tops[i] = append(tops[i], b.Bidders.ByAmount[0].Amount)
+			}
+			if len(boards) > 0 {
+				reached++
+			}
 		}
-		for _, b := range s.sentViews(t).boards {
-			amounts = append(amounts, b.Bidders.ByAmount[0].Amount)
-		}
-		return amounts
+		return reached
 	}
+	// everyoneHas checks each member got exactly want (two windows per read).
+	everyoneHas := func(when string, want ...int64) {
+		t.Helper()
+		for i, got := range tops {
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%s: member %d got boards topped by %v, want %v", when, i, got, want)
+			}
+		}
+	}
+
 	bid(1, 1500)
-	h.flushViews(ctx)
-	pushed := time.Now()
-	if got := topOf(crowd[0]); len(got) != 2 || got[0] != 1500 {
-		t.Fatalf("first flush: %v", got)
+	read := time.Now()
+	var reached []int
+	for range 3 { // 2,500 members: three groups, one per flush
+		reached = append(reached, flush())
 	}
-	time.Sleep(every) // a small room's boards would be due again now
-	bid(2, 1600)
-	h.flushViews(ctx)
-	crowdEvery := 3 * every // 2,500 members: ⌈2500/1000⌉ intervals
-	if time.Since(pushed) < crowdEvery-every/2 {
-		if got := topOf(crowd[0]); len(got) != 0 {
-			t.Fatalf("a crowd of 2,500 got its boards again within %v: %v", time.Since(pushed), got)
+	for _, n := range reached {
+		if n < 500 || n > 1200 {
+			t.Fatalf("members reached per flush %v, want about a third of 2,500 each", reached)
 		}
 	}
-	time.Sleep(crowdEvery - every)
-	h.flushViews(ctx) // nothing new was recorded: the held-back change goes now
-	if got := topOf(crowd[0]); len(got) != 2 || got[1] != 1600 {
-		t.Fatalf("the held-back change: %v", got)
+	everyoneHas("after one rollout", 1500, 1500)
+
+	bid(2, 1600) // a small room's boards would be read again at the next flush
+	n := flush()
+	if time.Since(read) < 3*every-every/2 && n != 0 {
+		t.Fatalf("a crowd of 2,500 got a new read of its boards within %v", time.Since(read))
 	}
+	time.Sleep(3*every - time.Since(read))
+	for range 4 { // the held-back change is read now, then rolls out; the fourth flush has nothing left
+		flush()
+	}
+	everyoneHas("after the second rollout", 1500, 1500, 1600, 1600)
 }
 
 func TestBoardEveryGrowsWithTheRoom(t *testing.T) {

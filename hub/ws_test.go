@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -85,6 +86,61 @@ func dialTestHub(t *testing.T, h *Hub, user string) *websocket.Conn {
 	return conn
 }
 
+// TestPingsSpreadOverTheInterval: sessions that arrive together are
+// pinged at times spread over the ping interval, not all in one burst (a
+// crowd's pings were a write per session at once, in its bids' way), and a
+// turn pings only the sessions due.
+func TestPingsSpreadOverTheInterval(t *testing.T) {
+	h := newTestHub(t, wsLedger{newFakeLedger()}, Options{AuthSecret: "test-secret-test-secret-test-secret"})
+	const n = 200
+	start, interval := nanotime(), int64(h.opts.PingInterval)
+	early := 0
+	for i := range n {
+		due := testSession(h, fmt.Sprintf("u%d", i)).pingDue.Load() - start
+		if due < 0 || due > interval+int64(time.Second) {
+			t.Fatalf("first ping due %v after arrival, want within the interval %v", time.Duration(due), h.opts.PingInterval)
+		}
+		if due < interval/2 {
+			early++
+		}
+	}
+	if early < n*3/10 || early > n*7/10 {
+		t.Fatalf("%d of %d sessions due in the interval's first half, want about half", early, n)
+	}
+
+	ctx := context.Background()
+	a, b := dialTestHub(t, h, "a"), dialTestHub(t, h, "b")
+	for _, c := range []*websocket.Conn{a, b} {
+		go func() { _, _, _ = c.Read(ctx) }() // answers pings
+	}
+	h.mu.RLock()
+	sa, sb := onlySession(h, "a"), onlySession(h, "b")
+	h.mu.RUnlock()
+	now := nanotime()
+	sa.pingDue.Store(now - 1)
+	sb.pingDue.Store(now + interval/2)
+	h.pingDue(ctx, now)
+	for deadline := time.Now().Add(5 * time.Second); sa.pingSent.Load() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the due session was not pinged")
+		}
+	}
+	if sb.pingSent.Load() != 0 {
+		t.Fatal("a session not yet due was pinged")
+	}
+	if next := sa.pingDue.Load(); next != now+interval {
+		t.Fatalf("next ping due at %d, want one interval on (%d)", next, now+interval)
+	}
+}
+
+// onlySession is user's one session; the caller holds h.mu.
+func onlySession(h *Hub, user string) *session {
+	for s := range h.users[user] {
+		return s
+	}
+	return nil
+}
+
 // TestUnansweredPingCloses: a peer that answers no ping within a ping
 // round is closed with 1001 "ping timeout", the close frame waiting for it
 // to read again; one that answers stays.
@@ -98,9 +154,9 @@ func TestUnansweredPingCloses(t *testing.T) {
 		_, _, err := alive.Read(ctx) // answers pings while it waits
 		aliveErr <- err
 	}()
-	h.pingAll(ctx)
+	h.pingDue(ctx, nanotime()+int64(time.Hour)) // every session is due
 	time.Sleep(300 * time.Millisecond)
-	h.pingAll(ctx) // silent has not answered: closed
+	h.pingDue(ctx, nanotime()+int64(2*time.Hour)) // silent has not answered: closed
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_, _, err := silent.Read(rctx)

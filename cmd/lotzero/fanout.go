@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,6 +67,13 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "bid sent → received: p50 %v  p99 %v  max %v over %d arrivals (missing %d, duplicated %d, out of order %d)\n",
 		res.P50.Round(time.Millisecond/10), res.P99.Round(time.Millisecond/10), res.Max.Round(time.Millisecond/10),
 		res.Samples, res.Missing, res.Duplicates, res.OutOfOrder)
+	if len(res.BidP99) > 1 {
+		ms := make([]string, len(res.BidP99))
+		for i, d := range res.BidP99 {
+			ms[i] = strconv.FormatInt(d.Milliseconds(), 10)
+		}
+		fmt.Fprintf(stdout, "each quiet bid's p99 in the order sent (ms): %s\n", strings.Join(ms, " "))
+	}
 	if cfg.Chatters > 0 {
 		printStorm(stdout, cfg, res)
 	}

@@ -1,6 +1,7 @@
 package fanoutbench
 
 import (
+	"sort"
 	"sync/atomic"
 	"time"
 )
@@ -53,6 +54,33 @@ func latencies(clients []*client, sent map[int64]time.Time) []time.Duration {
 			}
 		}
 		c.mu.Unlock()
+	}
+	return out
+}
+
+// perBidP99 is each sent bid's p99 across the clients, in seq order.
+func perBidP99(clients []*client, sent map[int64]time.Time) []time.Duration {
+	bySeq := make(map[int64][]time.Duration, len(sent))
+	for _, c := range clients {
+		if c == nil {
+			continue
+		}
+		c.mu.Lock()
+		for _, a := range c.arrivals {
+			if at, ok := sent[a.seq]; ok {
+				bySeq[a.seq] = append(bySeq[a.seq], a.at.Sub(at))
+			}
+		}
+		c.mu.Unlock()
+	}
+	seqs := make([]int64, 0, len(bySeq))
+	for seq := range bySeq {
+		seqs = append(seqs, seq)
+	}
+	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	out := make([]time.Duration, len(seqs))
+	for i, seq := range seqs {
+		out[i] = latencyOf(bySeq[seq]).P99
 	}
 	return out
 }

@@ -83,6 +83,9 @@ type Result struct {
 	Max          time.Duration
 	// Quiet and Storm split the bid arrivals by round when Chatters > 0.
 	Quiet, Storm Latency
+	// BidP99 is each quiet-round bid's p99 in the order sent: whether a
+	// run's p99 is every bid's or a few slow ones'.
+	BidP99 []time.Duration
 	Chat         ChatStats
 	// Closed counts sessions the server closed during the run, by close
 	// code (a session the run closed itself at its end is not counted).
@@ -326,6 +329,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 	res.Quiet, res.Storm = latencyOf(latencies(clients, quiet)), latencyOf(latencies(clients, storm))
+	res.BidP99 = perBidP99(clients, quiet)
 	all := append(latencies(clients, quiet), latencies(clients, storm)...)
 	res.Samples = len(all)
 	bids := len(quiet) + len(storm)
