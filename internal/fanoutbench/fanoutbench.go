@@ -86,7 +86,7 @@ type Result struct {
 	// BidP99 is each quiet-round bid's p99 in the order sent: whether a
 	// run's p99 is every bid's or a few slow ones'.
 	BidP99 []time.Duration
-	Chat         ChatStats
+	Chat   ChatStats
 	// Closed counts sessions the server closed during the run, by close
 	// code (a session the run closed itself at its end is not counted).
 	Closed     map[int]int
