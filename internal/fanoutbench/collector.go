@@ -43,36 +43,14 @@ func (c *collector) await(seq int64, n int, wait time.Duration) {
 // sending.
 func latencies(clients []*client, sent map[int64]time.Time) []time.Duration {
 	var out []time.Duration
-	for _, c := range clients {
-		if c == nil {
-			continue
-		}
-		c.mu.Lock()
-		for _, a := range c.arrivals {
-			if at, ok := sent[a.seq]; ok {
-				out = append(out, a.at.Sub(at))
-			}
-		}
-		c.mu.Unlock()
-	}
+	eachArrival(clients, sent, func(_ int64, d time.Duration) { out = append(out, d) })
 	return out
 }
 
 // perBidP99 is each sent bid's p99 across the clients, in seq order.
 func perBidP99(clients []*client, sent map[int64]time.Time) []time.Duration {
 	bySeq := make(map[int64][]time.Duration, len(sent))
-	for _, c := range clients {
-		if c == nil {
-			continue
-		}
-		c.mu.Lock()
-		for _, a := range c.arrivals {
-			if at, ok := sent[a.seq]; ok {
-				bySeq[a.seq] = append(bySeq[a.seq], a.at.Sub(at))
-			}
-		}
-		c.mu.Unlock()
-	}
+	eachArrival(clients, sent, func(seq int64, d time.Duration) { bySeq[seq] = append(bySeq[seq], d) })
 	seqs := make([]int64, 0, len(bySeq))
 	for seq := range bySeq {
 		seqs = append(seqs, seq)
@@ -83,4 +61,21 @@ func perBidP99(clients []*client, sent map[int64]time.Time) []time.Duration {
 		out[i] = latencyOf(bySeq[seq]).P99
 	}
 	return out
+}
+
+// eachArrival calls f with every client's arrival of a sent bid: its seq
+// and the time from its sending.
+func eachArrival(clients []*client, sent map[int64]time.Time, f func(seq int64, d time.Duration)) {
+	for _, c := range clients {
+		if c == nil {
+			continue
+		}
+		c.mu.Lock()
+		for _, a := range c.arrivals {
+			if at, ok := sent[a.seq]; ok {
+				f(a.seq, a.at.Sub(at))
+			}
+		}
+		c.mu.Unlock()
+	}
 }
