@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -176,8 +177,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 const pingSlots = 25
 
 // pingDue pings, a bounded number at a time, the sessions whose ping is
-// due by now (monotonic ns) and sets their next one PingInterval later; a
-// session that has not answered its previous ping is closed (see
+// due by now (monotonic ns) and sets their next one about PingInterval
+// later; a session that has not answered its previous ping is closed (see
 // session.ping). One loop for the node instead of a timer per connection.
 func (h *Hub) pingDue(ctx context.Context, now int64) {
 	h.mu.RLock()
@@ -188,9 +189,17 @@ func (h *Hub) pingDue(ctx context.Context, now int64) {
 		}
 	}
 	h.mu.RUnlock()
+	interval := int64(h.opts.PingInterval)
 	sem := make(chan struct{}, 256)
 	for _, s := range due {
-		s.pingDue.Store(now + int64(h.opts.PingInterval))
+		// Each keeps its own point in the interval. One far behind (turns
+		// that stalled on stuck writes) gets a fresh random point: setting
+		// them all to now+interval would line them up for good.
+		next := s.pingDue.Load() + interval
+		if next < now+interval/2 {
+			next = now + interval/2 + rand.Int64N(interval)
+		}
+		s.pingDue.Store(next)
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():

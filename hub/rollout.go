@@ -2,39 +2,57 @@ package hub
 
 // rollout is one read of a crowd room's leaderboards on its way to the
 // members, a group per flush. Pushed to every member at once, a board
-// round in a room of 10,000 was 20,000 writes in one burst, and the bids
-// it met took half as long again to reach the room; a group of about
+// round in a room of 10,000 was 20,000 writes in one burst, and the bid
+// it met took up to twice as long to reach the room; a group of about
 // crowdStep members per ViewsEvery is a small steady load instead. A room
 // of at most crowdStep members is one group: pushed at once, as before.
+//
+// The groups are the members at the read: one who joins later waits for
+// the next read, as it did before, rather than being sent this older one
+// after its join has shown it newer boards.
 type rollout struct {
-	frames [][]byte // the leaderboard frames read, one per window that changed
-	groups int      // members are split by session.spread into this many groups
-	next   int      // the group the next flush pushes to
+	frames [2][]byte    // by window (recent, all); nil where the read found no change
+	groups [][]*session // the members at the read, split by session.spread
+	next   int          // the group the next flush pushes to
 }
 
-// startRollout sets a room's newest leaderboards on their way; a rollout
-// still under way gives way to it (its groups not yet reached get the
-// newer frames).
-func (lv *liveViews) startRollout(lot string, frames [][]byte, groups int) {
+// startRollout sets a room's newest leaderboards on their way to members.
+// A rollout still under way gives way to it; a window this read left
+// unchanged keeps the frame the old one carried, so the groups it had not
+// reached still get it.
+func (lv *liveViews) startRollout(lot string, frames [2][]byte, members []*session) {
+	n := crowdGroups(len(members))
+	groups := make([][]*session, n)
+	for _, m := range members {
+		g := m.spread % uint32(n)
+		groups[g] = append(groups[g], m)
+	}
 	lv.mu.Lock()
+	defer lv.mu.Unlock()
+	if old := lv.rollouts[lot]; old != nil {
+		for i, f := range frames {
+			if f == nil {
+				frames[i] = old.frames[i]
+			}
+		}
+	}
 	lv.rollouts[lot] = &rollout{frames: frames, groups: groups}
-	lv.mu.Unlock()
 }
 
-// rollBoards pushes every rollout's frames to its next group of members,
-// listed now, after the reads: a member who joined since gets them too.
+// rollBoards pushes every rollout's frames to its next group, to those of
+// it still in the room.
 func (h *Hub) rollBoards() {
 	type turn struct {
-		lot           string
-		frames        [][]byte
-		group, groups int
+		lot    string
+		frames [2][]byte
+		group  []*session
 	}
 	lv := h.live
 	lv.mu.Lock()
 	turns := make([]turn, 0, len(lv.rollouts))
 	for lot, r := range lv.rollouts {
-		turns = append(turns, turn{lot, r.frames, r.next, r.groups})
-		if r.next++; r.next == r.groups {
+		turns = append(turns, turn{lot, r.frames, r.groups[r.next]})
+		if r.next++; r.next == len(r.groups) {
 			delete(lv.rollouts, lot)
 		}
 	}
@@ -44,12 +62,11 @@ func (h *Hub) rollBoards() {
 		if room == nil {
 			continue
 		}
-		for _, m := range room.memberList() {
-			if int(m.spread%uint32(t.groups)) != t.group {
-				continue
-			}
+		for _, m := range room.stillMembers(t.group) {
 			for _, f := range t.frames {
-				m.sendSocial(f)
+				if f != nil {
+					m.sendSocial(f)
+				}
 			}
 		}
 	}

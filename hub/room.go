@@ -202,6 +202,19 @@ func (r *room) memberList() []*session {
 	return members
 }
 
+// stillMembers is those of ss still in the room.
+func (r *room) stillMembers(ss []*session) []*session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*session, 0, len(ss))
+	for _, s := range ss {
+		if _, ok := r.members[s]; ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func (r *room) memberCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -225,8 +225,8 @@ func (h *Hub) flushViews(ctx context.Context) {
 		} else if watchers == 0 {
 			continue
 		}
-		var frames [][]byte
-		for _, w := range []firehose.Window{firehose.WindowRecent, firehose.WindowAll} {
+		var frames [2][]byte // by window, nil where it did not change
+		for i, w := range []firehose.Window{firehose.WindowRecent, firehose.WindowAll} {
 			board, err := h.leaderboard(ctx, scope, w, 0)
 			if err != nil {
 				h.log.Warn().Err(err).Str("lot", scope).Msg("views: read leaderboard")
@@ -239,14 +239,16 @@ func (h *Hub) flushViews(ctx context.Context) {
 				continue
 			}
 			if room != nil {
-				frames = append(frames, frame)
+				frames[i] = frame
 			} else {
 				h.toLobby(frame)
 			}
 		}
-		if len(frames) > 0 {
+		if frames[0] != nil || frames[1] != nil {
 			lv.pushedBoard(scope, now)
-			lv.startRollout(scope, frames, crowdGroups(room.memberCount()))
+			// Listed now, after the reads: a member who joined during them
+			// gets this read too.
+			lv.startRollout(scope, frames, room.memberList())
 		}
 	}
 	h.rollBoards()

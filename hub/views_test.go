@@ -287,8 +287,17 @@ func TestCrowdLeaderboardsRollOut(t *testing.T) {
 	bid(1, 1500)
 	read := time.Now()
 	var reached []int
-	for range 3 { // 2,500 members: three groups, one per flush
+	var late *session
+	for i := range 3 { // 2,500 members: three groups, one per flush
 		reached = append(reached, flush())
+		if i == 0 { // one who joins after the read waits for the next
+			late = testSession(h, "late")
+			late.spread = 2 // in the last group: reached after its join
+			if _, perr := late.join(ctx, protocol.Request{Type: "join", ID: "j", Lot: lot}, l.id); perr != nil {
+				t.Fatal(perr)
+			}
+			late.out.drain()
+		}
 	}
 	for _, n := range reached {
 		if n < 500 || n > 1200 {
@@ -307,6 +316,39 @@ func TestCrowdLeaderboardsRollOut(t *testing.T) {
 		flush()
 	}
 	everyoneHas("after the second rollout", 1500, 1500, 1600, 1600)
+	var lateTops []int64
+	for _, b := range late.sentViews(t).boards {
+		lateTops = append(lateTops, b.Bidders.ByAmount[0].Amount)
+	}
+	if fmt.Sprint(lateTops) != "[1600 1600]" {
+		t.Fatalf("a member who joined after the first read got boards topped by %v, want only the second read's [1600 1600]", lateTops)
+	}
+}
+
+// TestReplacedRolloutKeepsUnchangedWindow: a read that replaces a rollout
+// still under way carries the old frame of a window it found unchanged,
+// so the groups not yet reached still get it.
+func TestReplacedRolloutKeepsUnchangedWindow(t *testing.T) {
+	lv := newLiveViews()
+	members := make([]*session, 3000)
+	for i := range members {
+		members[i] = &session{spread: uint32(i)}
+	}
+	lv.startRollout("lot", [2][]byte{[]byte("recent-1"), []byte("all-1")}, members)
+	if got := len(lv.rollouts["lot"].groups); got != 3 {
+		t.Fatalf("%d groups for 3,000 members, want 3", got)
+	}
+	lv.startRollout("lot", [2][]byte{[]byte("recent-2"), nil}, members)
+	if got := lv.rollouts["lot"].frames; string(got[0]) != "recent-2" || string(got[1]) != "all-1" {
+		t.Fatalf("replacing rollout carries %q, want the new recent and the old all", got)
+	}
+	for g, group := range lv.rollouts["lot"].groups {
+		for _, m := range group {
+			if int(m.spread%3) != g {
+				t.Fatalf("member with spread %d in group %d", m.spread, g)
+			}
+		}
+	}
 }
 
 func TestBoardEveryGrowsWithTheRoom(t *testing.T) {

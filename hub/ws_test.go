@@ -128,8 +128,36 @@ func TestPingsSpreadOverTheInterval(t *testing.T) {
 	if sb.pingSent.Load() != 0 {
 		t.Fatal("a session not yet due was pinged")
 	}
-	if next := sa.pingDue.Load(); next != now+interval {
-		t.Fatalf("next ping due at %d, want one interval on (%d)", next, now+interval)
+	if next := sa.pingDue.Load(); next != now-1+interval {
+		t.Fatalf("next ping due at %d, want one interval after the last (%d)", next, now-1+interval)
+	}
+
+	// Sessions far behind (turns that stalled) are spread again, not
+	// lined up at one point.
+	var behind []*session
+	for i := range n {
+		s := testSession(h, fmt.Sprintf("late%d", i))
+		s.cancel() // its ping returns at once: only the schedule is checked
+		if !h.register(s) {
+			t.Fatal("register")
+		}
+		s.pingDue.Store(0)
+		behind = append(behind, s)
+	}
+	now = nanotime() + 10*interval
+	h.pingDue(ctx, now)
+	early = 0
+	for _, s := range behind {
+		next := s.pingDue.Load()
+		if next < now+interval/2 || next >= now+interval/2+interval {
+			t.Fatalf("a late session's next ping at now%+v, want within [interval/2, 3/2 interval)", time.Duration(next-now))
+		}
+		if next < now+interval {
+			early++
+		}
+	}
+	if early < n*3/10 || early > n*7/10 {
+		t.Fatalf("%d of %d late sessions due in the first half, want about half", early, n)
 	}
 }
 

@@ -47,12 +47,13 @@ func latencies(clients []*client, sent map[int64]time.Time) []time.Duration {
 	return out
 }
 
-// perBidP99 is each sent bid's p99 across the clients, in seq order.
+// perBidP99 is each sent bid's p99 across the clients, in seq order (0
+// for a bid no client received).
 func perBidP99(clients []*client, sent map[int64]time.Time) []time.Duration {
 	bySeq := make(map[int64][]time.Duration, len(sent))
 	eachArrival(clients, sent, func(seq int64, d time.Duration) { bySeq[seq] = append(bySeq[seq], d) })
-	seqs := make([]int64, 0, len(bySeq))
-	for seq := range bySeq {
+	seqs := make([]int64, 0, len(sent))
+	for seq := range sent {
 		seqs = append(seqs, seq)
 	}
 	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })

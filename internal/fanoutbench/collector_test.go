@@ -6,11 +6,12 @@ import (
 	"time"
 )
 
-// Each bid's p99 is its own arrivals', in seq order, and arrivals of
-// seqs that were not sent (a storm round's, say) count for none.
+// Each bid's p99 is its own arrivals', in seq order (0 for one that
+// reached nobody, so the list stays aligned), and arrivals of seqs that
+// were not sent (a storm round's, say) count for none.
 func TestPerBidP99(t *testing.T) {
 	t0 := time.Now()
-	sent := map[int64]time.Time{7: t0, 5: t0}
+	sent := map[int64]time.Time{7: t0, 5: t0, 9: t0} // 9 reached nobody
 	var clients []*client
 	for i := range 100 {
 		c := &client{}
@@ -22,7 +23,7 @@ func TestPerBidP99(t *testing.T) {
 		clients = append(clients, c, nil)
 	}
 	got := perBidP99(clients, sent)
-	if want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}; fmt.Sprint(got) != fmt.Sprint(want) {
+	if want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 0}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("per-bid p99 %v, want %v", got, want)
 	}
 	if n := len(latencies(clients, sent)); n != 200 {
