@@ -71,6 +71,9 @@ func (h *Hub) dropIfEmpty(r *room) {
 		h.metrics.rooms.Dec()
 	}
 	h.mu.Unlock()
+	// Its last boards would otherwise stay for as long as the node runs,
+	// one set per lot that ever had a room here.
+	h.live.forgetSent(r.id)
 }
 
 // offer hands a ledger event to the room: delivered at once when it is the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -322,6 +323,46 @@ func TestCrowdLeaderboardsRollOut(t *testing.T) {
 	}
 	if fmt.Sprint(lateTops) != "[1600 1600]" {
 		t.Fatalf("a member who joined after the first read got boards topped by %v, want only the second read's [1600 1600]", lateTops)
+	}
+}
+
+// TestEmptiedRoomForgetsItsBoards: a room's last pushed leaderboards
+// (the frames and when) go with the room, not stay for the node's life.
+func TestEmptiedRoomForgetsItsBoards(t *testing.T) {
+	ctx := context.Background()
+	l := newFakeLedger()
+	h := newTestHub(t, l, Options{Node: "n1"})
+	lot := l.id.String()
+	member := testSession(h, "alice")
+	if _, perr := member.join(ctx, protocol.Request{Type: "join", ID: "j1", Lot: lot}, l.id); perr != nil {
+		t.Fatal(perr)
+	}
+	data, _ := json.Marshal(ledger.BidData{Bidder: "carol", BidderRegion: "sa-east-1", Amount: 1500})
+	h.record(ctx, ledgerMessage(ledger.Event{Lot: l.id, Seq: 1, Kind: ledger.EventBid, At: time.Now(), Region: "sa-east-1", Actor: "carol", Data: data}))
+	h.flushViews(ctx)
+	if len(member.sentViews(t).boards) != 2 {
+		t.Fatal("no boards pushed to the member")
+	}
+	held := func() int {
+		h.live.mu.Lock()
+		defer h.live.mu.Unlock()
+		n := len(h.live.boardPushed) + len(h.live.rollouts)
+		for key := range h.live.sent {
+			if strings.HasPrefix(key, lot+"|") {
+				n++
+			}
+		}
+		return n
+	}
+	if held() == 0 {
+		t.Fatal("nothing remembered of the pushed boards")
+	}
+	member.leave(ctx, lot)
+	if h.existingRoom(lot) != nil {
+		t.Fatal("the room outlived its last member")
+	}
+	if n := held(); n != 0 {
+		t.Fatalf("%d entries of the emptied room's boards kept", n)
 	}
 }
 
