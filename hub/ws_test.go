@@ -183,7 +183,17 @@ func TestUnansweredPingCloses(t *testing.T) {
 		aliveErr <- err
 	}()
 	h.pingDue(ctx, nanotime()+int64(time.Hour)) // every session is due
-	time.Sleep(300 * time.Millisecond)
+	// The pings go out from goroutines: the second round must come after
+	// the first has reached the silent peer, which a loaded machine can delay.
+	// So does the answer of the peer that reads.
+	h.mu.RLock()
+	ss, as := onlySession(h, "silent"), onlySession(h, "alive")
+	h.mu.RUnlock()
+	for deadline := time.Now().Add(10 * time.Second); ss.pingSent.Load() == 0 || as.pingSent.Load() == 0 || as.pongSeen.Load() < as.pingSent.Load(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first round of pings was not sent and answered")
+		}
+	}
 	h.pingDue(ctx, nanotime()+int64(2*time.Hour)) // silent has not answered: closed
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
