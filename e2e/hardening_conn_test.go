@@ -193,8 +193,10 @@ func TestStuckWriterGets4009(t *testing.T) {
 	// A queue large enough that only the stuck-write watchdog can act. The
 	// watchdog is the hub's: the in-process firehose in both passes, so the
 	// flood of chat that fills the socket does not wait on DynamoDB Local.
+	// The sleeper answers no ping: no ping round may close it first.
 	s := startServer(t, "", "LOTZERO_QUEUE_BYTES=67108864", "LOTZERO_CHAT_RATE=100000",
-		"LOTZERO_CHAT_BUDGET=1000000", "LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000", "DYNAMODB_TABLE=")
+		"LOTZERO_CHAT_BUDGET=1000000", "LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000", "DYNAMODB_TABLE=",
+		"LOTZERO_PING_INTERVAL=1h")
 	lot := s.createLot(t, `{"kind":"drop","title":"stuck","price":100,"qty":10}`)
 	ctx := ctxT(t, 120*time.Second)
 	slow, _, err := websocket.Dial(ctx, s.WS, &websocket.DialOptions{HTTPClient: smallBufferClient()})

@@ -52,8 +52,11 @@ func TestSlowReaderClosedWith4009(t *testing.T) {
 	// the in-process one in both passes of the suite, because pushing the
 	// megabytes it needs through DynamoDB Local (two writes per chat line)
 	// took minutes on a loaded machine. The DynamoDB path has its own tests.
+	// The slow reader answers no ping (it reads nothing): a ping round
+	// must not close it before its queue does, however long the flood
+	// takes on a loaded machine.
 	s := startServer(t, "", "DYNAMODB_TABLE=", "LOTZERO_QUEUE_BYTES=65536", "LOTZERO_CHAT_RATE=100000",
-		"LOTZERO_CHAT_BUDGET=100000", "LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000")
+		"LOTZERO_CHAT_BUDGET=100000", "LOTZERO_COMMAND_RATE=100000", "LOTZERO_COMMAND_BURST=100000", "LOTZERO_PING_INTERVAL=1h")
 	lot := s.createLot(t, `{"kind":"english","title":"flood","start_price":100,"duration_s":3600}`)
 
 	// Filling the kernel's buffers toward a reader that reads nothing takes

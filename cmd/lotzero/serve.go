@@ -52,6 +52,7 @@ type hubFlags struct {
 	chatBudget     float64
 	relayEvery     time.Duration
 	helloTimeout   time.Duration
+	pingInterval   time.Duration
 	skipPublish    bool
 	tailDelay      time.Duration
 	shardReadRate  float64
@@ -121,6 +122,8 @@ func (f *hubFlags) register(fs *flagSet) {
 	fs.bind("chat-budget", "LOTZERO_CHAT_BUDGET")
 	fs.DurationVar(&f.helloTimeout, "hello-timeout", d.HelloTimeout, "close a connection with 4008 when no hello arrives within this")
 	fs.bind("hello-timeout", "LOTZERO_HELLO_TIMEOUT")
+	fs.DurationVar(&f.pingInterval, "ping-interval", d.PingInterval, "each session is pinged once per this, at its own point in it; one that has not answered by its next ping is closed (1001)")
+	fs.bind("ping-interval", "LOTZERO_PING_INTERVAL")
 	fs.boolFlag(&f.skipPublish, "fault-skip-publish", false, "fault injection for tests: never publish after commit, leaving delivery to the outbox relay")
 	fs.bind("fault-skip-publish", "LOTZERO_FAULT_SKIP_PUBLISH")
 	fs.DurationVar(&f.tailDelay, "fault-tail-delay", 0, "fault injection for tests: the DynamoDB stream tailer starts reading this long after the server, so a client can join before it catches up")
@@ -170,6 +173,9 @@ func (f *hubFlags) options() (hub.Options, error) {
 	if err := hub.CheckSecret(f.authSecret); err != nil {
 		return hub.Options{}, fmt.Errorf("--auth-secret: %w", err)
 	}
+	if f.pingInterval < time.Second {
+		return hub.Options{}, errors.New("--ping-interval must be at least 1s")
+	}
 	if f.maxTokenTTL <= 0 || f.auditEvery <= 0 {
 		return hub.Options{}, errors.New("--max-token-ttl and --audit-every must be positive")
 	}
@@ -177,7 +183,7 @@ func (f *hubFlags) options() (hub.Options, error) {
 		Node: f.node, AuthSecret: f.authSecret, Stripe: f.stripe, AllowedOrigins: splitList(f.allowedOrigins), QueueBytes: f.queueBytes,
 		PublicOrigins: splitList(f.publicOrigins), MaxTokenTTL: f.maxTokenTTL, AuditEvery: f.auditEvery,
 		CommandRate: f.commandRate, CommandBurst: f.commandBurst, ChatRate: f.chatRate, ChatBudget: f.chatBudget, RelayEvery: f.relayEvery,
-		HelloTimeout: f.helloTimeout, SkipPublish: f.skipPublish, PresenceTTL: f.presenceTTL, MaxSessions: f.maxSessions,
+		HelloTimeout: f.helloTimeout, PingInterval: f.pingInterval, SkipPublish: f.skipPublish, PresenceTTL: f.presenceTTL, MaxSessions: f.maxSessions,
 		MaxSessionsPerUser: f.maxPerUser, MaxPendingPerIP: f.maxPendingIP, MaxPending: f.maxPending,
 		MaxRoomsPerSession: f.maxRooms, MaxBodyBytes: f.maxBodyBytes, HTTPReadTimeout: f.httpRead, HTTPIdleTimeout: f.httpIdle,
 		RequestRetention: f.reqRetention,
