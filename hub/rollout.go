@@ -1,26 +1,32 @@
 package hub
 
-// rollout is one read of a crowd room's leaderboards on its way to the
-// members, a group per flush. Pushed to every member at once, a board
-// round in a room of 10,000 was 20,000 writes in one burst, and the bid
-// it met took up to twice as long to reach the room; a group of about
-// crowdStep members per ViewsEvery is a small steady load instead. A room
-// of at most crowdStep members is one group: pushed at once, as before.
+// rollout is one read of a crowd room's leaderboards, or of its reaction
+// totals, on its way to the members, a group per flush. Pushed to every
+// member at once, a board round in a room of 10,000 was 20,000 writes in
+// one burst, and the bid it met took up to twice as long to reach the
+// room; a group of about crowdStep members per ViewsEvery is a small
+// steady load instead. A room of at most crowdStep members is one group:
+// pushed at once, as before.
 //
 // The groups are the members at the read: one who joins later waits for
 // the next read, as it did before, rather than being sent this older one
-// after its join has shown it newer boards.
+// after its join has shown it newer views.
 type rollout struct {
-	frames [2][]byte    // by window (recent, all); nil where the read found no change
+	lot    string
+	frames [][]byte     // by slot (a board's window); nil where the read found no change
 	groups [][]*session // the members at the read, split by session.spread
 	next   int          // the group the next flush pushes to
 }
 
-// startRollout sets a room's newest leaderboards on their way to members.
-// A rollout still under way gives way to it; a window this read left
-// unchanged keeps the frame the old one carried, so the groups it had not
-// reached still get it.
-func (lv *liveViews) startRollout(lot string, frames [2][]byte, members []*session) {
+// reactionsKey keys a lot's reaction-totals rollout; its boards' is the
+// lot id.
+func reactionsKey(lot string) string { return "reactions|" + lot }
+
+// startRollout sets a room's newest views on their way to members. A
+// rollout still under way under the same key gives way to it; a slot this
+// read left unchanged keeps the frame the old one carried, so the groups
+// it had not reached still get it.
+func (lv *liveViews) startRollout(key, lot string, frames [][]byte, members []*session) {
 	n := crowdGroups(len(members))
 	groups := make([][]*session, n)
 	for _, m := range members {
@@ -29,14 +35,14 @@ func (lv *liveViews) startRollout(lot string, frames [2][]byte, members []*sessi
 	}
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
-	if old := lv.rollouts[lot]; old != nil {
+	if old := lv.rollouts[key]; old != nil {
 		for i, f := range frames {
-			if f == nil {
+			if f == nil && i < len(old.frames) {
 				frames[i] = old.frames[i]
 			}
 		}
 	}
-	lv.rollouts[lot] = &rollout{frames: frames, groups: groups}
+	lv.rollouts[key] = &rollout{lot: lot, frames: frames, groups: groups}
 }
 
 // rollBoards pushes every rollout's frames to its next group, to those of
@@ -44,16 +50,16 @@ func (lv *liveViews) startRollout(lot string, frames [2][]byte, members []*sessi
 func (h *Hub) rollBoards() {
 	type turn struct {
 		lot    string
-		frames [2][]byte
+		frames [][]byte
 		group  []*session
 	}
 	lv := h.live
 	lv.mu.Lock()
 	turns := make([]turn, 0, len(lv.rollouts))
-	for lot, r := range lv.rollouts {
-		turns = append(turns, turn{lot, r.frames, r.groups[r.next]})
+	for key, r := range lv.rollouts {
+		turns = append(turns, turn{r.lot, r.frames, r.groups[r.next]})
 		if r.next++; r.next == len(r.groups) {
-			delete(lv.rollouts, lot)
+			delete(lv.rollouts, key)
 		}
 	}
 	lv.mu.Unlock()

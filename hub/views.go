@@ -39,6 +39,7 @@ type liveViews struct {
 	recent        []firehose.Message   // the last lobbyFeed feed events seen here, oldest first
 	sent          map[string][]byte    // the leaderboard frame last pushed, by scope and window
 	boardPushed   map[string]time.Time // when a room's leaderboards were last pushed, by lot
+	reactsPushed  map[string]time.Time // when a room's reaction totals were last pushed, by lot
 	rollouts      map[string]*rollout  // a crowd room's leaderboards on their way to its members, by lot
 	lobby         map[*session]bool    // sessions watching the lobby
 	seen          *seenSet             // feed events seen (the firehose delivers at least once)
@@ -58,7 +59,7 @@ type recordJob struct {
 }
 
 func newLiveViews() *liveViews {
-	return &liveViews{boards: map[string]bool{}, reacts: map[string]bool{}, sent: map[string][]byte{}, boardPushed: map[string]time.Time{}, rollouts: map[string]*rollout{},
+	return &liveViews{boards: map[string]bool{}, reacts: map[string]bool{}, sent: map[string][]byte{}, boardPushed: map[string]time.Time{}, reactsPushed: map[string]time.Time{}, rollouts: map[string]*rollout{},
 		lobby: map[*session]bool{}, seen: newSeenSet(1 << 14), done: newSeenSet(1 << 14), unlisted: newUnlistedLots(), cache: newViewCache(),
 		now: make(chan recordJob, 4096), later: make(chan recordJob, 1<<14)}
 }
@@ -218,14 +219,14 @@ func (h *Hub) flushViews(ctx context.Context) {
 				lv.forgetSent(scope)
 				continue
 			}
-			if !lv.boardDue(scope, now, boardEvery(h.opts.ViewsEvery, room.memberCount()), h.opts.ViewsEvery/2) {
+			if !lv.due(lv.boardPushed, scope, now, boardEvery(h.opts.ViewsEvery, room.memberCount()), h.opts.ViewsEvery/2) {
 				later = append(later, scope)
 				continue
 			}
 		} else if watchers == 0 {
 			continue
 		}
-		var frames [2][]byte // by window, nil where it did not change
+		frames := make([][]byte, 2) // by window, nil where it did not change
 		for i, w := range []firehose.Window{firehose.WindowRecent, firehose.WindowAll} {
 			board, err := h.leaderboard(ctx, scope, w, 0)
 			if err != nil {
@@ -245,16 +246,21 @@ func (h *Hub) flushViews(ctx context.Context) {
 			}
 		}
 		if frames[0] != nil || frames[1] != nil {
-			lv.pushedBoard(scope, now)
+			lv.pushed(lv.boardPushed, scope, now)
 			// Listed now, after the reads: a member who joined during them
 			// gets this read too.
-			lv.startRollout(scope, frames, room.memberList())
+			lv.startRollout(scope, scope, frames, room.memberList())
 		}
 	}
-	h.rollBoards()
 	for lot := range reacts {
 		room := h.existingRoom(lot)
 		if room == nil {
+			continue
+		}
+		// A crowd's totals are paced and rolled out as its boards are: a
+		// reacting crowd changes them every second.
+		if !lv.due(lv.reactsPushed, lot, now, boardEvery(h.opts.ViewsEvery, room.memberCount()), h.opts.ViewsEvery/2) {
+			laterReacts = append(laterReacts, lot)
 			continue
 		}
 		totals, err := h.reactionTotals(ctx, lot, 0)
@@ -264,10 +270,10 @@ func (h *Hub) flushViews(ctx context.Context) {
 			continue
 		}
 		frame, _ := json.Marshal(protocol.ReactionsFrame{Type: "reactions", Lot: lot, Totals: totals})
-		for _, m := range room.memberList() {
-			m.sendSocial(frame)
-		}
+		lv.pushed(lv.reactsPushed, lot, now)
+		lv.startRollout(reactionsKey(lot), lot, [][]byte{frame}, room.memberList())
 	}
+	h.rollBoards()
 	feed = h.listedFeed(ctx, feed)
 	if len(feed) > 0 && watchers > 0 {
 		events := make([]protocol.Event, 0, len(feed))
@@ -332,29 +338,32 @@ func crowdGroups(members int) int {
 	return max(1, (members+crowdStep-1)/crowdStep)
 }
 
-// boardDue reports whether a room's leaderboards may go out now, interval
-// after the last push. The flush runs every ViewsEvery, give or take its
-// own jitter: slack (half of ViewsEvery) keeps a small room at once per
-// flush.
-func (lv *liveViews) boardDue(lot string, now time.Time, interval, slack time.Duration) bool {
+// due reports whether a room's leaderboards (or reaction totals: last is
+// their map of push times) may go out now, interval after the last push.
+// The flush runs every ViewsEvery, give or take its own jitter: slack
+// (half of ViewsEvery) keeps a small room at once per flush.
+func (lv *liveViews) due(last map[string]time.Time, lot string, now time.Time, interval, slack time.Duration) bool {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
-	last, ok := lv.boardPushed[lot]
-	return !ok || now.Sub(last) >= interval-slack
+	at, ok := last[lot]
+	return !ok || now.Sub(at) >= interval-slack
 }
 
-func (lv *liveViews) pushedBoard(lot string, now time.Time) {
+func (lv *liveViews) pushed(last map[string]time.Time, lot string, now time.Time) {
 	lv.mu.Lock()
-	lv.boardPushed[lot] = now
+	last[lot] = now
 	lv.mu.Unlock()
 }
 
-// forgetSent drops a lot's last pushed frames when nobody here is in its room.
+// forgetSent drops a lot's last pushed frames, and those on their way,
+// when nobody here is in its room.
 func (lv *liveViews) forgetSent(lot string) {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
 	delete(lv.boardPushed, lot)
+	delete(lv.reactsPushed, lot)
 	delete(lv.rollouts, lot)
+	delete(lv.rollouts, reactionsKey(lot))
 	for _, w := range []firehose.Window{firehose.WindowRecent, firehose.WindowAll} {
 		delete(lv.sent, lot+"|"+string(w))
 	}

@@ -232,6 +232,24 @@ func TestLeaderboardsAndFeedPushedWhenChanged(t *testing.T) {
 	}
 }
 
+// crowdHub is a hub flushing views every every, with a room of 2,500
+// members (three groups) joined to the fake ledger's lot.
+func crowdHub(t *testing.T, every time.Duration) (*Hub, *fakeLedger, []*session) {
+	t.Helper()
+	ctx := context.Background()
+	l := newFakeLedger()
+	h := newTestHub(t, l, Options{Node: "n1", ViewsEvery: every})
+	crowd := make([]*session, 2500)
+	for i := range crowd {
+		crowd[i] = testSession(h, fmt.Sprint("fan", i))
+		if _, perr := crowd[i].join(ctx, protocol.Request{Type: "join", ID: "j", Lot: l.id.String()}, l.id); perr != nil {
+			t.Fatal(perr)
+		}
+		crowd[i].out.drain()
+	}
+	return h, l, crowd
+}
+
 // TestCrowdLeaderboardsRollOut: a crowd's leaderboards are read at most
 // once per ⌈members/1000⌉ ViewsEvery, and each read goes to the members a
 // group per flush (about 1,000 at a time), every member once: pushed to
@@ -239,18 +257,9 @@ func TestLeaderboardsAndFeedPushedWhenChanged(t *testing.T) {
 // bids.
 func TestCrowdLeaderboardsRollOut(t *testing.T) {
 	ctx := context.Background()
-	l := newFakeLedger()
 	every := 200 * time.Millisecond
-	h := newTestHub(t, l, Options{Node: "n1", ViewsEvery: every})
+	h, l, crowd := crowdHub(t, every)
 	lot := l.id.String()
-	crowd := make([]*session, 2500)
-	for i := range crowd {
-		crowd[i] = testSession(h, fmt.Sprint("fan", i))
-		if _, perr := crowd[i].join(ctx, protocol.Request{Type: "join", ID: "j", Lot: lot}, l.id); perr != nil {
-			t.Fatal(perr)
-		}
-		crowd[i].out.drain()
-	}
 	bid := func(seq, amount int64) {
 		data, _ := json.Marshal(ledger.BidData{Bidder: "carol", BidderRegion: "sa-east-1", Amount: amount})
 		ev := ledger.Event{Lot: l.id, Seq: seq, Kind: ledger.EventBid, At: time.Now(), Region: "sa-east-1", Actor: "carol", Data: data}
@@ -346,7 +355,7 @@ func TestEmptiedRoomForgetsItsBoards(t *testing.T) {
 	held := func() int {
 		h.live.mu.Lock()
 		defer h.live.mu.Unlock()
-		n := len(h.live.boardPushed) + len(h.live.rollouts)
+		n := len(h.live.boardPushed) + len(h.live.reactsPushed) + len(h.live.rollouts)
 		for key := range h.live.sent {
 			if strings.HasPrefix(key, lot+"|") {
 				n++
@@ -366,6 +375,67 @@ func TestEmptiedRoomForgetsItsBoards(t *testing.T) {
 	}
 }
 
+// TestCrowdReactionTotalsRollOut: a reacting crowd's totals are read at
+// most once per ⌈members/1000⌉ ViewsEvery and reach its members a group
+// per flush, like its boards; each member gets each read once, the newest
+// totals in the end.
+func TestCrowdReactionTotalsRollOut(t *testing.T) {
+	ctx := context.Background()
+	every := 200 * time.Millisecond
+	h, l, crowd := crowdHub(t, every)
+	lot := l.id.String()
+	reactions := 0
+	react := func() {
+		reactions++
+		m := firehose.Message{Kind: firehose.KindReaction, ID: fmt.Sprintf("r%d", reactions), Lot: lot, Event: protocol.EventReaction,
+			At: time.Now(), Region: "eu-west-1", Data: json.RawMessage(`{}`), Tally: &firehose.Tally{User: fmt.Sprint("u", reactions), Emoji: "🔥"}}
+		if err := h.fh.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		h.onSocial(m)
+	}
+	fires := make([][]int64, len(crowd)) // each member's totals frames so far
+	flush := func() (reached int) {
+		h.flushViews(ctx)
+		for i, s := range crowd {
+			got := s.sentViews(t).reactFrames
+			for _, f := range got {
+				fires[i] = append(fires[i], f.Totals["🔥"])
+			}
+			if len(got) > 0 {
+				reached++
+			}
+		}
+		return reached
+	}
+	react()
+	read := time.Now()
+	var reached []int
+	for range 3 {
+		reached = append(reached, flush())
+		react() // a reacting crowd: the totals change every flush
+	}
+	for _, n := range reached {
+		if n < 500 || n > 1200 {
+			t.Fatalf("members reached per flush %v, want about a third of 2,500 each", reached)
+		}
+	}
+	for i, got := range fires {
+		if fmt.Sprint(got) != "[1]" {
+			t.Fatalf("member %d got totals %v within the first read's rollout, want [1]", i, got)
+		}
+	}
+	time.Sleep(3*every - time.Since(read))
+	for range 3 {
+		flush()
+	}
+	for i, got := range fires {
+		if fmt.Sprint(got) != "[1 4]" {
+			t.Fatalf("member %d got totals %v, want the first read's and then the newest [1 4]", i, got)
+		}
+	}
+}
+
 // TestReplacedRolloutKeepsUnchangedWindow: a read that replaces a rollout
 // still under way carries the old frame of a window it found unchanged,
 // so the groups not yet reached still get it.
@@ -375,11 +445,11 @@ func TestReplacedRolloutKeepsUnchangedWindow(t *testing.T) {
 	for i := range members {
 		members[i] = &session{spread: uint32(i)}
 	}
-	lv.startRollout("lot", [2][]byte{[]byte("recent-1"), []byte("all-1")}, members)
+	lv.startRollout("lot", "lot", [][]byte{[]byte("recent-1"), []byte("all-1")}, members)
 	if got := len(lv.rollouts["lot"].groups); got != 3 {
 		t.Fatalf("%d groups for 3,000 members, want 3", got)
 	}
-	lv.startRollout("lot", [2][]byte{[]byte("recent-2"), nil}, members)
+	lv.startRollout("lot", "lot", [][]byte{[]byte("recent-2"), nil}, members)
 	if got := lv.rollouts["lot"].frames; string(got[0]) != "recent-2" || string(got[1]) != "all-1" {
 		t.Fatalf("replacing rollout carries %q, want the new recent and the old all", got)
 	}
