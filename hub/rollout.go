@@ -28,10 +28,13 @@ func reactionsKey(lot string) string { return "reactions|" + lot }
 // it had not reached still get it.
 func (lv *liveViews) startRollout(key, lot string, frames [][]byte, members []*session) {
 	n := crowdGroups(len(members))
-	groups := make([][]*session, n)
-	for _, m := range members {
-		g := m.spread % uint32(n)
-		groups[g] = append(groups[g], m)
+	groups := [][]*session{members} // a room of one group gets it at once
+	if n > 1 {
+		groups = make([][]*session, n)
+		for _, m := range members {
+			g := m.spread % uint32(n)
+			groups[g] = append(groups[g], m)
+		}
 	}
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
@@ -45,9 +48,9 @@ func (lv *liveViews) startRollout(key, lot string, frames [][]byte, members []*s
 	lv.rollouts[key] = &rollout{lot: lot, frames: frames, groups: groups}
 }
 
-// rollBoards pushes every rollout's frames to its next group, to those of
+// rollViews pushes every rollout's frames to its next group, to those of
 // it still in the room.
-func (h *Hub) rollBoards() {
+func (h *Hub) rollViews() {
 	type turn struct {
 		lot    string
 		frames [][]byte

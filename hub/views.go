@@ -40,7 +40,7 @@ type liveViews struct {
 	sent          map[string][]byte    // the leaderboard frame last pushed, by scope and window
 	boardPushed   map[string]time.Time // when a room's leaderboards were last pushed, by lot
 	reactsPushed  map[string]time.Time // when a room's reaction totals were last pushed, by lot
-	rollouts      map[string]*rollout  // a crowd room's leaderboards on their way to its members, by lot
+	rollouts      map[string]*rollout  // a room's leaderboards (by lot) or reaction totals (reactionsKey) on their way to its members
 	lobby         map[*session]bool    // sessions watching the lobby
 	seen          *seenSet             // feed events seen (the firehose delivers at least once)
 	done          *seenSet             // events recorded here: the firehose's copy needs no second look
@@ -273,7 +273,7 @@ func (h *Hub) flushViews(ctx context.Context) {
 		lv.pushed(lv.reactsPushed, lot, now)
 		lv.startRollout(reactionsKey(lot), lot, [][]byte{frame}, room.memberList())
 	}
-	h.rollBoards()
+	h.rollViews()
 	feed = h.listedFeed(ctx, feed)
 	if len(feed) > 0 && watchers > 0 {
 		events := make([]protocol.Event, 0, len(feed))

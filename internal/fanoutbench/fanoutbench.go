@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -328,9 +329,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			c.closing.Store(true)
 		}
 	}
-	res.Quiet, res.Storm = latencyOf(latencies(clients, quiet)), latencyOf(latencies(clients, storm))
+	quietLats, stormLats := latencies(clients, quiet), latencies(clients, storm)
+	res.Quiet, res.Storm = latencyOf(quietLats), latencyOf(stormLats)
 	res.BidP99 = perBidP99(clients, quiet)
-	all := append(latencies(clients, quiet), latencies(clients, storm)...)
+	all := slices.Concat(quietLats, stormLats)
 	res.Samples = len(all)
 	bids := len(quiet) + len(storm)
 	var lines, counted, batches int64
