@@ -180,7 +180,17 @@ func (s *server) stop() {
 	}
 	if strings.Contains(s.Logs(), "DATA RACE") || strings.Contains(s.Logs(), "panic:") {
 		s.t.Errorf("lotzero reported a race or panic:\n%s", s.Logs())
+	} else if s.t.Failed() {
+		// What the server warned of is often the why of a failure seen
+		// only in CI.
+		s.t.Logf("lotzero's log (warnings and errors), last lines:\n%s", lastLines(s.Logs(), 60))
 	}
+}
+
+// lastLines is the last n lines of text.
+func lastLines(text string, n int) string {
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // kill ends the process at once with SIGKILL.

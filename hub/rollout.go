@@ -1,5 +1,11 @@
 package hub
 
+import (
+	"cmp"
+	"maps"
+	"slices"
+)
+
 // rollout is one read of a crowd room's leaderboards, or of its reaction
 // totals, on its way to the members, a group per flush. Pushed to every
 // member at once, a board round in a room of 10,000 was 20,000 writes in
@@ -58,8 +64,14 @@ func (h *Hub) rollViews() {
 	}
 	lv := h.live
 	lv.mu.Lock()
-	turns := make([]turn, 0, len(lv.rollouts))
-	for key, r := range lv.rollouts {
+	// In a stable order, a lot's boards before its reaction totals, as
+	// they were pushed before rollouts: not the map's random one.
+	keys := slices.SortedFunc(maps.Keys(lv.rollouts), func(a, b string) int {
+		return cmp.Or(cmp.Compare(lv.rollouts[a].lot, lv.rollouts[b].lot), cmp.Compare(len(a), len(b)))
+	})
+	turns := make([]turn, 0, len(keys))
+	for _, key := range keys {
+		r := lv.rollouts[key]
 		turns = append(turns, turn{r.lot, r.frames, r.groups[r.next]})
 		if r.next++; r.next == len(r.groups) {
 			delete(lv.rollouts, key)

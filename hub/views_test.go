@@ -178,6 +178,47 @@ func TestReactionTotalsInJoinAndLive(t *testing.T) {
 	}
 }
 
+// TestBoardsBeforeReactionTotals: a flush that pushes a room both its
+// leaderboards and its reaction totals pushes them in that order, every
+// time (the rollouts are kept in a map, whose order is random).
+func TestBoardsBeforeReactionTotals(t *testing.T) {
+	ctx := context.Background()
+	l := newFakeLedger()
+	every := 2 * time.Millisecond
+	h := newTestHub(t, l, Options{Node: "n1", ViewsEvery: every})
+	lot := l.id.String()
+	s := testSession(h, "alice")
+	if _, perr := s.join(ctx, protocol.Request{Type: "join", ID: "j1", Lot: lot}, l.id); perr != nil {
+		t.Fatal(perr)
+	}
+	s.out.drain()
+	for i := 1; i <= 20; i++ {
+		data, _ := json.Marshal(ledger.BidData{Bidder: "carol", BidderRegion: "sa-east-1", Amount: int64(1000 + i)})
+		h.record(ctx, ledgerMessage(ledger.Event{Lot: l.id, Seq: int64(i), Kind: ledger.EventBid, At: time.Now(), Region: "sa-east-1", Actor: "carol", Data: data}))
+		m := firehose.Message{Kind: firehose.KindReaction, ID: fmt.Sprintf("r%d", i), Lot: lot, Event: protocol.EventReaction,
+			At: time.Now(), Region: "eu-west-1", Data: json.RawMessage(`{}`), Tally: &firehose.Tally{User: fmt.Sprint("u", i), Emoji: "🔥"}}
+		if err := h.fh.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		h.onSocial(m)
+		time.Sleep(every)
+		h.flushViews(ctx)
+		var types []string
+		for _, f := range s.out.drain() {
+			var head struct {
+				Type string `json:"type"`
+			}
+			_ = json.Unmarshal(f, &head)
+			if head.Type != "event" {
+				types = append(types, head.Type)
+			}
+		}
+		if got := strings.Join(types, " "); got != "leaderboard leaderboard reactions" {
+			t.Fatalf("flush %d pushed %q, want the boards, then the totals", i, got)
+		}
+	}
+}
+
 // A recorded bid changes the lot's and the overall leaderboards: the next
 // flush pushes the lot's to its room and the overall ones, with the new
 // feed events, to lobby watchers; a flush with nothing new pushes nothing.
