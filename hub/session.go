@@ -35,7 +35,6 @@ type session struct {
 	cmds       sync.WaitGroup
 
 	writingSince atomic.Int64 // start of the write in progress (monotonic ns), 0 when none
-	slowTurn     atomic.Bool  // its last writer turn took longer than fanStall: a broadcast gives it a goroutine of its own
 	pingSent     atomic.Int64 // when the last ping was sent (monotonic ns), 0 before the first
 	pingDue      atomic.Int64 // when the next ping is due (monotonic ns)
 	spread       uint32       // random: the session's group in a crowd room's board rollout
@@ -152,8 +151,6 @@ func (s *session) close(code int, reason string) {
 // ≈140 ns a write on 2 cores, whose frame lookup takes a lock every session
 // shares), and both are noise beside the write system call.
 func (s *session) write() {
-	start := nanotime()
-	defer func() { s.slowTurn.Store(nanotime()-start > int64(fanStall)) }()
 	for frames := s.out.next(); frames != nil; frames = s.out.next() {
 		for _, frame := range frames {
 			s.writingSince.Store(nanotime())
