@@ -118,13 +118,11 @@ func (h *Hub) drainPending(r *room) {
 // yet and remembers it. The caller holds r.mu.
 func (h *Hub) deliverLocked(r *room, ev ledger.Event) {
 	frame := eventFrame(ev)
-	var idle []*session
 	for s, has := range r.members {
-		if ev.Seq > has && s.queue(frame) {
-			idle = append(idle, s)
+		if ev.Seq > has {
+			s.send(frame)
 		}
 	}
-	startWriters(idle)
 	r.history.push(ev.Seq, frame)
 	r.last = ev.Seq
 	h.metrics.fanout.Observe(time.Since(ev.At).Seconds())

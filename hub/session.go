@@ -77,15 +77,6 @@ func (h *Hub) newSession(conn *wsConn, ident Identity, region string, batch bool
 // it even after dropping its social frames is closed with 4009, so it
 // never delays anyone else.
 func (s *session) send(frame []byte) {
-	if s.queue(frame) {
-		go s.write()
-	}
-}
-
-// queue queues a money frame as send does and reports whether the caller
-// must start a writer turn (the queue was idle); a broadcast starts many
-// at once (startWriters).
-func (s *session) queue(frame []byte) (start bool) {
 	ok, start, dropped := s.out.push(frame)
 	if dropped > 0 {
 		s.h.metrics.socialDropped.Add(float64(dropped))
@@ -95,9 +86,11 @@ func (s *session) queue(frame []byte) (start bool) {
 			s.h.metrics.slowCloses.Inc()
 			s.close(protocol.CloseTooSlow, "too slow: reconnect and join with since")
 		}
-		return false
+		return
 	}
-	return start
+	if start {
+		go s.write()
+	}
 }
 
 // sendSocial queues a chat, reaction or presence frame (or their batch):
