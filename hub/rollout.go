@@ -46,7 +46,7 @@ func (lv *liveViews) startRollout(key, lot string, frames [][]byte, members []*s
 	defer lv.mu.Unlock()
 	if old := lv.rollouts[key]; old != nil {
 		for i, f := range frames {
-			if f == nil && i < len(old.frames) {
+			if f == nil {
 				frames[i] = old.frames[i]
 			}
 		}
@@ -64,8 +64,9 @@ func (h *Hub) rollViews() {
 	}
 	lv := h.live
 	lv.mu.Lock()
-	// In a stable order, a lot's boards before its reaction totals, as
-	// they were pushed before rollouts: not the map's random one.
+	// In a stable order, not the map's random one: by lot, and a lot's
+	// boards (keyed by the lot id) before its reaction totals (the longer
+	// reactionsKey), as they were pushed before rollouts.
 	keys := slices.SortedFunc(maps.Keys(lv.rollouts), func(a, b string) int {
 		return cmp.Or(cmp.Compare(lv.rollouts[a].lot, lv.rollouts[b].lot), cmp.Compare(len(a), len(b)))
 	})

@@ -219,7 +219,7 @@ func (h *Hub) flushViews(ctx context.Context) {
 				lv.forgetSent(scope)
 				continue
 			}
-			if !lv.due(lv.boardPushed, scope, now, boardEvery(h.opts.ViewsEvery, room.memberCount()), h.opts.ViewsEvery/2) {
+			if !lv.due(lv.boardPushed, scope, now, h.opts.ViewsEvery, room.memberCount()) {
 				later = append(later, scope)
 				continue
 			}
@@ -259,7 +259,7 @@ func (h *Hub) flushViews(ctx context.Context) {
 		}
 		// A crowd's totals are paced and rolled out as its boards are: a
 		// reacting crowd changes them every second.
-		if !lv.due(lv.reactsPushed, lot, now, boardEvery(h.opts.ViewsEvery, room.memberCount()), h.opts.ViewsEvery/2) {
+		if !lv.due(lv.reactsPushed, lot, now, h.opts.ViewsEvery, room.memberCount()) {
 			laterReacts = append(laterReacts, lot)
 			continue
 		}
@@ -338,15 +338,15 @@ func crowdGroups(members int) int {
 	return max(1, (members+crowdStep-1)/crowdStep)
 }
 
-// due reports whether a room's leaderboards (or reaction totals: last is
-// their map of push times) may go out now, interval after the last push.
-// The flush runs every ViewsEvery, give or take its own jitter: slack
-// (half of ViewsEvery) keeps a small room at once per flush.
-func (lv *liveViews) due(last map[string]time.Time, lot string, now time.Time, interval, slack time.Duration) bool {
+// due reports whether a room of members may get its leaderboards (or its
+// reaction totals: last is their map of push times) now, boardEvery after
+// the last push. The flush runs every ViewsEvery (every), give or take its
+// own jitter: half of it as slack keeps a small room at once per flush.
+func (lv *liveViews) due(last map[string]time.Time, lot string, now time.Time, every time.Duration, members int) bool {
 	lv.mu.Lock()
 	defer lv.mu.Unlock()
 	at, ok := last[lot]
-	return !ok || now.Sub(at) >= interval-slack
+	return !ok || now.Sub(at) >= boardEvery(every, members)-every/2
 }
 
 func (lv *liveViews) pushed(last map[string]time.Time, lot string, now time.Time) {
