@@ -58,9 +58,11 @@ func (h *Hub) queueSocial(r *room, kind string, frame []byte) {
 	now := time.Now()
 	if !b.armed && now.Sub(b.last) >= h.opts.SocialBatchEvery {
 		b.last = now
+		var out broadcast
 		for s := range r.members {
-			s.sendSocial(frame)
+			out.sendSocial(s, frame)
 		}
+		out.start()
 		return
 	}
 	b.events = append(b.events, frame)
@@ -110,10 +112,11 @@ func (h *Hub) flushSocial(r *room) {
 	}
 	b.last = time.Now()
 	var batches [][]byte // encoded once, for the first session that asked for batches
+	var out broadcast
 	for s := range r.members {
 		if !s.batch {
 			for _, f := range events {
-				s.sendSocial(f)
+				out.sendSocial(s, f)
 			}
 			continue
 		}
@@ -121,9 +124,10 @@ func (h *Hub) flushSocial(r *room) {
 			batches = h.batchFrames(r.id, events, suppressed)
 		}
 		for _, f := range batches {
-			s.sendSocial(f)
+			out.sendSocial(s, f)
 		}
 	}
+	out.start()
 }
 
 // batchFrames encodes a flush as batch frames of at most a quarter of a

@@ -21,9 +21,11 @@ func (h *Hub) toLobby(frame []byte) {
 		watchers = append(watchers, s)
 	}
 	lv.mu.Unlock()
+	var out broadcast
 	for _, s := range watchers {
-		s.send(frame)
+		out.send(s, frame)
 	}
+	out.start()
 }
 
 // watch adds the session to the lobby's watchers and answers with the

@@ -84,12 +84,14 @@ func (h *Hub) rollViews() {
 		if room == nil {
 			continue
 		}
+		var out broadcast
 		for _, m := range room.stillMembers(t.group) {
 			for _, f := range t.frames {
 				if f != nil {
-					m.sendSocial(f)
+					out.sendSocial(m, f)
 				}
 			}
 		}
+		out.start()
 	}
 }

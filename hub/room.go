@@ -118,11 +118,13 @@ func (h *Hub) drainPending(r *room) {
 // yet and remembers it. The caller holds r.mu.
 func (h *Hub) deliverLocked(r *room, ev ledger.Event) {
 	frame := eventFrame(ev)
+	var b broadcast
 	for s, has := range r.members {
 		if ev.Seq > has {
-			s.send(frame)
+			b.send(s, frame)
 		}
 	}
+	b.start()
 	r.history.push(ev.Seq, frame)
 	r.last = ev.Seq
 	h.metrics.fanout.Observe(time.Since(ev.At).Seconds())

@@ -3,13 +3,15 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
+	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/gorilla/websocket"
 	"github.com/lotzero/lotzero/protocol"
 	"golang.org/x/time/rate"
 )
@@ -39,6 +41,8 @@ type session struct {
 	pingDue      atomic.Int64 // when the next ping is due (monotonic ns)
 	spread       uint32       // random: the session's group in a crowd room's board rollout
 	pongSeen     atomic.Int64 // when the last pong arrived (monotonic ns)
+	hdr          [10]byte     // the writer's: a single frame's header (framed)
+	iov          [2][]byte    // the writer's: a single frame's header and payload
 
 	mu      sync.Mutex
 	rooms   map[string]*room
@@ -69,14 +73,32 @@ func (h *Hub) newSession(conn *wsConn, ident Identity, region string, batch bool
 			s.pongSeen.Store(nanotime())
 			return nil
 		})
+		// The pong goes out in the socket's turn, as gorilla's own handler
+		// would, within a second, and not at all when a write is stuck.
+		conn.SetPingHandler(func(data string) error {
+			err := conn.sock.control(opPong, []byte(data), time.Now().Add(time.Second))
+			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		})
 	}
 	return s
 }
 
-// send queues a money frame (see queue); a session whose queue cannot take
-// it even after dropping its social frames is closed with 4009, so it
-// never delays anyone else.
+// send queues a money frame (see queue) and starts the session's writer
+// if none runs.
 func (s *session) send(frame []byte) {
+	if s.enqueue(frame) {
+		go s.write(nil)
+	}
+}
+
+// enqueue queues a money frame and reports whether the caller must start
+// the writer (none runs); a session whose queue cannot take the frame even
+// after dropping its social frames is closed with 4009, so it never delays
+// anyone else.
+func (s *session) enqueue(frame []byte) bool {
 	ok, start, dropped := s.out.push(frame)
 	if dropped > 0 {
 		s.h.metrics.socialDropped.Add(float64(dropped))
@@ -86,24 +108,28 @@ func (s *session) send(frame []byte) {
 			s.h.metrics.slowCloses.Inc()
 			s.close(protocol.CloseTooSlow, "too slow: reconnect and join with since")
 		}
-		return
+		return false
 	}
-	if start {
-		go s.write()
-	}
+	return start
 }
 
 // sendSocial queues a chat, reaction or presence frame (or their batch):
 // behind every money frame, and dropped rather than closing the session
 // when the queue is under pressure.
 func (s *session) sendSocial(frame []byte) {
+	if s.enqueueSocial(frame) {
+		go s.write(nil)
+	}
+}
+
+// enqueueSocial queues a social frame and reports whether the caller must
+// start the writer.
+func (s *session) enqueueSocial(frame []byte) bool {
 	_, start, dropped := s.out.pushSocial(frame)
 	if dropped > 0 {
 		s.h.metrics.socialDropped.Add(float64(dropped))
 	}
-	if start {
-		go s.write()
-	}
+	return start
 }
 
 func (s *session) sendJSON(v any) {
@@ -134,27 +160,89 @@ func (s *session) close(code int, reason string) {
 	})
 }
 
-// write drains the queue to the connection and returns once the queue is
-// empty (see queue). Writes carry no deadline: one that expired would cut a
-// frame in half, leaving no way to send the 4009 close frame; the hub's
-// write watchdog closes a connection whose write has been stuck longer than
-// WriteTimeout instead, its close frame going out if the peer reads again.
-// WriteMessage copies the shared frame into a pooled buffer behind its
-// header: measured cheaper than a PreparedMessage per event (≈70 against
-// ≈140 ns a write on 2 cores, whose frame lookup takes a lock every session
-// shares), and both are noise beside the write system call.
-func (s *session) write() {
-	for frames := s.out.next(); frames != nil; frames = s.out.next() {
-		for _, frame := range frames {
-			s.writingSince.Store(nanotime())
-			err := s.conn.WriteMessage(websocket.TextMessage, frame)
-			s.writingSince.Store(0)
-			if err != nil {
-				s.close(protocol.CloseGoingAway, "write failed")
+// write is the session's writer goroutine: it sends rest (what a first
+// write left, see writeNow), then drains the queue, waiting on the socket
+// as long as it takes, and returns once the queue is empty (see queue).
+// Writes carry no deadline: one that expired would cut a frame in half,
+// leaving no way to send the 4009 close frame; the hub's write watchdog
+// closes a connection whose write has been stuck longer than WriteTimeout
+// instead, its close frame going out if the peer reads again.
+func (s *session) write(rest [][]byte) {
+	k := s.conn.sock
+	for {
+		if rest == nil {
+			frames := s.out.next()
+			if frames == nil {
 				return
 			}
+			rest = s.framed(frames)
+		}
+		s.writingSince.Store(nanotime())
+		k.take(time.Time{})
+		var err error
+		if !k.shut.Load() {
+			err = k.writeAll(rest)
+		}
+		k.give()
+		s.writingSince.Store(0)
+		rest = nil
+		if err != nil {
+			s.close(protocol.CloseGoingAway, "write failed")
+			return
 		}
 	}
+}
+
+// writeNow is a room event's first write to a session whose writer was
+// idle, made by one of a few goroutines that take the room's sessions in
+// turn (writeFirst): what the socket takes at once goes out here, and only
+// a socket that would block, or is busy, gets a writer goroutine. The
+// caller holds the writer's role, as write's caller does.
+func (s *session) writeNow() {
+	k := s.conn.sock
+	if k.raw == nil || !k.tryTake() {
+		go s.write(nil)
+		return
+	}
+	for {
+		frames := s.out.next()
+		if frames == nil {
+			k.give()
+			return
+		}
+		if k.shut.Load() {
+			continue // a close frame went out: what follows is dropped
+		}
+		left, err := k.tryWrite(s.framed(frames))
+		if err != nil {
+			k.give()
+			s.close(protocol.CloseGoingAway, "write failed")
+			return
+		}
+		if left != nil {
+			k.give()
+			go s.write(left)
+			return
+		}
+	}
+}
+
+// framed puts each frame behind its WebSocket header, for one vectored
+// write. A single frame, the usual case, uses the session's own buffers:
+// the writer's role is one goroutine's at a time, and a first write's
+// remainder is sent before write frames anything else.
+func (s *session) framed(frames [][]byte) [][]byte {
+	if len(frames) == 1 {
+		s.iov[0] = frameHeader(&s.hdr, opText, len(frames[0]))
+		s.iov[1] = frames[0]
+		return s.iov[:]
+	}
+	hdrs := make([][10]byte, len(frames))
+	bufs := make([][]byte, 0, 2*len(frames))
+	for i, f := range frames {
+		bufs = append(bufs, frameHeader(&hdrs[i], opText, len(f)), f)
+	}
+	return bufs
 }
 
 // stuck reports whether a write has been in progress since before cutoff.
@@ -176,7 +264,7 @@ func (s *session) ping() {
 	}
 	s.pingSent.Store(nanotime())
 	// A write in progress delays the ping; a stuck one is the watchdog's.
-	_ = s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.h.opts.PingInterval))
+	_ = s.conn.sock.control(opPing, nil, time.Now().Add(s.h.opts.PingInterval))
 }
 
 // readLoop reads requests until the connection ends. Each request runs in

@@ -48,11 +48,12 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	ws, err := h.upgrader.Upgrade(w, r, nil)
+	hj := &hijacker{ResponseWriter: w}
+	ws, err := h.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		return // Upgrade wrote the HTTP error
 	}
-	conn := &wsConn{Conn: ws}
+	conn := &wsConn{Conn: ws, sock: hj.sock}
 	conn.SetReadLimit(protocol.ReadLimit)
 	if !h.originAllowed(r) {
 		conn.end(protocol.ClosePolicy, "origin not allowed")

@@ -23,6 +23,7 @@ import (
 // writer); closeWith may be called from any goroutine.
 type wsConn struct {
 	*websocket.Conn
+	sock      *socket // what the Conn reads from and writes to
 	closeOnce sync.Once
 }
 

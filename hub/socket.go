@@ -1,0 +1,259 @@
+package hub
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// socket is a session's TCP connection as the hub writes to it. The
+// session's data frames bypass gorilla/websocket: a crowd's event is first
+// written without waiting (tryWrite), from a few goroutines for the whole
+// room, and only a socket that would block gets a writer goroutine of its
+// own — instead of a goroutine per session per event, which cost a fifth of
+// the server's CPU in a crowd. gorilla still reads, and writes the handshake
+// and close frames through this type's Write; every write to the
+// connection, whoever makes it, holds the socket's turn, so no frame is
+// ever cut by another.
+type socket struct {
+	net.Conn
+	raw      syscall.RawConn // nil when the connection has no descriptor (TLS, tests): every write may wait
+	turn     chan struct{}   // holds one token: the right to write
+	deadline atomic.Int64    // gorilla's write deadline (unix ns, 0 none), applied only while it holds the turn
+	shut     atomic.Bool     // a close frame went out: nothing may follow it
+}
+
+func newSocket(c net.Conn) *socket {
+	k := &socket{Conn: c, turn: make(chan struct{}, 1)}
+	k.turn <- struct{}{}
+	if sc, ok := c.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			if _, isTCP := c.(*net.TCPConn); isTCP {
+				k.raw = raw
+			}
+		}
+	}
+	return k
+}
+
+// take waits for the turn until deadline (zero: as long as it takes).
+func (k *socket) take(deadline time.Time) bool {
+	select {
+	case <-k.turn:
+		return true
+	default:
+	}
+	if deadline.IsZero() {
+		<-k.turn
+		return true
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-k.turn:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// tryTake takes the turn if nobody holds it.
+func (k *socket) tryTake() bool {
+	select {
+	case <-k.turn:
+		return true
+	default:
+		return false
+	}
+}
+
+func (k *socket) give() { k.turn <- struct{}{} }
+
+// SetWriteDeadline records gorilla's deadline for its next Write; the
+// connection gets it only while that Write holds the turn, so it never
+// cuts a data frame in progress.
+func (k *socket) SetWriteDeadline(t time.Time) error {
+	if t.IsZero() {
+		k.deadline.Store(0)
+	} else {
+		k.deadline.Store(t.UnixNano())
+	}
+	return nil
+}
+
+func (k *socket) SetDeadline(t time.Time) error {
+	_ = k.SetWriteDeadline(t)
+	return k.Conn.SetReadDeadline(t)
+}
+
+// Write is gorilla's way out (the handshake, close frames, a reply before
+// the session exists): whole, in its turn, within gorilla's deadline.
+func (k *socket) Write(p []byte) (int, error) {
+	var deadline time.Time
+	if ns := k.deadline.Load(); ns != 0 {
+		deadline = time.Unix(0, ns)
+	}
+	if !k.take(deadline) {
+		return 0, os.ErrDeadlineExceeded
+	}
+	defer k.give()
+	if len(p) > 0 && p[0] == opClose {
+		k.shut.Store(true) // taken in the turn: a data frame is either out already or dropped
+	}
+	if deadline.IsZero() {
+		return k.Conn.Write(p)
+	}
+	_ = k.Conn.SetWriteDeadline(deadline)
+	n, err := k.Conn.Write(p)
+	_ = k.Conn.SetWriteDeadline(time.Time{})
+	return n, err
+}
+
+// tryWrite writes as much of bufs as the connection takes now, without
+// waiting; the caller holds the turn. It returns what is left (nil when
+// all went out). Without a descriptor it writes nothing and leaves all.
+func (k *socket) tryWrite(bufs [][]byte) ([][]byte, error) {
+	if k.raw == nil {
+		return bufs, nil
+	}
+	for len(bufs) > 0 {
+		var n int
+		var werr error
+		err := k.raw.Write(func(fd uintptr) bool {
+			for {
+				n, werr = unix.Writev(int(fd), bufs[:min(len(bufs), maxIovecs)])
+				if werr != unix.EINTR {
+					return true // never wait: a full socket is the writer goroutine's
+				}
+			}
+		})
+		if err == nil {
+			err = werr
+		}
+		if errors.Is(err, unix.EAGAIN) {
+			return bufs, nil
+		}
+		if err != nil {
+			return bufs, err
+		}
+		if bufs = consumed(bufs, n); len(bufs) > 0 && n == 0 {
+			return bufs, nil
+		}
+	}
+	return nil, nil
+}
+
+// writeAll writes bufs, waiting as long as it takes; the caller holds the
+// turn. A stuck peer is the hub's write watchdog's (dropStuckWriters).
+func (k *socket) writeAll(bufs [][]byte) error {
+	b := net.Buffers(bufs)
+	_, err := b.WriteTo(k.Conn)
+	return err
+}
+
+// maxIovecs bounds one writev: Linux takes at most 1024 buffers.
+const maxIovecs = 1024
+
+// consumed drops the first n bytes of bufs.
+func consumed(bufs [][]byte, n int) [][]byte {
+	for len(bufs) > 0 && n >= len(bufs[0]) {
+		n -= len(bufs[0])
+		bufs = bufs[1:]
+	}
+	if len(bufs) > 0 && n > 0 {
+		bufs = append([][]byte{bufs[0][n:]}, bufs[1:]...)
+	}
+	return bufs
+}
+
+// WebSocket opcodes the hub writes itself (RFC 6455 §5.2), with FIN set.
+const (
+	opText  = 0x81
+	opPing  = 0x89
+	opPong  = 0x8a
+	opClose = 0x88
+)
+
+// frameHeader writes the header of an unmasked server frame carrying n
+// payload bytes into b and returns it.
+func frameHeader(b *[10]byte, op byte, n int) []byte {
+	b[0] = op
+	switch {
+	case n < 126:
+		b[1] = byte(n)
+		return b[:2]
+	case n <= 0xffff:
+		b[1] = 126
+		binary.BigEndian.PutUint16(b[2:], uint16(n))
+		return b[:4]
+	default:
+		b[1] = 127
+		binary.BigEndian.PutUint64(b[2:], uint64(n))
+		return b[:10]
+	}
+}
+
+// control writes a ping or pong in the first turn free before deadline;
+// none free means a data write is stuck (the watchdog's case), and the
+// frame is skipped. It then waits for the connection up to the deadline:
+// a frame cut there would corrupt the stream, so the connection is closed.
+func (k *socket) control(op byte, payload []byte, deadline time.Time) error {
+	if !k.take(deadline) {
+		return os.ErrDeadlineExceeded
+	}
+	defer k.give()
+	if k.shut.Load() {
+		return net.ErrClosed
+	}
+	var hdr [10]byte
+	bufs := [][]byte{frameHeader(&hdr, op, len(payload)), payload}
+	total := len(bufs[0]) + len(payload)
+	left, err := k.tryWrite(bufs)
+	if err != nil || left == nil {
+		return err
+	}
+	_ = k.Conn.SetWriteDeadline(deadline)
+	b := net.Buffers(left)
+	n, err := b.WriteTo(k.Conn)
+	_ = k.Conn.SetWriteDeadline(time.Time{})
+	if err != nil && (n > 0 || size(left) < total) {
+		_ = k.Conn.Close() // part of the frame went out
+	}
+	return err
+}
+
+func size(bufs [][]byte) int {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n
+}
+
+// hijacker hands gorilla's upgrade the connection as a socket, so every
+// write gorilla makes takes its turn.
+type hijacker struct {
+	http.ResponseWriter
+	sock *socket
+}
+
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("response does not implement http.Hijacker")
+	}
+	c, rw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.sock = newSocket(c)
+	return h.sock, rw, nil
+}

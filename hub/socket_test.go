@@ -1,0 +1,216 @@
+package hub
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// tcpPair is a loopback TCP connection: the server's end as a socket, and
+// the peer's end.
+func tcpPair(t *testing.T) (*socket, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			accepted <- nil
+			return
+		}
+		accepted <- c
+	}()
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { _ = server.Close(); _ = peer.Close() })
+	k := newSocket(server)
+	if k.raw == nil {
+		t.Fatal("a TCP connection's socket has no descriptor to write without waiting")
+	}
+	return k, peer
+}
+
+// socketSession is a session writing to k, without gorilla on top: what a
+// session's writers do is all that is exercised.
+func socketSession(t *testing.T, k *socket, queueBytes int) *session {
+	t.Helper()
+	h := newTestHub(t, wsLedger{newFakeLedger()}, Options{AuthSecret: "test-secret-test-secret-test-secret", QueueBytes: queueBytes})
+	s := h.newSession(nil, Identity{User: "u", Roles: []string{RoleBidder}}, "eu-west-1", false)
+	s.conn = &wsConn{sock: k}
+	s.closeOnce.Do(func() {}) // no gorilla connection to send a close frame on
+	return s
+}
+
+// readFrame reads one unmasked server frame: its first byte and payload.
+func readFrame(r io.Reader) (byte, []byte, error) {
+	var h [2]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return 0, nil, err
+	}
+	if h[1]&0x80 != 0 {
+		return 0, nil, errors.New("a server frame is masked")
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var b [2]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	p := make([]byte, n)
+	_, err := io.ReadFull(r, p)
+	return h[0], p, err
+}
+
+// payload is frame i's content: its number, padded to size.
+func payload(i, size int) []byte {
+	b := bytes.Repeat([]byte{'.'}, size)
+	copy(b, fmt.Sprint(i))
+	return b
+}
+
+// TestFirstWriteNeverWaits: a room's first write to a socket that is full
+// returns at once and leaves the rest to the session's writer goroutine;
+// meanwhile a ping finds no turn and is skipped, not cut into a frame; once
+// the peer reads, every frame arrives whole and in order, whatever its
+// length's encoding (7, 16 and 64 bits).
+func TestFirstWriteNeverWaits(t *testing.T) {
+	k, peer := tcpPair(t)
+	// A small send buffer fills at once, behind the peer's receive window.
+	_ = k.Conn.(*net.TCPConn).SetWriteBuffer(4096)
+	s := socketSession(t, k, 64<<20)
+	sizes := []int{0, 1, 125, 126, 127, 65535, 65536, 200_000}
+	var want [][]byte
+	for i := range 3 * len(sizes) {
+		want = append(want, payload(i, sizes[i%len(sizes)]))
+	}
+	idle := 0
+	for _, f := range want {
+		if s.enqueue(f) {
+			idle++
+		}
+	}
+	if idle != 1 {
+		t.Fatalf("%d pushes found the writer idle, want the first only", idle)
+	}
+	done := make(chan struct{})
+	go func() {
+		writeFirst([]*session{s})
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first write waited for a peer that does not read")
+	}
+	// The writer goroutine takes the turn and waits on the full socket.
+	for deadline := time.Now().Add(10 * time.Second); s.writingSince.Load() == 0 || len(k.turn) > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no writer goroutine took what the first write left")
+		}
+	}
+	if err := k.control(opPing, nil, time.Now().Add(50*time.Millisecond)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("ping during a blocked data write: %v, want it skipped for want of a turn", err)
+	}
+	for i, f := range want {
+		op, p, err := readFrame(peer)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if op != opText || !bytes.Equal(p, f) {
+			t.Fatalf("frame %d: op %#x, %d bytes starting %.8q, want a text frame of %d bytes starting %.8q", i, op, len(p), p, len(f), f)
+		}
+	}
+	// The writer's role ended with the queue: the next push starts one.
+	for deadline := time.Now().Add(10 * time.Second); !s.enqueue([]byte("next")); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the writer never gave its role back")
+		}
+	}
+	writeFirst([]*session{s})
+	if _, p, err := readFrame(peer); err != nil || string(p) != "next" {
+		t.Fatalf("after the backlog: %q %v", p, err)
+	}
+	// And with the socket free, a ping goes out whole.
+	if err := k.control(opPing, []byte("hi"), time.Now().Add(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if op, p, err := readFrame(peer); err != nil || op != opPing || string(p) != "hi" {
+		t.Fatalf("ping: op %#x %q %v", op, p, err)
+	}
+}
+
+// TestNothingFollowsTheCloseFrame: once gorilla's close frame is out, the
+// session's writers drop what is queued and end their role, so the peer
+// never sees a data frame after the close frame.
+func TestNothingFollowsTheCloseFrame(t *testing.T) {
+	k, peer := tcpPair(t)
+	s := socketSession(t, k, 1<<20)
+	closeFrame := []byte{opClose, 2, 0x03, 0xe8}
+	if _, err := k.Write(closeFrame); err != nil {
+		t.Fatal(err)
+	}
+	if !s.enqueue([]byte("late")) {
+		t.Fatal("the writer was not idle")
+	}
+	writeFirst([]*session{s})
+	s.send([]byte("later")) // through a writer goroutine
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		s.out.mu.Lock()
+		writing, queued := s.out.writing, len(s.out.money)
+		s.out.mu.Unlock()
+		if !writing && queued == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writers kept their role after the close frame")
+		}
+	}
+	got := make([]byte, 64)
+	_ = peer.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	n, _ := io.ReadAtLeast(peer, got, len(closeFrame)+1)
+	if !bytes.Equal(got[:n], closeFrame) {
+		t.Fatalf("the peer read % x, want the close frame alone (% x)", got[:n], closeFrame)
+	}
+}
+
+// TestFrameHeader: the length encodings of RFC 6455 §5.2 at their edges.
+func TestFrameHeader(t *testing.T) {
+	var b [10]byte
+	for n, want := range map[int][]byte{
+		0:       {0x81, 0},
+		125:     {0x81, 125},
+		126:     {0x81, 126, 0, 126},
+		65535:   {0x81, 126, 0xff, 0xff},
+		65536:   {0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0},
+		1 << 32: {0x81, 127, 0, 0, 0, 1, 0, 0, 0, 0},
+	} {
+		if got := frameHeader(&b, opText, n); !bytes.Equal(got, want) {
+			t.Errorf("header for %d bytes: % x, want % x", n, got, want)
+		}
+	}
+}
