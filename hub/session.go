@@ -161,12 +161,14 @@ func (s *session) close(code int, reason string) {
 }
 
 // write is the session's writer goroutine: it sends rest (what a first
-// write left, see writeNow), then drains the queue, waiting on the socket
-// as long as it takes, and returns once the queue is empty (see queue).
-// Writes carry no deadline: one that expired would cut a frame in half,
-// leaving no way to send the 4009 close frame; the hub's write watchdog
-// closes a connection whose write has been stuck longer than WriteTimeout
-// instead, its close frame going out if the peer reads again.
+// write left, see writeNow; then the caller handed over the socket's turn
+// with it, so nothing comes between the halves of a frame), then drains the
+// queue, waiting on the socket as long as it takes, and returns once the
+// queue is empty (see queue). Writes carry no deadline: one that expired
+// would cut a frame in half, leaving no way to send the 4009 close frame;
+// the hub's write watchdog closes a connection whose write has been stuck
+// longer than WriteTimeout instead, its close frame going out if the peer
+// reads again.
 func (s *session) write(rest [][]byte) {
 	k := s.conn.sock
 	for {
@@ -176,9 +178,9 @@ func (s *session) write(rest [][]byte) {
 				return
 			}
 			rest = s.framed(frames)
+			s.writingSince.Store(nanotime())
+			k.take(time.Time{})
 		}
-		s.writingSince.Store(nanotime())
-		k.take(time.Time{})
 		var err error
 		if !k.shut.Load() {
 			err = k.writeAll(rest)
@@ -220,8 +222,8 @@ func (s *session) writeNow() {
 			return
 		}
 		if left != nil {
-			k.give()
-			go s.write(left)
+			s.writingSince.Store(nanotime())
+			go s.write(left) // with the turn: a frame may be half out
 			return
 		}
 	}

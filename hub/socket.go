@@ -91,7 +91,17 @@ func (k *socket) SetWriteDeadline(t time.Time) error {
 
 func (k *socket) SetDeadline(t time.Time) error {
 	_ = k.SetWriteDeadline(t)
+	if t.IsZero() {
+		_ = k.Conn.SetWriteDeadline(t)
+	}
 	return k.Conn.SetReadDeadline(t)
+}
+
+// isCloseFrame reports whether p is a whole close frame as gorilla writes
+// one (unmasked, its payload at most 125 bytes, in one Write), not the
+// second half of a longer frame that happens to start with the same byte.
+func isCloseFrame(p []byte) bool {
+	return len(p) >= 2 && p[0] == opClose && int(p[1]) == len(p)-2
 }
 
 // Write is gorilla's way out (the handshake, close frames, a reply before
@@ -105,7 +115,7 @@ func (k *socket) Write(p []byte) (int, error) {
 		return 0, os.ErrDeadlineExceeded
 	}
 	defer k.give()
-	if len(p) > 0 && p[0] == opClose {
+	if isCloseFrame(p) {
 		k.shut.Store(true) // taken in the turn: a data frame is either out already or dropped
 	}
 	if deadline.IsZero() {

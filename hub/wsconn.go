@@ -12,11 +12,11 @@ import (
 )
 
 // wsConn is the server's side of one WebSocket connection. gorilla/websocket
-// writes a frame with one write call and no per-message locking beyond its
-// own mutex (a broadcast's hot path: one write per session per event), but
-// leaves the close handshake to its caller; wsConn adds it: the close frame
-// sent once, the peer given closeTimeout to answer, never a bare reset while
-// the frame could still go out.
+// reads it and writes the handshake and close frames; the session's own
+// frames and pings go to its socket directly (socket.go). gorilla leaves the
+// close handshake to its caller; wsConn adds it: the close frame sent once,
+// the peer given closeTimeout to answer, never a bare reset while the frame
+// could still go out.
 //
 // One goroutine reads (the hello, then the session's read loop) and ends the
 // connection with end; at most one writes data frames (the session's
@@ -32,9 +32,11 @@ type wsConn struct {
 const closeTimeout = 5 * time.Second
 
 // Session connections get small read buffers (requests are small) and
-// borrow a write buffer from a shared pool only while a frame is written,
-// so an idle connection holds none. A frame larger than the buffer still
-// goes out in one write call (header and the rest as a vector).
+// gorilla borrows a write buffer from a shared pool only while it writes a
+// frame (a reply before the session exists, a close frame), so an idle
+// connection holds none. gorilla writes a frame larger than its buffer in
+// two socket writes: it only ever writes such a frame before the session's
+// writers exist, and its own lock keeps its frames apart.
 const (
 	sessionReadBuffer  = 1024
 	sessionWriteBuffer = 4096
