@@ -15,7 +15,8 @@ import (
 //
 // Frames are shared byte slices: a broadcast encodes an event once and
 // every session's queue holds the same bytes. No goroutine waits on an idle
-// queue: the first push after it drained starts a writer, which exits when
+// queue: the first push after it drained starts a writer (for a room's
+// broadcast, a first write that never waits: writeFirst), which exits when
 // the queue is empty again, so an idle connection costs one goroutine (its
 // reader), not two.
 type queue struct {
