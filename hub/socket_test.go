@@ -232,3 +232,59 @@ func TestCloseFrameIsWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestSingleFramesAndLongBatches: a lone frame (framed in the session's
+// own buffers) cut by a full socket is finished by the writer goroutine
+// before the frames queued behind it, and a first write of more frames than
+// one vectored write takes (1,024 buffers) sends them whole and in order.
+func TestSingleFramesAndLongBatches(t *testing.T) {
+	k, peer := tcpPair(t)
+	_ = k.Conn.(*net.TCPConn).SetWriteBuffer(4096)
+	_ = peer.SetReadDeadline(time.Now().Add(20 * time.Second))
+	s := socketSession(t, k, 64<<20)
+	expect := func(want [][]byte) {
+		t.Helper()
+		for i, f := range want {
+			op, p, err := readFrame(peer)
+			if err != nil {
+				t.Fatalf("frame %d: %v", i, err)
+			}
+			if op != opText || !bytes.Equal(p, f) {
+				t.Fatalf("frame %d: op %#x, %d bytes starting %.8q, want %d bytes starting %.8q", i, op, len(p), p, len(f), f)
+			}
+		}
+	}
+
+	big := payload(0, 1<<20)
+	if !s.enqueue(big) {
+		t.Fatal("the writer was not idle")
+	}
+	writeFirst([]*session{s})
+	if k.tryTake() {
+		t.Fatal("a 1 MiB frame went out at once: the socket was not full")
+	}
+	want := [][]byte{big}
+	for i := 1; i <= 20; i++ {
+		want = append(want, payload(i, 300))
+		if s.enqueue(want[i]) {
+			t.Fatal("a writer was started while one was running")
+		}
+	}
+	expect(want)
+
+	// 700 frames queued before the first write: 1,400 buffers.
+	for deadline := time.Now().Add(10 * time.Second); !s.enqueue([]byte("first")); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the writer never gave its role back")
+		}
+	}
+	want = [][]byte{[]byte("first")}
+	for i := 1; i < 700; i++ {
+		want = append(want, payload(i, 10+i%50))
+		if s.enqueue(want[i]) {
+			t.Fatal("a writer was started while the first write was due")
+		}
+	}
+	writeFirst([]*session{s})
+	expect(want)
+}
