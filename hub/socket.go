@@ -15,14 +15,15 @@ import (
 )
 
 // socket is a session's TCP connection as the hub writes to it. The
-// session's data frames bypass gorilla/websocket: a crowd's event is first
+// session's data frames bypass gorilla/websocket: a room's event is first
 // written without waiting (tryWrite), from a few goroutines for the whole
 // room, and only a socket that would block gets a writer goroutine of its
-// own — instead of a goroutine per session per event, which cost a fifth of
-// the server's CPU in a crowd. gorilla still reads, and writes the handshake
-// and close frames through this type's Write; every write to the
-// connection, whoever makes it, holds the socket's turn, so no frame is
-// ever cut by another.
+// own — instead of a goroutine per session per event and gorilla's lock
+// and deadline per frame, about a tenth of the server's CPU in a crowd
+// (README, "Fan-out: the crowd"). gorilla still reads, and writes the
+// handshake and close frames through this type's Write; every write to
+// the connection, whoever makes it, holds the socket's turn, so no frame
+// is ever cut by another.
 type socket struct {
 	net.Conn
 	raw      syscall.RawConn // nil when the connection has no descriptor (TLS, tests): every write may wait
