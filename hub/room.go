@@ -118,7 +118,7 @@ func (h *Hub) drainPending(r *room) {
 // yet and remembers it. The caller holds r.mu.
 func (h *Hub) deliverLocked(r *room, ev ledger.Event) {
 	frame := eventFrame(ev)
-	var b broadcast
+	b := make(broadcast, 0, len(r.members)) // usually every member's writer is idle
 	for s, has := range r.members {
 		if ev.Seq > has {
 			b.send(s, frame)

@@ -35,11 +35,9 @@ type socket struct {
 func newSocket(c net.Conn) *socket {
 	k := &socket{Conn: c, turn: make(chan struct{}, 1)}
 	k.turn <- struct{}{}
-	if sc, ok := c.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			if _, isTCP := c.(*net.TCPConn); isTCP {
-				k.raw = raw
-			}
+	if tcp, ok := c.(*net.TCPConn); ok {
+		if raw, err := tcp.SyscallConn(); err == nil {
+			k.raw = raw
 		}
 	}
 	return k
@@ -47,10 +45,8 @@ func newSocket(c net.Conn) *socket {
 
 // take waits for the turn until deadline (zero: as long as it takes).
 func (k *socket) take(deadline time.Time) bool {
-	select {
-	case <-k.turn:
+	if k.tryTake() {
 		return true
-	default:
 	}
 	if deadline.IsZero() {
 		<-k.turn
@@ -119,13 +115,20 @@ func (k *socket) Write(p []byte) (int, error) {
 	if isCloseFrame(p) {
 		k.shut.Store(true) // taken in the turn: a data frame is either out already or dropped
 	}
-	if deadline.IsZero() {
-		return k.Conn.Write(p)
+	n, err := k.writeWithin(deadline, [][]byte{p})
+	return int(n), err
+}
+
+// writeWithin writes bufs, waiting for the connection until deadline (zero:
+// as long as it takes); the caller holds the turn. The deadline is cleared
+// before the turn passes on, so it never reaches a data frame.
+func (k *socket) writeWithin(deadline time.Time, bufs [][]byte) (int64, error) {
+	if !deadline.IsZero() {
+		_ = k.Conn.SetWriteDeadline(deadline)
+		defer func() { _ = k.Conn.SetWriteDeadline(time.Time{}) }()
 	}
-	_ = k.Conn.SetWriteDeadline(deadline)
-	n, err := k.Conn.Write(p)
-	_ = k.Conn.SetWriteDeadline(time.Time{})
-	return n, err
+	b := net.Buffers(bufs)
+	return b.WriteTo(k.Conn)
 }
 
 // tryWrite writes as much of bufs as the connection takes now, without
@@ -165,8 +168,7 @@ func (k *socket) tryWrite(bufs [][]byte) ([][]byte, error) {
 // writeAll writes bufs, waiting as long as it takes; the caller holds the
 // turn. A stuck peer is the hub's write watchdog's (dropStuckWriters).
 func (k *socket) writeAll(bufs [][]byte) error {
-	b := net.Buffers(bufs)
-	_, err := b.WriteTo(k.Conn)
+	_, err := k.writeWithin(time.Time{}, bufs)
 	return err
 }
 
@@ -231,10 +233,7 @@ func (k *socket) control(op byte, payload []byte, deadline time.Time) error {
 	if err != nil || left == nil {
 		return err
 	}
-	_ = k.Conn.SetWriteDeadline(deadline)
-	b := net.Buffers(left)
-	n, err := b.WriteTo(k.Conn)
-	_ = k.Conn.SetWriteDeadline(time.Time{})
+	n, err := k.writeWithin(deadline, left)
 	if err != nil && (n > 0 || size(left) < total) {
 		_ = k.Conn.Close() // part of the frame went out
 	}

@@ -86,6 +86,20 @@ func readFrame(r io.Reader) (byte, []byte, error) {
 	return h[0], p, err
 }
 
+// expectFrames reads want from the peer: each a whole text frame, in order.
+func expectFrames(t *testing.T, peer net.Conn, want [][]byte) {
+	t.Helper()
+	for i, f := range want {
+		op, p, err := readFrame(peer)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if op != opText || !bytes.Equal(p, f) {
+			t.Fatalf("frame %d: op %#x, %d bytes starting %.8q, want a text frame of %d bytes starting %.8q", i, op, len(p), p, len(f), f)
+		}
+	}
+}
+
 // payload is frame i's content: its number, padded to size.
 func payload(i, size int) []byte {
 	b := bytes.Repeat([]byte{'.'}, size)
@@ -135,15 +149,7 @@ func TestFirstWriteNeverWaits(t *testing.T) {
 	if err := k.control(opPing, nil, time.Now().Add(50*time.Millisecond)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("ping during a blocked data write: %v, want it skipped for want of a turn", err)
 	}
-	for i, f := range want {
-		op, p, err := readFrame(peer)
-		if err != nil {
-			t.Fatalf("frame %d: %v", i, err)
-		}
-		if op != opText || !bytes.Equal(p, f) {
-			t.Fatalf("frame %d: op %#x, %d bytes starting %.8q, want a text frame of %d bytes starting %.8q", i, op, len(p), p, len(f), f)
-		}
-	}
+	expectFrames(t, peer, want)
 	// The writer's role ended with the queue: the next push starts one.
 	for deadline := time.Now().Add(10 * time.Second); !s.enqueue([]byte("next")); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -242,18 +248,6 @@ func TestSingleFramesAndLongBatches(t *testing.T) {
 	_ = k.Conn.(*net.TCPConn).SetWriteBuffer(4096)
 	_ = peer.SetReadDeadline(time.Now().Add(20 * time.Second))
 	s := socketSession(t, k, 64<<20)
-	expect := func(want [][]byte) {
-		t.Helper()
-		for i, f := range want {
-			op, p, err := readFrame(peer)
-			if err != nil {
-				t.Fatalf("frame %d: %v", i, err)
-			}
-			if op != opText || !bytes.Equal(p, f) {
-				t.Fatalf("frame %d: op %#x, %d bytes starting %.8q, want %d bytes starting %.8q", i, op, len(p), p, len(f), f)
-			}
-		}
-	}
 
 	big := payload(0, 1<<20)
 	if !s.enqueue(big) {
@@ -270,7 +264,7 @@ func TestSingleFramesAndLongBatches(t *testing.T) {
 			t.Fatal("a writer was started while one was running")
 		}
 	}
-	expect(want)
+	expectFrames(t, peer, want)
 
 	// 700 frames queued before the first write: 1,400 buffers.
 	for deadline := time.Now().Add(10 * time.Second); !s.enqueue([]byte("first")); time.Sleep(10 * time.Millisecond) {
@@ -286,5 +280,5 @@ func TestSingleFramesAndLongBatches(t *testing.T) {
 		}
 	}
 	writeFirst([]*session{s})
-	expect(want)
+	expectFrames(t, peer, want)
 }
