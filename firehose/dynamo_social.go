@@ -85,7 +85,10 @@ func (p *dynamoPresence) List(ctx context.Context, lot string) ([]Present, error
 	var start map[string]types.AttributeValue
 	for {
 		page, err := p.d.db.Query(ctx, &dynamodb.QueryInput{
-			TableName:                 aws.String(p.d.cfg.Table),
+			TableName: aws.String(p.d.cfg.Table),
+			// A read must see every join written before it started: the
+			// hub counts later joins on top of it.
+			ConsistentRead:            aws.Bool(true),
 			KeyConditionExpression:    aws.String("pk = :pk"),
 			FilterExpression:          aws.String("expires > :now"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": strAttr(presencePK(lot)), ":now": numAttr(now)},

@@ -138,7 +138,7 @@ func (h *Hub) onSocial(m firehose.Message) {
 	if m.Event == protocol.EventPresence {
 		var d protocol.PresenceData
 		if json.Unmarshal(m.Data, &d) == nil {
-			h.presence.setCount(m.Lot, d.Count)
+			h.presence.published(m.Lot, d.Count, m.At)
 		}
 	}
 	if m.Kind == firehose.KindReaction {

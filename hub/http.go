@@ -326,17 +326,18 @@ func (h *Hub) getLot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A lot's page never waits on the social store for a lot this node
-	// has read before: it gets the last read's watchers (a new read starts
-	// in the background when that is older than presenceFresh). Only a lot
+	// has read before: it gets the node's count, its last read with the
+	// joins and leaves here since (a new read starts in the background
+	// when that is older than presenceFresh). Only a lot
 	// the node never read waits, at most socialWait; the lobby's list
 	// reads none.
-	pr, current, ok := h.presence.cached(l.ID.String(), presenceFresh)
+	current, ok := h.presence.cached(l.ID.String(), presenceFresh)
 	if !ok {
 		ctx, cancel := context.WithTimeout(r.Context(), socialWait)
-		pr, current = h.presence.read(ctx, l.ID.String(), 0)
+		_, current = h.presence.read(ctx, l.ID.String(), 0)
 		cancel()
 	}
-	lot := snapshot(l, pr.watchers)
+	lot := snapshot(l, h.presence.count(l.ID.String()))
 	lot.WatchersStale = !current
 	writeJSON(w, http.StatusOK, map[string]any{"lot": lot})
 }

@@ -36,10 +36,13 @@ func (h *Hub) presenceJoin(ctx context.Context, s *session, lot string) presentV
 			h.log.Warn().Err(err).Msg("presence join")
 		}
 	}
+	written := time.Now()
 	pr, current := h.presence.read(ctx, lot, presenceFresh)
-	view := presentView{list: pr.list, watchers: pr.watchers, elsewhere: pr.remote[me.User], stale: !current}
+	view := presentView{list: pr.list, watchers: h.presence.count(lot), elsewhere: pr.remote[me.User], stale: !current}
 	if !pr.here[me.User] { // the read predates this join
-		view.watchers++
+		// Counted at once, here and on this node's pages: a crowd's joins
+		// share one read, and each must count.
+		view.watchers = h.presence.arrived(lot, me.User, written)
 		if len(view.list) < maxPresenceList {
 			// pr.list is shared by every join: append to a copy.
 			view.list = append(view.list[:len(view.list):len(view.list)], protocol.Presence{User: me.User, Region: me.Region})
@@ -65,9 +68,11 @@ func (h *Hub) presenceLeave(ctx context.Context, s *session, lot string, lastHer
 	if !lastHere {
 		return
 	}
+	written := time.Now()
 	if pr, _ := h.presence.read(ctx, lot, presenceFresh); pr.remote[s.ident.User] {
 		return
 	}
+	h.presence.departed(lot, s.ident.User, written)
 	h.presenceChanges.note(lot, s.ident.User, s.region, false)
 }
 
@@ -133,8 +138,8 @@ func (h *Hub) flushPresence(ctx context.Context) {
 		sortPresence(left)
 		moreJoined, moreLeft := max(0, len(joined)-protocol.MaxPresenceChange), max(0, len(left)-protocol.MaxPresenceChange)
 		joined, left = joined[:len(joined)-moreJoined], left[:len(left)-moreLeft]
-		pr, _ := h.presence.read(ctx, lot, 0)
-		count := pr.watchers
+		h.presence.read(ctx, lot, 0) // a fresh count, or the last one known when the store is slow
+		count := h.presence.count(lot)
 		data, _ := json.Marshal(protocol.PresenceData{Joined: joined, Left: left, Count: count,
 			MoreJoined: moreJoined, MoreLeft: moreLeft})
 		err := h.fh.Publish(ctx, firehose.Message{

@@ -16,11 +16,12 @@ const presenceFresh = time.Second
 
 // presenceView is the node's memory of who is in each lot's room, across
 // nodes: presence read from the firehose at most once per lot and maxAge
-// however many ask, and the watcher counts the lobby shows, kept from
-// those reads and from the presence events every node publishes — the
-// lobby never reads the firehose. A caller waits for a read only as long
-// as its context allows; then, and at once while the firehose is
-// degraded, it gets what the node last knew, marked not current.
+// however many ask, and the watcher counts pages and the lobby show, kept
+// from those reads, from the presence events every node publishes and
+// from this node's own joins and leaves — the lobby never reads the
+// firehose. A caller waits for a read only as long as its context allows;
+// then, and at once while the firehose is degraded, it gets what the node
+// last knew, marked not current.
 type presenceView struct {
 	fh   firehose.Presence
 	node string
@@ -29,9 +30,8 @@ type presenceView struct {
 	mu   sync.Mutex
 	lots map[string]*presenceRead // the newest read, done or under way
 	last map[string]*presenceRead // the newest read that succeeded
-	// counts are the watchers per lot, from the latest read or presence
-	// event; lots nobody watches are dropped.
-	counts map[string]int
+	// counts are the watchers per lot; lots nobody watches are dropped.
+	counts map[string]*watchers
 }
 
 // presenceRead is one read of a lot's presence; never changed once made.
@@ -48,7 +48,7 @@ type presenceRead struct {
 
 func newPresenceView(p firehose.Presence, node string, down func() bool) *presenceView {
 	return &presenceView{fh: p, node: node, down: down, lots: map[string]*presenceRead{}, last: map[string]*presenceRead{},
-		counts: map[string]int{}}
+		counts: map[string]*watchers{}}
 }
 
 // read returns the lot's presence as read at most maxAge ago, reading it
@@ -96,21 +96,20 @@ func (v *presenceView) startLocked(lot string) *presenceRead {
 	return cur
 }
 
-// cached is read for a caller that must not wait: the lot's presence as
-// last read here (with the newest count), and whether that read is
+// cached is read for a caller that must not wait (count then has the
+// lot's watchers): whether the node's last read of the lot's presence is
 // current, starting a new read when the last is older than maxAge. ok is
 // false only when the node never read the lot's presence: then only read
 // can answer (a page about a lot the node has never shown).
-func (v *presenceView) cached(lot string, maxAge time.Duration) (pr *presenceRead, current, ok bool) {
+func (v *presenceView) cached(lot string, maxAge time.Duration) (current, ok bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.down() {
 		_, ok = v.last[lot]
-		return v.knownLocked(lot), false, ok
+		return false, ok
 	}
-	last := v.last[lot]
-	if last == nil {
-		return nil, false, false
+	if v.last[lot] == nil {
+		return false, false
 	}
 	cur := v.lots[lot]
 	fresh := false
@@ -134,7 +133,7 @@ func (v *presenceView) cached(lot string, maxAge time.Duration) (pr *presenceRea
 		default:
 		}
 	}
-	return v.knownLocked(lot), !failed, true
+	return !failed, true
 }
 
 // fill reads the lot's presence into next, on a context of its own: a
@@ -162,8 +161,9 @@ func (v *presenceView) fill(lot string, next *presenceRead) {
 		}
 	}
 	next.watchers = len(next.users)
-	v.setCount(lot, next.watchers)
 	v.mu.Lock()
+	v.countLocked(lot).read(next.at, next.here)
+	v.dropIfNobodyLocked(lot)
 	if v.lots[lot] == next {
 		v.last[lot] = next
 	}
@@ -179,8 +179,8 @@ func (v *presenceView) knownLocked(lot string) *presenceRead {
 		k.users, k.list, k.here, k.remote, k.at = last.users, last.list, last.here, last.remote, last.at
 	}
 	k.watchers = len(k.users)
-	if n, ok := v.counts[lot]; ok {
-		k.watchers = n
+	if c, ok := v.counts[lot]; ok {
+		k.watchers = c.total()
 	}
 	return k
 }
@@ -192,28 +192,71 @@ var closedChan = func() chan struct{} {
 	return c
 }()
 
-// setCount records a lot's watchers.
-func (v *presenceView) setCount(lot string, n int) {
+// published takes a lot's watchers from a presence event, which a node
+// published at at after reading the lot's presence.
+func (v *presenceView) published(lot string, n int, at time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if n <= 0 {
-		delete(v.counts, lot)
-		return
-	}
-	v.counts[lot] = n
+	v.countLocked(lot).published(n, at, time.Now(), presenceFresh)
+	v.dropIfNobodyLocked(lot)
+}
+
+// arrived counts a user who joined the lot's room here, their presence
+// written at at, and returns the lot's watchers with them.
+func (v *presenceView) arrived(lot, user string, at time.Time) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	c := v.countLocked(lot)
+	c.note(user, true, at)
+	return c.total()
+}
+
+// departed uncounts a user who left the lot's room here and is in it on
+// no other node, their presence removed at at.
+func (v *presenceView) departed(lot, user string, at time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.countLocked(lot).note(user, false, at)
+	v.dropIfNobodyLocked(lot)
 }
 
 // count is a lot's watchers as last known here (0 when unknown).
 func (v *presenceView) count(lot string) int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.counts[lot]
+	if c, ok := v.counts[lot]; ok {
+		return c.total()
+	}
+	return 0
 }
 
-// forget drops a lot's cached read when nobody here is in its room.
+// countLocked is the lot's count, made when missing. The caller holds v.mu.
+func (v *presenceView) countLocked(lot string) *watchers {
+	c := v.counts[lot]
+	if c == nil {
+		c = &watchers{}
+		v.counts[lot] = c
+	}
+	return c
+}
+
+// dropIfNobodyLocked forgets the count of a lot nobody watches. The
+// caller holds v.mu.
+func (v *presenceView) dropIfNobodyLocked(lot string) {
+	if c := v.counts[lot]; c != nil && c.empty() {
+		delete(v.counts, lot)
+	}
+}
+
+// forget drops a lot's cached read when nobody here is in its room, and
+// folds this node's arrivals and departures into its count.
 func (v *presenceView) forget(lot string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if c := v.counts[lot]; c != nil {
+		c.settle()
+		v.dropIfNobodyLocked(lot)
+	}
 	if cur := v.lots[lot]; cur != nil {
 		select {
 		case <-cur.done:
