@@ -51,11 +51,13 @@ type Hub struct {
 	conns      atomic.Int64  // WebSocket connections open or being opened (MaxSessions)
 	pending    *pendingSlots // connections yet to say hello (MaxPending, MaxPendingPerIP)
 	draining   atomic.Bool
-	drainMu    sync.RWMutex   // orders the drain flag against new in-flight commands
-	auditLimit *rate.Limiter  // paces GET /api/audit outside demo mode
-	inflight   sync.WaitGroup // commands in progress, across sessions
-	bg         sync.WaitGroup // background loops
-	stop       context.CancelFunc
+	drainMu    sync.RWMutex  // orders the drain flag against new in-flight commands
+	auditLimit *rate.Limiter // paces GET /api/audit outside demo mode
+	// warnWaitingWrites says once that connections lack the direct write.
+	warnWaitingWrites sync.Once
+	inflight          sync.WaitGroup // commands in progress, across sessions
+	bg                sync.WaitGroup // background loops
+	stop              context.CancelFunc
 }
 
 // processStart anchors nanotime's monotonic readings.

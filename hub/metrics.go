@@ -29,6 +29,9 @@ type metrics struct {
 	scheduleFailures *prometheus.CounterVec
 	ticks, settles   *lotBackoff
 	limited          *prometheus.CounterVec
+	// waitingWrites counts sessions whose connection has no descriptor
+	// to write to without waiting: each of their events costs a goroutine.
+	waitingWrites prometheus.Counter
 }
 
 // lagger is a firehose that knows how far behind its stream it is.
@@ -44,6 +47,9 @@ func newMetrics(l Ledger, fh any) *metrics {
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lotzero_commands_total", Help: "Requests handled, by type and outcome (ok or error code)."},
 			[]string{"type", "outcome"}),
+		waitingWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lotzero_sessions_without_direct_writes_total",
+			Help: "Sessions whose connection is not a plain TCP socket (TLS in process, a wrapped listener), so a room's event is written to each by a goroutine of its own instead of without waiting; 0 when the server listens itself."}),
 		droppedFrames: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lotzero_queue_dropped_frames_total", Help: "Queued frames discarded when a session closed."}),
 		slowCloses: prometheus.NewCounter(prometheus.CounterOpts{
@@ -83,7 +89,7 @@ func newMetrics(l Ledger, fh any) *metrics {
 		Name: "lotzero_limit_refusals_total",
 		Help: "Requests and connections refused by a resource limit, by limit (user_sessions, ip_pending, pending, rooms, body_size, body_timeout, rate)."},
 		[]string{"limit"})
-	m.reg.MustRegister(m.limited, m.scheduleFailures, m.refused, m.sessions, m.rooms, m.commands, m.droppedFrames, m.slowCloses, m.crowds, m.socialDropped, m.suppressed, m.fanout, m.published, m.relayed, m.deferred,
+	m.reg.MustRegister(m.waitingWrites, m.limited, m.scheduleFailures, m.refused, m.sessions, m.rooms, m.commands, m.droppedFrames, m.slowCloses, m.crowds, m.socialDropped, m.suppressed, m.fanout, m.published, m.relayed, m.deferred,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "lotzero_ledger_occ_retries_total", Help: "Ledger transaction attempts retried after a conflict."},
 			func() float64 { return float64(l.Stats().Conflicts) }),

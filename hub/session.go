@@ -74,10 +74,11 @@ func (h *Hub) newSession(conn *wsConn, ident Identity, region string, batch bool
 			return nil
 		})
 		// The pong goes out in the socket's turn, as gorilla's own handler
-		// would, within a second, and not at all when a write is stuck.
+		// would, within a second, and not at all when a write is stuck or
+		// the session is closing.
 		conn.SetPingHandler(func(data string) error {
-			err := conn.sock.control(opPong, []byte(data), time.Now().Add(time.Second))
-			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
+			err := conn.sock.control(s.ctx, opPong, []byte(data), time.Now().Add(time.Second))
+			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) || errors.Is(err, context.Canceled) {
 				return nil
 			}
 			return err
@@ -266,7 +267,7 @@ func (s *session) ping() {
 	}
 	s.pingSent.Store(nanotime())
 	// A write in progress delays the ping; a stuck one is the watchdog's.
-	_ = s.conn.sock.control(opPing, nil, time.Now().Add(s.h.opts.PingInterval))
+	_ = s.conn.sock.control(s.ctx, opPing, nil, time.Now().Add(s.h.opts.PingInterval))
 }
 
 // readLoop reads requests until the connection ends. Each request runs in

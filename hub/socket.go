@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -216,9 +217,12 @@ func frameHeader(b *[10]byte, op byte, n int) []byte {
 
 // control writes a ping or pong in the first turn free before deadline;
 // none free means a data write is stuck (the watchdog's case), and the
-// frame is skipped. It then waits for the connection up to the deadline:
-// a frame cut there would corrupt the stream, so the connection is closed.
-func (k *socket) control(op byte, payload []byte, deadline time.Time) error {
+// frame is skipped. It then waits for the connection up to the deadline,
+// holding the turn: a frame cut there would corrupt the stream, so the
+// connection is closed. While none of the frame has gone out, the wait
+// also ends when ctx does (the session is closing): a full socket then
+// holds up the session's close frame no longer than controlSlice.
+func (k *socket) control(ctx context.Context, op byte, payload []byte, deadline time.Time) error {
 	if !k.take(deadline) {
 		return os.ErrDeadlineExceeded
 	}
@@ -227,17 +231,42 @@ func (k *socket) control(op byte, payload []byte, deadline time.Time) error {
 		return net.ErrClosed
 	}
 	var hdr [10]byte
-	bufs := [][]byte{frameHeader(&hdr, op, len(payload)), payload}
-	total := len(bufs[0]) + len(payload)
-	left, err := k.tryWrite(bufs)
-	if err != nil || left == nil {
-		return err
+	left := [][]byte{frameHeader(&hdr, op, len(payload)), payload}
+	total := size(left)
+	left, err := k.tryWrite(left)
+	for err == nil && left != nil {
+		untouched := size(left) == total
+		if untouched && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		slice := deadline
+		if untouched {
+			slice = earliest(deadline, time.Now().Add(controlSlice))
+		}
+		var n int64
+		n, err = k.writeWithin(slice, left)
+		if left = consumed(left, int(n)); size(left) == 0 {
+			return nil
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(deadline) {
+			err = nil // a slice ended, not the deadline
+		}
 	}
-	n, err := k.writeWithin(deadline, left)
-	if err != nil && (n > 0 || size(left) < total) {
+	if err != nil && left != nil && size(left) < total {
 		_ = k.Conn.Close() // part of the frame went out
 	}
 	return err
+}
+
+// controlSlice is how often a control frame waiting for a full socket, none
+// of it out yet, looks whether its session is closing.
+const controlSlice = 100 * time.Millisecond
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func size(bufs [][]byte) int {

@@ -2,14 +2,18 @@ package hub
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // tcpPair is a loopback TCP connection: the server's end as a socket, and
@@ -146,7 +150,7 @@ func TestFirstWriteNeverWaits(t *testing.T) {
 	if k.tryTake() {
 		t.Fatal("the first write gave up the turn with a frame half out")
 	}
-	if err := k.control(opPing, nil, time.Now().Add(50*time.Millisecond)); !errors.Is(err, os.ErrDeadlineExceeded) {
+	if err := k.control(context.Background(), opPing, nil, time.Now().Add(50*time.Millisecond)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("ping during a blocked data write: %v, want it skipped for want of a turn", err)
 	}
 	expectFrames(t, peer, want)
@@ -161,7 +165,7 @@ func TestFirstWriteNeverWaits(t *testing.T) {
 		t.Fatalf("after the backlog: %q %v", p, err)
 	}
 	// And with the socket free, a ping goes out whole.
-	if err := k.control(opPing, []byte("hi"), time.Now().Add(5*time.Second)); err != nil {
+	if err := k.control(context.Background(), opPing, []byte("hi"), time.Now().Add(5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if op, p, err := readFrame(peer); err != nil || op != opPing || string(p) != "hi" {
@@ -281,4 +285,105 @@ func TestSingleFramesAndLongBatches(t *testing.T) {
 	}
 	writeFirst([]*session{s})
 	expectFrames(t, peer, want)
+}
+
+// TestPingGivesWayToTheCloseFrame: a ping waiting on a full socket, none
+// of it out, holds the turn only until its session closes: the close
+// frame then gets the turn at once, not after the ping's whole deadline.
+func TestPingGivesWayToTheCloseFrame(t *testing.T) {
+	k, peer := tcpPair(t) // the peer never reads
+	_ = k.Conn.(*net.TCPConn).SetWriteBuffer(4096)
+	_ = peer.(*net.TCPConn).SetReadBuffer(4096)
+	// Fill the socket until it stays full: the peer's window closes a
+	// little after the send buffer first fills.
+	junk := [][]byte{make([]byte, 1<<20)}
+	for full := 0; full < 3; time.Sleep(50 * time.Millisecond) {
+		left, err := k.tryWrite(junk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size(left) == size(junk) {
+			full++
+		} else {
+			full = 0
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- k.control(ctx, opPing, nil, time.Now().Add(time.Minute)) }()
+	// The ping has the turn and waits for the socket.
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("the ping did not wait for a full socket: %v", err)
+	default:
+	}
+	if k.tryTake() {
+		t.Fatal("the ping waits for the socket without the turn")
+	}
+	cancel() // the session closes
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the ping ended with %v, want the session's end", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the ping kept the turn after its session closed")
+	}
+	if !k.tryTake() {
+		t.Fatal("the ping ended without giving the turn back")
+	}
+	k.give()
+}
+
+// wrappedListener hands out connections that are not *net.TCPConn, as a
+// listener wrapped by middleware (or TLS in process) does.
+type wrappedListener struct{ net.Listener }
+
+type wrappedConn struct{ net.Conn }
+
+func (l wrappedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return wrappedConn{c}, nil
+}
+
+// TestWrappedConnectionsAreCountedAndServed: a connection that is not a
+// plain TCP socket has no direct write; it is counted in /metrics (a plain
+// one is not) and still gets a room's events, through a writer goroutine.
+func TestWrappedConnectionsAreCountedAndServed(t *testing.T) {
+	h := newTestHub(t, wsLedger{newFakeLedger()}, Options{AuthSecret: "test-secret-test-secret-test-secret"})
+	counted := func() float64 {
+		var m dto.Metric
+		if err := h.metrics.waitingWrites.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetCounter().GetValue()
+	}
+	dialTestHub(t, h, "plain")
+	if n := counted(); n != 0 {
+		t.Fatalf("a plain TCP session counted as without direct writes: %v", n)
+	}
+	srv := httptest.NewUnstartedServer(h.Handler(nil))
+	srv.Listener = wrappedListener{srv.Listener}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	conn := dialServer(t, h, srv, "wrapped")
+	if n := counted(); n != 1 {
+		t.Fatalf("sessions without direct writes: %v, want 1", n)
+	}
+	h.mu.RLock()
+	s := onlySession(h, "wrapped")
+	h.mu.RUnlock()
+	if !s.enqueue([]byte(`{"type":"event"}`)) {
+		t.Fatal("the writer was not idle")
+	}
+	writeFirst([]*session{s})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, frame, err := conn.Read(ctx); err != nil || string(frame) != `{"type":"event"}` {
+		t.Fatalf("the wrapped session's event: %q %v", frame, err)
+	}
 }

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"path"
@@ -54,6 +55,13 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade wrote the HTTP error
 	}
 	conn := &wsConn{Conn: ws, sock: hj.sock}
+	if hj.sock.raw == nil {
+		h.metrics.waitingWrites.Inc()
+		h.warnWaitingWrites.Do(func() {
+			h.log.Warn().Str("conn", fmt.Sprintf("%T", hj.sock.Conn)).
+				Msg("WebSocket connections are not plain TCP sockets: a room's events cost a goroutine per session (lotzero_sessions_without_direct_writes_total)")
+		})
+	}
 	conn.SetReadLimit(protocol.ReadLimit)
 	if !h.originAllowed(r) {
 		conn.end(protocol.ClosePolicy, "origin not allowed")

@@ -65,6 +65,12 @@ func dialTestHub(t *testing.T, h *Hub, user string) *websocket.Conn {
 	t.Helper()
 	srv := httptest.NewServer(h.Handler(nil))
 	t.Cleanup(srv.Close)
+	return dialServer(t, h, srv, user)
+}
+
+// dialServer is dialTestHub on a server of the test's making.
+func dialServer(t *testing.T, h *Hub, srv *httptest.Server, user string) *websocket.Conn {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
