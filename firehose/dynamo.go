@@ -265,6 +265,9 @@ func (d *Dynamo) Publish(ctx context.Context, m Message) error {
 	if m.Actor != "" {
 		item["actor"] = strAttr(m.Actor)
 	}
+	if !m.AsOf.IsZero() {
+		item["asof"] = numAttr(m.AsOf.UnixMilli())
+	}
 	if len(m.Balances) > 0 {
 		item["balances"] = strAttr(string(m.Balances))
 	}

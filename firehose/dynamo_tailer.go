@@ -528,6 +528,9 @@ func messageOf(img map[string]stypes.AttributeValue) (Message, bool) {
 	}
 	m := Message{Kind: get("kind"), ID: get("id"), Lot: get("lot"), Seq: geti("seq"), Event: get("event"),
 		At: time.UnixMilli(geti("at")), Region: get("region"), Actor: get("actor"), Data: json.RawMessage(get("data"))}
+	if asOf := geti("asof"); asOf != 0 {
+		m.AsOf = time.UnixMilli(asOf)
+	}
 	if ws, ok := img["wallets"].(*stypes.AttributeValueMemberSS); ok {
 		m.Wallets = ws.Value
 	}

@@ -141,6 +141,37 @@ func TestDynamoFansOutAcrossNodesOnce(t *testing.T) {
 	}
 }
 
+// TestDynamoCarriesWhenACountWasRead: a presence announcement's AsOf (when
+// its count was read) reaches the other nodes, to the millisecond; a chat
+// line, which has none, arrives with none.
+func TestDynamoCarriesWhenACountWasRead(t *testing.T) {
+	_, start := newTable(t)
+	a, b := start("a"), start("b")
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	sub, _ := b.Subscribe(ctx)
+	tailing(t, b)
+	asOf := time.Now().Add(-300 * time.Millisecond).Truncate(time.Millisecond)
+	for _, m := range []Message{
+		{Kind: KindPresence, ID: "p1", Lot: "L3", Event: "presence", At: time.Now(), AsOf: asOf, Region: "system", Data: json.RawMessage(`{"count":2}`)},
+		{Kind: KindChat, ID: "c1", Lot: "L3", Event: "chat", At: time.Now(), Region: "eu-west-1", Data: json.RawMessage(`{"text":"hi"}`)},
+	} {
+		if err := a.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := collect(t, sub, 2, 10*time.Second)
+	if len(got) != 2 {
+		t.Fatalf("got %d of 2 messages", len(got))
+	}
+	for _, m := range got {
+		if want := map[string]time.Time{KindPresence: asOf}[m.Kind]; !m.AsOf.Equal(want) {
+			t.Fatalf("%s arrived with AsOf %v, want %v", m.Kind, m.AsOf, want)
+		}
+	}
+}
+
 func TestDynamoRestartResumesWithoutLossOrDuplicates(t *testing.T) {
 	_, start := newTable(t)
 	ctx := context.Background()

@@ -34,12 +34,16 @@ const (
 // the bytes and never decodes them. What its own derived views need from a
 // message the publisher states in Tally.
 type Message struct {
-	Kind    string          `json:"kind"`
-	ID      string          `json:"id,omitempty"`
-	Lot     string          `json:"lot"`
-	Seq     int64           `json:"seq"`
-	Event   string          `json:"event"` // the event kind on the wire: bid, chat, presence, ...
-	At      time.Time       `json:"at"`
+	Kind  string    `json:"kind"`
+	ID    string    `json:"id,omitempty"`
+	Lot   string    `json:"lot"`
+	Seq   int64     `json:"seq"`
+	Event string    `json:"event"` // the event kind on the wire: bid, chat, presence, ...
+	At    time.Time `json:"at"`
+	// AsOf is when what Data states was read by its publisher (a presence
+	// announcement's count), when that is earlier than At: a reader keeps
+	// the newest of such facts. Zero: At. Not on the wire to clients.
+	AsOf    time.Time       `json:"as_of,omitzero"`
 	Region  string          `json:"region"`
 	Actor   string          `json:"actor,omitempty"`
 	Data    json.RawMessage `json:"data"`

@@ -138,7 +138,11 @@ func (h *Hub) onSocial(m firehose.Message) {
 	if m.Event == protocol.EventPresence {
 		var d protocol.PresenceData
 		if json.Unmarshal(m.Data, &d) == nil {
-			h.presence.published(m.Lot, d.Count, m.At)
+			asOf := m.AsOf
+			if asOf.IsZero() {
+				asOf = m.At
+			}
+			h.presence.published(m.Lot, d.Count, asOf)
 		}
 	}
 	if m.Kind == firehose.KindReaction {

@@ -38,11 +38,11 @@ func (h *Hub) presenceJoin(ctx context.Context, s *session, lot string) presentV
 	}
 	written := time.Now()
 	pr, current := h.presence.read(ctx, lot, presenceFresh)
-	view := presentView{list: pr.list, watchers: h.presence.count(lot), elsewhere: pr.remote[me.User], stale: !current}
+	// Counted at once, here and on this node's pages: a crowd's joins
+	// share one read, and each must count.
+	watchers := h.presence.arrived(lot, me.User, written, pr.here[me.User])
+	view := presentView{list: pr.list, watchers: watchers, elsewhere: pr.remote[me.User], stale: !current}
 	if !pr.here[me.User] { // the read predates this join
-		// Counted at once, here and on this node's pages: a crowd's joins
-		// share one read, and each must count.
-		view.watchers = h.presence.arrived(lot, me.User, written)
 		if len(view.list) < maxPresenceList {
 			// pr.list is shared by every join: append to a copy.
 			view.list = append(view.list[:len(view.list):len(view.list)], protocol.Presence{User: me.User, Region: me.Region})
@@ -139,12 +139,12 @@ func (h *Hub) flushPresence(ctx context.Context) {
 		moreJoined, moreLeft := max(0, len(joined)-protocol.MaxPresenceChange), max(0, len(left)-protocol.MaxPresenceChange)
 		joined, left = joined[:len(joined)-moreJoined], left[:len(left)-moreLeft]
 		h.presence.read(ctx, lot, 0) // a fresh count, or the last one known when the store is slow
-		count := h.presence.count(lot)
+		count, asOf := h.presence.countAsOf(lot)
 		data, _ := json.Marshal(protocol.PresenceData{Joined: joined, Left: left, Count: count,
 			MoreJoined: moreJoined, MoreLeft: moreLeft})
 		err := h.fh.Publish(ctx, firehose.Message{
 			Kind: firehose.KindPresence, ID: uuid.NewString(), Lot: lot, Event: protocol.EventPresence, At: time.Now(),
-			Region: systemRegion, Data: data,
+			AsOf: asOf, Region: systemRegion, Data: data,
 		})
 		if err != nil && !h.firehoseDown() {
 			h.log.Warn().Err(err).Msg("publish presence")

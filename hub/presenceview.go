@@ -192,32 +192,46 @@ var closedChan = func() chan struct{} {
 	return c
 }()
 
-// published takes a lot's watchers from a presence event, which a node
-// published at at after reading the lot's presence.
-func (v *presenceView) published(lot string, n int, at time.Time) {
+// published takes a lot's watchers from a presence event: a count its
+// node read at asOf.
+func (v *presenceView) published(lot string, n int, asOf time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.countLocked(lot).published(n, at, time.Now(), presenceFresh)
+	v.countLocked(lot).published(n, asOf)
 	v.dropIfNobodyLocked(lot)
 }
 
 // arrived counts a user who joined the lot's room here, their presence
-// written at at, and returns the lot's watchers with them.
-func (v *presenceView) arrived(lot, user string, at time.Time) int {
+// written at at, and returns the lot's watchers with them. inRead says
+// the read the join was served from has the user already.
+func (v *presenceView) arrived(lot, user string, at time.Time, inRead bool) int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	c := v.countLocked(lot)
-	c.note(user, true, at)
+	c.note(localChange{arrived: true, inRead: inRead, at: at}, user)
 	return c.total()
 }
 
 // departed uncounts a user who left the lot's room here and is in it on
-// no other node, their presence removed at at.
+// no other node, their presence removed at at. A lot the node keeps no
+// count of has none to lower: a read after the departure dropped it.
 func (v *presenceView) departed(lot, user string, at time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.countLocked(lot).note(user, false, at)
-	v.dropIfNobodyLocked(lot)
+	if c := v.counts[lot]; c != nil {
+		c.note(localChange{at: at}, user)
+		v.dropIfNobodyLocked(lot)
+	}
+}
+
+// countAsOf is a lot's watchers and when the read they start from began.
+func (v *presenceView) countAsOf(lot string) (int, time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if c, ok := v.counts[lot]; ok {
+		return c.total(), c.at
+	}
+	return 0, time.Time{}
 }
 
 // count is a lot's watchers as last known here (0 when unknown).

@@ -240,7 +240,7 @@ func (k *socket) control(ctx context.Context, op byte, payload []byte, deadline 
 			return ctx.Err()
 		}
 		slice := deadline
-		if untouched {
+		if untouched && k.raw != nil { // a TLS connection's write deadline breaks it for good
 			slice = earliest(deadline, time.Now().Add(controlSlice))
 		}
 		var n int64
@@ -248,7 +248,7 @@ func (k *socket) control(ctx context.Context, op byte, payload []byte, deadline 
 		if left = consumed(left, int(n)); size(left) == 0 {
 			return nil
 		}
-		if errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(deadline) {
+		if errors.Is(err, os.ErrDeadlineExceeded) && slice.Before(deadline) && !time.Now().Before(slice) {
 			err = nil // a slice ended, not the deadline
 		}
 	}

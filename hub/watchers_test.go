@@ -70,6 +70,59 @@ func TestWatchersCountNewestKnowledge(t *testing.T) {
 	expect("read again", 3)
 	alicePublished()
 	expect("node A's older count arrived after the read", 3)
+
+	// A count node A read after this node's read is taken at once, and
+	// stays when an older one comes after it.
+	h.onSocial(firehose.Message{Kind: firehose.KindPresence, ID: "p-a2", Lot: lot, Event: protocol.EventPresence,
+		At: time.Now(), AsOf: time.Now(), Region: systemRegion, Data: json.RawMessage(`{"joined":[],"left":[],"count":7,"more_joined":4}`)})
+	expect("node A's newer count", 7)
+	alicePublished()
+	expect("node A's older count after its newer one", 7)
+}
+
+// TestWatchersThroughReloadsAndAnEmptyRoom: a user who leaves and comes
+// back within a read's age (a page reload) counts once; after the room
+// here empties, the next join counts from what the store says.
+func TestWatchersThroughReloadsAndAnEmptyRoom(t *testing.T) {
+	l := newFakeLedger()
+	fh := firehose.NewMemory(0)
+	t.Cleanup(func() { _ = fh.Close() })
+	h := New(l, fh, Options{Node: "node-b"})
+	lot := l.id.String()
+	ctx := context.Background()
+	if err := fh.Presence().Join(ctx, lot, firehose.Present{Session: "a1", User: "alice", Region: "eu-west-1", Node: "node-a"}); err != nil {
+		t.Fatal(err)
+	}
+	join := func(user string) *session {
+		t.Helper()
+		s := testSession(h, user)
+		if _, perr := s.join(ctx, protocol.Request{Type: "join", ID: "j", Lot: lot}, l.id); perr != nil {
+			t.Fatal(perr)
+		}
+		return s
+	}
+	expect := func(when string, want int) {
+		t.Helper()
+		if got := h.presence.count(lot); got != want {
+			t.Fatalf("%s: the node counts %d watchers, want %d", when, got, want)
+		}
+	}
+	bob, carol := join("bob"), join("carol")
+	expect("bob and carol joined", 3)
+	h.presence.read(ctx, lot, 0) // as the presence flush does: a read with carol in it
+	carol.leave(ctx, lot)
+	expect("carol left", 2)
+	carol = join("carol") // served from that read, which has her
+	expect("carol reloaded", 3)
+	// alice leaves node A; then the room here empties: nobody is left.
+	if err := fh.Presence().Leave(ctx, lot, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	bob.leave(ctx, lot)
+	carol.leave(ctx, lot)
+	expect("the room here emptied", 0)
+	join("dave")
+	expect("dave joined the empty room", 1)
 }
 
 // TestWatchersTally: the rules a lot's count follows, on one clock.
@@ -83,46 +136,56 @@ func TestWatchersTally(t *testing.T) {
 		}
 		return m
 	}
+	arrived := func(w *watchers, user string, ms int, inRead bool) {
+		w.note(localChange{arrived: true, inRead: inRead, at: at(ms)}, user)
+	}
+	left := func(w *watchers, user string, ms int) { w.note(localChange{at: at(ms)}, user) }
+	expect := func(w *watchers, what string, want int) {
+		t.Helper()
+		if n := w.total(); n != want {
+			t.Fatalf("%s: %d watchers, want %d", what, n, want)
+		}
+	}
 	var w watchers
 	w.read(at(0), set("alice", "bob"))
-	w.note("carol", true, at(5)) // joined after the read started
-	w.note("bob", true, at(4))   // a second session: already counted
-	if n := w.total(); n != 3 {
-		t.Fatalf("read of 2 and carol: %d", n)
-	}
-	w.note("alice", false, at(7))
-	if n := w.total(); n != 2 {
-		t.Fatalf("alice left: %d", n)
-	}
-	// A read that started before the newest one changes nothing.
+	arrived(&w, "carol", 5, false) // joined after the read started
+	arrived(&w, "bob", 4, true)    // a second session: already counted
+	expect(&w, "a read of 2 and carol", 3)
+	left(&w, "alice", 7)
+	expect(&w, "alice left", 2)
+	arrived(&w, "alice", 8, true) // a reload: back within the read's age
+	expect(&w, "alice back", 3)
+	left(&w, "alice", 9)
+	left(&w, "carol", 9) // arrived after the read and gone: as the read has it
+	expect(&w, "alice and carol left", 1)
+	arrived(&w, "carol", 10, false)
+	left(&w, "erin", -5) // written before the read started: in it already
+	expect(&w, "carol back", 2)
+
+	// A read that started before the base changes nothing; nor does
+	// another node's count read before it.
 	w.read(at(-1), set("dave"))
-	if n := w.total(); n != 2 {
-		t.Fatalf("an older read was taken: %d", n)
-	}
-	// A read that started after carol's and bob's joins has them: their notes go;
-	// alice's departure after its start stays.
-	w.read(at(6), set("alice", "bob", "carol"))
+	w.published(9, at(-1))
+	expect(&w, "older reads", 2)
+	// A newer read counts what was written before it started (alice's
+	// departure at 9); what came as it started stays (carol's return).
+	w.read(at(10), set("bob", "carol"))
 	if n, notes := w.total(), len(w.local); n != 2 || notes != 1 {
-		t.Fatalf("after a newer read: %d watchers, %d notes (want 2 and 1)", n, notes)
+		t.Fatalf("after a newer read: %d watchers, %d notes (want 2 and 1: carol's)", n, notes)
 	}
-	// Another node's count is ignored while this node's read is fresh…
-	w.published(9, at(8), at(100), presenceFresh)
-	if n := w.total(); n != 2 {
-		t.Fatalf("another node's count replaced a fresh read: %d", n)
-	}
-	// …and taken after, with the changes here since it was published.
-	w.note("erin", true, at(2000))
-	w.published(9, at(1500), at(2100), presenceFresh)
-	if n := w.total(); n != 10 {
-		t.Fatalf("another node's count of 9 and erin: %d", n)
-	}
+	// Another node's newer count, with the changes here since it was read.
+	arrived(&w, "frank", 20, false)
+	w.published(9, at(15))
+	expect(&w, "another node's count of 9 and frank", 10)
+	left(&w, "frank", 21) // arrived after that count: not in it
+	expect(&w, "frank left", 9)
+	left(&w, "grace", 22) // counted in a base that names nobody
+	expect(&w, "grace left", 8)
+	arrived(&w, "grace", 23, true)
+	expect(&w, "grace back", 9)
 	w.settle()
-	if n, notes := w.total(), len(w.local); n != 10 || notes != 0 {
+	if n, notes := w.total(), len(w.local); n != 9 || notes != 0 {
 		t.Fatalf("settled: %d watchers, %d notes", n, notes)
-	}
-	w.note("erin", false, at(2200)) // counted in the base, which names nobody
-	if n := w.total(); n != 9 {
-		t.Fatalf("erin left after settling: %d", n)
 	}
 }
 
@@ -139,7 +202,7 @@ func TestWatchersDeltaMatchesARecount(t *testing.T) {
 		back := now.Add(-time.Duration(rng.IntN(50)) * time.Millisecond)
 		switch op := rng.IntN(10); {
 		case op < 6:
-			w.note(users[rng.IntN(len(users))], rng.IntN(2) == 0, now)
+			w.note(localChange{arrived: rng.IntN(2) == 0, inRead: rng.IntN(2) == 0, at: back}, users[rng.IntN(len(users))])
 		case op < 8:
 			read := map[string]bool{}
 			for _, u := range users {
@@ -149,7 +212,7 @@ func TestWatchersDeltaMatchesARecount(t *testing.T) {
 			}
 			w.read(back, read)
 		case op < 9:
-			w.published(rng.IntN(8), back, now, 20*time.Millisecond)
+			w.published(rng.IntN(8), back)
 		default:
 			w.settle()
 		}

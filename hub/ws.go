@@ -55,13 +55,6 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade wrote the HTTP error
 	}
 	conn := &wsConn{Conn: ws, sock: hj.sock}
-	if hj.sock.raw == nil {
-		h.metrics.waitingWrites.Inc()
-		h.warnWaitingWrites.Do(func() {
-			h.log.Warn().Str("conn", fmt.Sprintf("%T", hj.sock.Conn)).
-				Msg("WebSocket connections are not plain TCP sockets: a room's events cost a goroutine per session (lotzero_sessions_without_direct_writes_total)")
-		})
-	}
 	conn.SetReadLimit(protocol.ReadLimit)
 	if !h.originAllowed(r) {
 		conn.end(protocol.ClosePolicy, "origin not allowed")
@@ -82,6 +75,13 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		h.metrics.limited.WithLabelValues("user_sessions").Inc()
 		conn.end(protocol.CloseRateLimited, "too many sessions for this user on this node")
 		return
+	}
+	if hj.sock.raw == nil {
+		h.metrics.waitingWrites.Inc()
+		h.warnWaitingWrites.Do(func() {
+			h.log.Warn().Str("conn", fmt.Sprintf("%T", hj.sock.Conn)).
+				Msg("WebSocket connections are not plain TCP sockets: a room's events cost a goroutine per session (lotzero_sessions_without_direct_writes_total)")
+		})
 	}
 	wallet, err := h.ledger.Wallet(r.Context(), ident.User)
 	if err != nil {
