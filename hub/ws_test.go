@@ -201,6 +201,13 @@ func TestUnansweredPingCloses(t *testing.T) {
 		}
 	}
 	h.pingDue(ctx, nanotime()+int64(2*time.Hour)) // silent has not answered: closed
+	// Its ping round runs on a goroutine too: reading before it has run
+	// would answer the first ping, and the round would ping again.
+	select {
+	case <-ss.ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a peer that answered no ping was not closed")
+	}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_, _, err := silent.Read(rctx)
