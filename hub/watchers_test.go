@@ -11,42 +11,62 @@ import (
 	"github.com/lotzero/lotzero/protocol"
 )
 
+// nodeB is a hub on node B of a lot whose room has alice on node A, and
+// ways to join it, and to check the node's count of its watchers.
+type nodeB struct {
+	t   *testing.T
+	h   *Hub
+	fh  *firehose.Memory
+	l   *fakeLedger
+	lot string
+}
+
+func newNodeB(t *testing.T) *nodeB {
+	l := newFakeLedger()
+	fh := firehose.NewMemory(0)
+	t.Cleanup(func() { _ = fh.Close() })
+	b := &nodeB{t: t, h: New(l, fh, Options{Node: "node-b"}), fh: fh, l: l, lot: l.id.String()}
+	if err := fh.Presence().Join(context.Background(), b.lot, firehose.Present{Session: "a1", User: "alice", Region: "eu-west-1", Node: "node-a"}); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// join joins user's new session and returns it with its reply's watchers.
+func (b *nodeB) join(user string) (*session, int) {
+	b.t.Helper()
+	s := testSession(b.h, user)
+	if _, perr := s.join(context.Background(), protocol.Request{Type: "join", ID: "j", Lot: b.lot}, b.l.id); perr != nil {
+		b.t.Fatal(perr)
+	}
+	var reply struct {
+		Result protocol.JoinResult `json:"result"`
+	}
+	if frames := s.out.drain(); len(frames) == 0 || json.Unmarshal(frames[0], &reply) != nil {
+		b.t.Fatalf("%s's join reply: %q", user, frames)
+	}
+	return s, int(reply.Result.Lot.Watchers)
+}
+
+func (b *nodeB) expect(when string, want int) {
+	b.t.Helper()
+	if got := b.h.presence.count(b.lot); got != want {
+		b.t.Fatalf("%s: the node counts %d watchers, want %d", when, got, want)
+	}
+}
+
 // TestWatchersCountNewestKnowledge: a lot's watchers on a node count its
 // own joins at once, although a crowd's joins share one presence read, and
 // a presence event another node published before this node's newer
 // knowledge (the stream brings it late) never lowers the count.
 func TestWatchersCountNewestKnowledge(t *testing.T) {
-	l := newFakeLedger()
-	fh := firehose.NewMemory(0)
-	t.Cleanup(func() { _ = fh.Close() })
-	h := New(l, fh, Options{Node: "node-b"})
-	lot := l.id.String()
-	ctx := context.Background()
-
-	// alice is in the room on node A; node A read that and published it.
-	if err := fh.Presence().Join(ctx, lot, firehose.Present{Session: "a1", User: "alice", Region: "eu-west-1", Node: "node-a"}); err != nil {
-		t.Fatal(err)
-	}
-	aliceOnly := time.Now()
+	b := newNodeB(t)
+	h, lot, expect, ctx := b.h, b.lot, b.expect, context.Background()
+	aliceOnly := time.Now() // node A read alice alone and published it
 	joined := func(user string) int {
 		t.Helper()
-		s := testSession(h, user)
-		if _, perr := s.join(ctx, protocol.Request{Type: "join", ID: "j", Lot: lot}, l.id); perr != nil {
-			t.Fatal(perr)
-		}
-		var reply struct {
-			Result protocol.JoinResult `json:"result"`
-		}
-		if frames := s.out.drain(); len(frames) == 0 || json.Unmarshal(frames[0], &reply) != nil {
-			t.Fatalf("%s's join reply: %q", user, frames)
-		}
-		return int(reply.Result.Lot.Watchers)
-	}
-	expect := func(when string, want int) {
-		t.Helper()
-		if got := h.presence.count(lot); got != want {
-			t.Fatalf("%s: the node counts %d watchers, want %d", when, got, want)
-		}
+		_, n := b.join(user)
+		return n
 	}
 	if n := joined("bob"); n != 2 {
 		t.Fatalf("bob's join reply: %d watchers, want 2", n)
@@ -84,28 +104,12 @@ func TestWatchersCountNewestKnowledge(t *testing.T) {
 // back within a read's age (a page reload) counts once; after the room
 // here empties, the next join counts from what the store says.
 func TestWatchersThroughReloadsAndAnEmptyRoom(t *testing.T) {
-	l := newFakeLedger()
-	fh := firehose.NewMemory(0)
-	t.Cleanup(func() { _ = fh.Close() })
-	h := New(l, fh, Options{Node: "node-b"})
-	lot := l.id.String()
-	ctx := context.Background()
-	if err := fh.Presence().Join(ctx, lot, firehose.Present{Session: "a1", User: "alice", Region: "eu-west-1", Node: "node-a"}); err != nil {
-		t.Fatal(err)
-	}
+	b := newNodeB(t)
+	h, lot, expect, ctx := b.h, b.lot, b.expect, context.Background()
 	join := func(user string) *session {
 		t.Helper()
-		s := testSession(h, user)
-		if _, perr := s.join(ctx, protocol.Request{Type: "join", ID: "j", Lot: lot}, l.id); perr != nil {
-			t.Fatal(perr)
-		}
+		s, _ := b.join(user)
 		return s
-	}
-	expect := func(when string, want int) {
-		t.Helper()
-		if got := h.presence.count(lot); got != want {
-			t.Fatalf("%s: the node counts %d watchers, want %d", when, got, want)
-		}
 	}
 	bob, carol := join("bob"), join("carol")
 	expect("bob and carol joined", 3)
@@ -115,7 +119,7 @@ func TestWatchersThroughReloadsAndAnEmptyRoom(t *testing.T) {
 	carol = join("carol") // served from that read, which has her
 	expect("carol reloaded", 3)
 	// alice leaves node A; then the room here empties: nobody is left.
-	if err := fh.Presence().Leave(ctx, lot, "a1"); err != nil {
+	if err := b.fh.Presence().Leave(ctx, lot, "a1"); err != nil {
 		t.Fatal(err)
 	}
 	bob.leave(ctx, lot)
