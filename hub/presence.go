@@ -165,7 +165,11 @@ func (h *Hub) heartbeat(ctx context.Context) {
 		all = append(all, s)
 	}
 	h.mu.RUnlock()
-	var beats []firehose.Heartbeat
+	beats := h.beats[:0]
+	defer func() {
+		clear(beats) // their strings are the sessions'
+		h.beats = beats[:0]
+	}()
 	for _, s := range all {
 		s.mu.Lock()
 		for id := range s.rooms {

@@ -31,6 +31,16 @@ type socket struct {
 	turn     chan struct{}   // holds one token: the right to write
 	deadline atomic.Int64    // gorilla's write deadline (unix ns, 0 none), applied only while it holds the turn
 	shut     atomic.Bool     // a close frame went out: nothing may follow it
+
+	// The writev in progress, for writevNow; only the turn's holder
+	// touches them. raw.Write takes a func: a closure per call was a heap
+	// allocation per session per event, half of what a crowd's bids
+	// allocated (and so of its garbage collections), so the method value
+	// is made once.
+	iov       [][]byte
+	wrote     int
+	werr      error
+	writevNow func(fd uintptr) bool
 }
 
 func newSocket(c net.Conn) *socket {
@@ -39,9 +49,21 @@ func newSocket(c net.Conn) *socket {
 	if tcp, ok := c.(*net.TCPConn); ok {
 		if raw, err := tcp.SyscallConn(); err == nil {
 			k.raw = raw
+			k.writevNow = k.writev
 		}
 	}
 	return k
+}
+
+// writev writes k.iov to fd once, never waiting: a full socket is the
+// writer goroutine's.
+func (k *socket) writev(fd uintptr) bool {
+	for {
+		k.wrote, k.werr = unix.Writev(int(fd), k.iov)
+		if k.werr != unix.EINTR {
+			return true
+		}
+	}
 }
 
 // take waits for the turn until deadline (zero: as long as it takes).
@@ -140,19 +162,13 @@ func (k *socket) tryWrite(bufs [][]byte) ([][]byte, error) {
 		return bufs, nil
 	}
 	for len(bufs) > 0 {
-		var n int
-		var werr error
-		err := k.raw.Write(func(fd uintptr) bool {
-			for {
-				n, werr = unix.Writev(int(fd), bufs[:min(len(bufs), maxIovecs)])
-				if werr != unix.EINTR {
-					return true // never wait: a full socket is the writer goroutine's
-				}
-			}
-		})
+		k.iov, k.wrote = bufs[:min(len(bufs), maxIovecs)], 0
+		err := k.raw.Write(k.writevNow)
+		n := k.wrote
 		if err == nil {
-			err = werr
+			err = k.werr
 		}
+		k.iov, k.werr = nil, nil
 		if errors.Is(err, unix.EAGAIN) {
 			return bufs, nil
 		}

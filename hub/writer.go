@@ -28,6 +28,10 @@ type queue struct {
 	limit       int
 	closed      bool
 	writing     bool
+	// handed is the money the last next returned: the writer is done with
+	// it by its next call, and its array takes the next pushes, so a
+	// crowd's events allocate no slice per session.
+	handed [][]byte
 }
 
 // socialChunk is how many social frames the writer takes at once: after
@@ -107,15 +111,28 @@ func (q *queue) startWriter() bool {
 
 // next removes and returns what the writer sends next: every queued money
 // frame, or else up to socialChunk social frames (socialTurnBytes). When there are none (or
-// the queue is closed) it ends the writer's turn and returns nil.
+// the queue is closed) it ends the writer's turn and returns nil. The
+// caller is done with what the previous call returned: the writer's role
+// is one goroutine's at a time, and it frames a turn before asking again.
 func (q *queue) next() [][]byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	var spare [][]byte
+	if q.handed != nil {
+		clear(q.handed) // the frames' bytes are the broadcasts', not kept here
+		spare, q.handed = q.handed[:0], nil
+		if len(q.money) == 0 && !q.closed {
+			q.money, spare = spare, nil
+		}
+	}
 	switch {
 	case q.closed:
 	case len(q.money) > 0:
 		out := q.money
-		q.money, q.moneyBytes = nil, 0
+		q.money, q.moneyBytes = spare, 0
+		if cap(out) <= maxReused {
+			q.handed = out
+		}
 		return out
 	case len(q.social) > 0:
 		// At most socialChunk frames and, past the first, socialTurnBytes:
@@ -139,6 +156,10 @@ func (q *queue) next() [][]byte {
 	q.writing = false
 	return nil
 }
+
+// maxReused bounds the money slice a queue keeps for reuse: a backlog's
+// long slice is left to the collector.
+const maxReused = 16
 
 // close stops the queue and returns how many frames it dropped.
 func (q *queue) close() int {

@@ -181,3 +181,25 @@ func TestQueueLanesKeepOrderConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueReusesItsMoneySlice: a session's queue takes a crowd's events
+// one at a time without allocating, once its writer has had one turn.
+func TestQueueReusesItsMoneySlice(t *testing.T) {
+	q := newQueue(1 << 20)
+	frame := []byte("bid")
+	turn := func() {
+		if ok, _, _ := q.push(frame); !ok {
+			t.Fatal("push refused")
+		}
+		if got := q.next(); len(got) != 1 || &got[0][0] != &frame[0] {
+			t.Fatalf("next: %q", got)
+		}
+		if got := q.next(); got != nil {
+			t.Fatalf("second next: %q", got)
+		}
+	}
+	turn()
+	if n := testing.AllocsPerRun(100, turn); n != 0 {
+		t.Fatalf("%v allocations per event, want 0", n)
+	}
+}
