@@ -104,6 +104,25 @@ func expectFrames(t *testing.T, peer net.Conn, want [][]byte) {
 	}
 }
 
+// awaitWriterIdle waits for s's writer to give its role back: it may still
+// be on its way out when the peer has read everything, and a push before
+// then is its to send (a test pushing until one starts a writer would
+// queue the frame twice).
+func awaitWriterIdle(t *testing.T, s *session) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		s.out.mu.Lock()
+		writing := s.out.writing
+		s.out.mu.Unlock()
+		if !writing {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer never gave its role back")
+		}
+	}
+}
+
 // payload is frame i's content: its number, padded to size.
 func payload(i, size int) []byte {
 	b := bytes.Repeat([]byte{'.'}, size)
@@ -155,10 +174,9 @@ func TestFirstWriteNeverWaits(t *testing.T) {
 	}
 	expectFrames(t, peer, want)
 	// The writer's role ended with the queue: the next push starts one.
-	for deadline := time.Now().Add(10 * time.Second); !s.enqueue([]byte("next")); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the writer never gave its role back")
-		}
+	awaitWriterIdle(t, s)
+	if !s.enqueue([]byte("next")) {
+		t.Fatal("a push after the writer's role ended did not start one")
 	}
 	writeFirst([]*session{s})
 	if _, p, err := readFrame(peer); err != nil || string(p) != "next" {
@@ -271,10 +289,9 @@ func TestSingleFramesAndLongBatches(t *testing.T) {
 	expectFrames(t, peer, want)
 
 	// 700 frames queued before the first write: 1,400 buffers.
-	for deadline := time.Now().Add(10 * time.Second); !s.enqueue([]byte("first")); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the writer never gave its role back")
-		}
+	awaitWriterIdle(t, s)
+	if !s.enqueue([]byte("first")) {
+		t.Fatal("a push after the writer's role ended did not start one")
 	}
 	want = [][]byte{[]byte("first")}
 	for i := 1; i < 700; i++ {
