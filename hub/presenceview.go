@@ -36,14 +36,13 @@ type presenceView struct {
 
 // presenceRead is one read of a lot's presence; never changed once made.
 type presenceRead struct {
-	users    []firehose.Present  // one per user, sorted by user
-	list     []protocol.Presence // the first maxPresenceList users, as join replies show them
-	here     map[string]bool     // users present
-	remote   map[string]bool     // users with a session on another node
-	watchers int                 // users present, across nodes
-	failed   bool                // the read failed: the fields are the last good read's
-	at       time.Time
-	done     chan struct{} // closed when the read ends
+	users  []firehose.Present  // one per user, sorted by user
+	list   []protocol.Presence // the first maxPresenceList users, as join replies show them
+	here   map[string]bool     // users present
+	remote map[string]bool     // users with a session on another node
+	failed bool                // the read failed: the fields are the last good read's
+	at     time.Time
+	done   chan struct{} // closed when the read ends
 }
 
 func newPresenceView(p firehose.Presence, node string, down func() bool) *presenceView {
@@ -146,7 +145,7 @@ func (v *presenceView) fill(lot string, next *presenceRead) {
 		v.mu.Lock()
 		known := v.knownLocked(lot)
 		v.mu.Unlock()
-		next.users, next.list, next.here, next.remote, next.watchers = known.users, known.list, known.here, known.remote, known.watchers
+		next.users, next.list, next.here, next.remote = known.users, known.list, known.here, known.remote
 		next.failed = true
 		close(next.done)
 		return
@@ -160,7 +159,6 @@ func (v *presenceView) fill(lot string, next *presenceRead) {
 			next.remote[p.User] = true
 		}
 	}
-	next.watchers = len(next.users)
 	v.mu.Lock()
 	v.countLocked(lot).read(next.at, next.here)
 	v.dropIfNobodyLocked(lot)
@@ -172,15 +170,11 @@ func (v *presenceView) fill(lot string, next *presenceRead) {
 }
 
 // knownLocked is what the node knows of the lot's presence without a read:
-// the last good read, with the newest count. The caller holds v.mu.
+// the last good read (count has the newest watchers). The caller holds v.mu.
 func (v *presenceView) knownLocked(lot string) *presenceRead {
 	k := &presenceRead{list: []protocol.Presence{}, here: map[string]bool{}, remote: map[string]bool{}, done: closedChan}
 	if last := v.last[lot]; last != nil {
 		k.users, k.list, k.here, k.remote, k.at = last.users, last.list, last.here, last.remote, last.at
-	}
-	k.watchers = len(k.users)
-	if c, ok := v.counts[lot]; ok {
-		k.watchers = c.total()
 	}
 	return k
 }
@@ -236,12 +230,8 @@ func (v *presenceView) countAsOf(lot string) (int, time.Time) {
 
 // count is a lot's watchers as last known here (0 when unknown).
 func (v *presenceView) count(lot string) int {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if c, ok := v.counts[lot]; ok {
-		return c.total()
-	}
-	return 0
+	n, _ := v.countAsOf(lot)
+	return n
 }
 
 // countLocked is the lot's count, made when missing. The caller holds v.mu.
