@@ -22,6 +22,13 @@ func (b *broadcast) sendSocial(s *session, frame []byte) {
 	}
 }
 
+// sendView queues the newest frame of a view (queue.pushView).
+func (b *broadcast) sendView(s *session, view string, frame []byte) {
+	if s.enqueueView(view, frame) {
+		*b = append(*b, s)
+	}
+}
+
 // start makes the first writes in the background: a caller holding a
 // room's lock never waits on a socket.
 func (b broadcast) start() {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"maps"
 	"slices"
+	"strconv"
 )
 
 // rollout is one read of a crowd room's leaderboards, or of its reaction
@@ -19,6 +20,7 @@ import (
 // after its join has shown it newer views.
 type rollout struct {
 	lot    string
+	views  []string     // by slot: what each frame is the whole of, for the queues (queue.pushView)
 	frames [][]byte     // by slot (a board's window); nil where the read found no change
 	groups [][]*session // the members at the read, split by session.spread
 	next   int          // the group the next flush pushes to
@@ -51,7 +53,11 @@ func (lv *liveViews) startRollout(key, lot string, frames [][]byte, members []*s
 			}
 		}
 	}
-	lv.rollouts[key] = &rollout{lot: lot, frames: frames, groups: groups}
+	views := make([]string, len(frames))
+	for i := range views {
+		views[i] = key + "|" + strconv.Itoa(i)
+	}
+	lv.rollouts[key] = &rollout{lot: lot, views: views, frames: frames, groups: groups}
 }
 
 // rollViews pushes every rollout's frames to its next group, to those of
@@ -59,6 +65,7 @@ func (lv *liveViews) startRollout(key, lot string, frames [][]byte, members []*s
 func (h *Hub) rollViews() {
 	type turn struct {
 		lot    string
+		views  []string
 		frames [][]byte
 		group  []*session
 	}
@@ -73,7 +80,7 @@ func (h *Hub) rollViews() {
 	turns := make([]turn, 0, len(keys))
 	for _, key := range keys {
 		r := lv.rollouts[key]
-		turns = append(turns, turn{r.lot, r.frames, r.groups[r.next]})
+		turns = append(turns, turn{r.lot, r.views, r.frames, r.groups[r.next]})
 		if r.next++; r.next == len(r.groups) {
 			delete(lv.rollouts, key)
 		}
@@ -86,9 +93,9 @@ func (h *Hub) rollViews() {
 		}
 		var out broadcast
 		for _, m := range room.stillMembers(t.group) {
-			for _, f := range t.frames {
+			for i, f := range t.frames {
 				if f != nil {
-					out.sendSocial(m, f)
+					out.sendView(m, t.views[i], f)
 				}
 			}
 		}

@@ -375,7 +375,10 @@ func TestWalletPushesKeepTheNewest(t *testing.T) {
 func (q *queue) drain() [][]byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	out := append(q.money, q.social...)
+	out := q.money
+	for _, f := range q.social {
+		out = append(out, f.b)
+	}
 	q.money, q.social, q.moneyBytes, q.socialBytes = nil, nil, 0, 0
 	return out
 }

@@ -126,7 +126,18 @@ func (s *session) sendSocial(frame []byte) {
 // enqueueSocial queues a social frame and reports whether the caller must
 // start the writer.
 func (s *session) enqueueSocial(frame []byte) bool {
-	_, start, dropped := s.out.pushSocial(frame)
+	return s.queued(s.out.pushSocial(frame))
+}
+
+// enqueueView queues the newest frame of a view (queue.pushView) and
+// reports whether the caller must start the writer.
+func (s *session) enqueueView(view string, frame []byte) bool {
+	return s.queued(s.out.pushView(view, frame))
+}
+
+// queued counts a social push's drops and reports whether it must start
+// the writer.
+func (s *session) queued(_, start bool, dropped int) bool {
 	if dropped > 0 {
 		s.h.metrics.socialDropped.Add(float64(dropped))
 	}

@@ -578,3 +578,37 @@ func TestFailedViewReadIsRetried(t *testing.T) {
 		t.Fatalf("after the reads work again: boards %+v, reactions %+v", got.boards, got.reactFrames)
 	}
 }
+
+// TestFarBehindMemberGetsTheNewestBoards: a member whose connection has
+// not taken its frames gets each board once, the newest, and among a
+// chat storm that fills its social lane the boards are what stays.
+func TestFarBehindMemberGetsTheNewestBoards(t *testing.T) {
+	ctx := context.Background()
+	every := 20 * time.Millisecond
+	l := newFakeLedger()
+	h := newTestHub(t, l, Options{Node: "n1", ViewsEvery: every})
+	lot := l.id.String()
+	member := testSession(h, "alice")
+	if _, perr := member.join(ctx, protocol.Request{Type: "join", ID: "j1", Lot: lot}, l.id); perr != nil {
+		t.Fatal(perr)
+	}
+	member.out.drain()
+	for seq := int64(1); seq <= 3; seq++ {
+		data, _ := json.Marshal(ledger.BidData{Bidder: "carol", BidderRegion: "sa-east-1", Amount: 1000 * seq})
+		h.record(ctx, ledgerMessage(ledger.Event{Lot: l.id, Seq: seq, Kind: ledger.EventBid, At: time.Now(), Region: "sa-east-1", Actor: "carol", Data: data}))
+		time.Sleep(every)
+		h.flushViews(ctx)
+		// A chat storm between reads: more than the social lane holds.
+		for i := range member.out.limit / 2 / 90 { // 99-byte frames
+			member.out.pushSocial(fmt.Appendf(nil, `{"type":"event","kind":"chat","pad":"%060d"}`, i))
+		}
+	}
+	got := member.sentViews(t)
+	var tops []int64
+	for _, b := range got.boards {
+		tops = append(tops, b.Bidders.ByAmount[0].Amount)
+	}
+	if fmt.Sprint(tops) != "[3000 3000]" {
+		t.Fatalf("a far-behind member holds boards topped by %v, want the newest of each window [3000 3000]", tops)
+	}
+}

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"slices"
 	"sync"
 )
 
@@ -13,6 +14,12 @@ import (
 // a money frame — and only a money frame that cannot fit closes the
 // session (4009).
 //
+// A room's leaderboards and reaction totals are views: each frame is the
+// whole of its view, so a newer one replaces the one still waiting, and
+// the chat and presence around them are dropped before any view. Dropped
+// oldest-first like chat, a far-behind session's last board was lost and
+// it showed a stale one until the board changed again.
+//
 // Frames are shared byte slices: a broadcast encodes an event once and
 // every session's queue holds the same bytes. No goroutine waits on an idle
 // queue: the first push after it drained starts a writer (for a room's
@@ -22,7 +29,7 @@ import (
 type queue struct {
 	mu          sync.Mutex
 	money       [][]byte
-	social      [][]byte
+	social      []laneFrame
 	moneyBytes  int
 	socialBytes int
 	limit       int
@@ -32,6 +39,14 @@ type queue struct {
 	// it by its next call, and its array takes the next pushes, so a
 	// crowd's events allocate no slice per session.
 	handed [][]byte
+}
+
+// laneFrame is a frame of the social lane; view names the view it is
+// the whole of (a room's board in one window, its reaction totals), ""
+// for chat, presence and their batches.
+type laneFrame struct {
+	b    []byte
+	view string
 }
 
 // socialChunk is how many social frames the writer takes at once: after
@@ -70,33 +85,58 @@ func (q *queue) push(frame []byte) (ok, start bool, dropped int) {
 
 // pushSocial appends a social frame. Social frames may fill half the
 // bound, so money always has room; over it the oldest social frames are
-// dropped, and a frame that cannot fit at all is dropped itself (queued is
-// false). A social frame never closes the session.
+// dropped (views last), and a frame that cannot fit even alone is dropped
+// itself (queued is false), the others kept. A social frame never closes
+// the session.
 func (q *queue) pushSocial(frame []byte) (queued, start bool, dropped int) {
+	return q.pushSocialFrame(laneFrame{b: frame})
+}
+
+// pushView appends the newest frame of a view, in place of the one of the
+// same view still waiting, if any: that one is not counted as dropped, as
+// nothing it showed is lost.
+func (q *queue) pushView(view string, frame []byte) (queued, start bool, dropped int) {
+	return q.pushSocialFrame(laneFrame{b: frame, view: view})
+}
+
+func (q *queue) pushSocialFrame(f laneFrame) (queued, start bool, dropped int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
 		return false, false, 0
 	}
-	fits := func() bool {
-		return q.socialBytes+len(frame) <= q.limit/2 && q.moneyBytes+q.socialBytes+len(frame) <= q.limit
+	if len(f.b) > q.limit/2 || q.moneyBytes+len(f.b) > q.limit {
+		return false, false, 1 // it cannot fit even alone: what is queued stays
 	}
-	for !fits() && len(q.social) > 0 {
+	if f.view != "" {
+		if i := slices.IndexFunc(q.social, func(g laneFrame) bool { return g.view == f.view }); i >= 0 {
+			q.removeSocial(i) // appended below: the newest stays after what it was read after
+		}
+	}
+	for q.socialBytes+len(f.b) > q.limit/2 || q.moneyBytes+q.socialBytes+len(f.b) > q.limit {
 		q.dropOldestSocial()
 		dropped++
 	}
-	if !fits() {
-		return false, false, dropped + 1
-	}
-	q.social = append(q.social, frame)
-	q.socialBytes += len(frame)
+	q.social = append(q.social, f)
+	q.socialBytes += len(f.b)
 	return true, q.startWriter(), dropped
 }
 
+// dropOldestSocial drops the oldest chat or presence frame, or the oldest
+// view when the lane holds nothing else.
 func (q *queue) dropOldestSocial() {
-	q.socialBytes -= len(q.social[0])
-	q.social[0] = nil
-	q.social = q.social[1:]
+	i := slices.IndexFunc(q.social, func(g laneFrame) bool { return g.view == "" })
+	q.removeSocial(max(i, 0))
+}
+
+func (q *queue) removeSocial(i int) {
+	q.socialBytes -= len(q.social[i].b)
+	if i == 0 {
+		q.social[0] = laneFrame{}
+		q.social = q.social[1:]
+		return
+	}
+	q.social = slices.Delete(q.social, i, i+1)
 }
 
 // startWriter reports whether a writer must be started. The caller holds
@@ -139,12 +179,14 @@ func (q *queue) next() [][]byte {
 		// a money frame queued meanwhile waits for one short turn, not
 		// for several 64 KiB batches.
 		n, size := 0, 0
-		for n < len(q.social) && n < socialChunk && (n == 0 || size+len(q.social[n]) <= socialTurnBytes) {
-			size += len(q.social[n])
+		for n < len(q.social) && n < socialChunk && (n == 0 || size+len(q.social[n].b) <= socialTurnBytes) {
+			size += len(q.social[n].b)
 			n++
 		}
 		out := make([][]byte, n)
-		copy(out, q.social)
+		for i := range out {
+			out[i] = q.social[i].b
+		}
 		q.socialBytes -= size
 		clear(q.social[:n])
 		q.social = q.social[n:]

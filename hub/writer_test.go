@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -102,8 +103,8 @@ func TestQueueDropsSocialBeforeMoney(t *testing.T) {
 	if queued, _, dropped := q.pushSocial(ten('z')); !queued || dropped != 1 {
 		t.Fatalf("a new social frame replaces the oldest: queued %v dropped %d", queued, dropped)
 	}
-	if queued, _, dropped := q.pushSocial(make([]byte, 60)); queued || dropped != 3 {
-		t.Fatalf("a social frame that can never fit is dropped, with the others: queued %v dropped %d", queued, dropped)
+	if queued, _, dropped := q.pushSocial(make([]byte, 60)); queued || dropped != 1 {
+		t.Fatalf("a social frame that can never fit is dropped alone: queued %v dropped %d", queued, dropped)
 	}
 	q.pushSocial(ten('y'))
 	if ok, _, _ := q.push(make([]byte, 21)); ok {
@@ -119,6 +120,48 @@ func TestQueueDropsSocialBeforeMoney(t *testing.T) {
 	}
 	if money != 6 || social != 0 {
 		t.Fatalf("left %d money and %d social frames, want 6 and 0", money, social)
+	}
+}
+
+// A view (a room's board in one window, its reaction totals) is the whole
+// of what it shows: a newer frame takes the place of the one waiting, after
+// the chat queued since, and under pressure chat gives way before any view,
+// so a far-behind session still gets the newest board.
+func TestQueueKeepsTheNewestView(t *testing.T) {
+	q := newQueue(100) // social may hold 50 bytes
+	ten := func(s string) []byte { return fmt.Appendf(nil, "%-10s", s) }
+	q.pushView("lot|0", ten("board1"))
+	q.pushView("lot|1", ten("all1"))
+	for i := range 3 {
+		q.pushSocial(ten(fmt.Sprintf("chat%d", i)))
+	}
+	if queued, _, dropped := q.pushSocial(ten("chat3")); !queued || dropped != 1 {
+		t.Fatalf("over its half the lane drops one frame: queued %v dropped %d", queued, dropped)
+	}
+	if queued, _, dropped := q.pushView("lot|0", ten("board2")); !queued || dropped != 0 {
+		t.Fatalf("a newer board replaces the waiting one, dropping nothing: queued %v dropped %d", queued, dropped)
+	}
+	if queued, _, dropped := q.pushView("lots|0", ten("other")); !queued || dropped != 1 {
+		t.Fatalf("another view drops the oldest chat: queued %v dropped %d", queued, dropped)
+	}
+	var got []string
+	for _, f := range q.drain() {
+		got = append(got, strings.TrimSpace(string(f)))
+	}
+	if want := "[all1 chat2 chat3 board2 other]"; fmt.Sprint(got) != want {
+		t.Fatalf("sent %v, want %v", got, want)
+	}
+
+	q = newQueue(40) // only views: the oldest gives way at last
+	for i := range 3 {
+		q.pushView(fmt.Sprintf("v%d", i), ten(fmt.Sprintf("view%d", i)))
+	}
+	got = got[:0]
+	for _, f := range q.drain() {
+		got = append(got, strings.TrimSpace(string(f)))
+	}
+	if want := "[view1 view2]"; fmt.Sprint(got) != want {
+		t.Fatalf("sent %v, want %v", got, want)
 	}
 }
 
