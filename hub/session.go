@@ -335,23 +335,6 @@ func requestID(frame []byte) string {
 	return ""
 }
 
-func (s *session) reply(r protocol.Reply) { s.sendJSON(r) }
-
-func errorReply(id string, e *protocol.Error) protocol.Reply {
-	return protocol.Reply{Type: "reply", Re: id, OK: false, Error: e}
-}
-
-func okReply(id string, result any) (protocol.Reply, error) {
-	if result == nil {
-		result = struct{}{}
-	}
-	raw, err := json.Marshal(result)
-	if err != nil {
-		return protocol.Reply{}, err
-	}
-	return protocol.Reply{Type: "reply", Re: id, OK: true, Result: raw}, nil
-}
-
 // retryAfter is how long until the limits would let a request of typ
 // through: the hint a rate_limited reply carries.
 func (s *session) retryAfter(typ string) time.Duration {
