@@ -105,7 +105,7 @@ func TestBusyRoomCoalescesSocialEvents(t *testing.T) {
 		deliverChat(t, h, lot, i)
 	}
 	r := h.existingRoom(lot)
-	if batched.out.moneyBytes+batched.out.socialBytes != 0 {
+	if batched.out.moneyBytes+batched.out.socialBytes+batched.out.viewBytes != 0 {
 		t.Fatal("lines within the interval went out before it ended")
 	}
 	h.flushSocial(r) // the interval's end

@@ -15,11 +15,11 @@ func (s *session) reply(r protocol.Reply) {
 	s.send(b)
 }
 
-// replyFrame encodes r. A successful reply's result is already compact
-// JSON (okReply), so the frame is put together around it: marshalled
-// again, encoding/json re-scans the result to compact it: 7 % of the
-// node's CPU while a crowd of 10,000 joined (a join's result is its lot
-// and up to 100 watchers).
+// replyFrame encodes r. A successful reply's result is json.Marshal's
+// output (okReply makes every one), compact and escaped, so the frame is
+// put together around it: marshalled again, encoding/json re-scans the
+// result to compact it, 7 % of the node's CPU while a crowd of 10,000
+// joined (a join's result is its lot and up to 100 watchers).
 func replyFrame(r protocol.Reply) ([]byte, error) {
 	if r.Type != "reply" || !r.OK || r.Error != nil || len(r.Result) == 0 {
 		return json.Marshal(r)

@@ -376,10 +376,12 @@ func (q *queue) drain() [][]byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	out := q.money
-	for _, f := range q.social {
-		out = append(out, f.b)
+	for _, v := range q.views {
+		out = append(out, v.b)
 	}
-	q.money, q.social, q.moneyBytes, q.socialBytes = nil, nil, 0, 0
+	out = append(out, q.social...)
+	q.money, q.social, q.views = nil, nil, nil
+	q.moneyBytes, q.socialBytes, q.viewBytes = 0, 0, 0
 	return out
 }
 

@@ -579,10 +579,11 @@ func TestFailedViewReadIsRetried(t *testing.T) {
 	}
 }
 
-// TestFarBehindMemberGetsTheNewestBoards: a member whose connection has
-// not taken its frames gets each board once, the newest, and among a
-// chat storm that fills its social lane the boards are what stays.
-func TestFarBehindMemberGetsTheNewestBoards(t *testing.T) {
+// TestFarBehindMemberGetsTheNewestViews: a member whose connection has
+// not taken its frames gets each board and the reaction totals once, the
+// newest, and among a chat storm that fills its social lane the views are
+// what stays.
+func TestFarBehindMemberGetsTheNewestViews(t *testing.T) {
 	ctx := context.Background()
 	every := 20 * time.Millisecond
 	l := newFakeLedger()
@@ -596,6 +597,12 @@ func TestFarBehindMemberGetsTheNewestBoards(t *testing.T) {
 	for seq := int64(1); seq <= 3; seq++ {
 		data, _ := json.Marshal(ledger.BidData{Bidder: "carol", BidderRegion: "sa-east-1", Amount: 1000 * seq})
 		h.record(ctx, ledgerMessage(ledger.Event{Lot: l.id, Seq: seq, Kind: ledger.EventBid, At: time.Now(), Region: "sa-east-1", Actor: "carol", Data: data}))
+		m := firehose.Message{Kind: firehose.KindReaction, ID: fmt.Sprintf("r%d", seq), Lot: lot, Event: protocol.EventReaction,
+			At: time.Now(), Region: "eu-west-1", Data: json.RawMessage(`{}`), Tally: &firehose.Tally{User: fmt.Sprint("u", seq), Emoji: "🔥"}}
+		if err := h.fh.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		h.onSocial(m)
 		time.Sleep(every)
 		h.flushViews(ctx)
 		// A chat storm between reads: more than the social lane holds.
@@ -604,11 +611,14 @@ func TestFarBehindMemberGetsTheNewestBoards(t *testing.T) {
 		}
 	}
 	got := member.sentViews(t)
-	var tops []int64
+	var tops, fires []int64
 	for _, b := range got.boards {
 		tops = append(tops, b.Bidders.ByAmount[0].Amount)
 	}
-	if fmt.Sprint(tops) != "[3000 3000]" {
-		t.Fatalf("a far-behind member holds boards topped by %v, want the newest of each window [3000 3000]", tops)
+	for _, r := range got.reactFrames {
+		fires = append(fires, r.Totals["🔥"])
+	}
+	if fmt.Sprint(tops) != "[3000 3000]" || fmt.Sprint(fires) != "[3]" {
+		t.Fatalf("a far-behind member holds boards topped by %v and totals %v, want the newest of each [3000 3000] and [3]", tops, fires)
 	}
 }

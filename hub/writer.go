@@ -14,11 +14,11 @@ import (
 // a money frame — and only a money frame that cannot fit closes the
 // session (4009).
 //
-// A room's leaderboards and reaction totals are views: each frame is the
-// whole of its view, so a newer one replaces the one still waiting, and
-// the chat and presence around them are dropped before any view. Dropped
-// oldest-first like chat, a far-behind session's last board was lost and
-// it showed a stale one until the board changed again.
+// A room's leaderboards and reaction totals are views, kept beside the
+// social frames: each frame is the whole of its view, so a newer one
+// replaces the one still waiting, and chat and presence give way before
+// any view. Dropped oldest-first like chat, a far-behind session's last
+// board was lost and it showed a stale one until the board changed again.
 //
 // Frames are shared byte slices: a broadcast encodes an event once and
 // every session's queue holds the same bytes. No goroutine waits on an idle
@@ -29,9 +29,11 @@ import (
 type queue struct {
 	mu          sync.Mutex
 	money       [][]byte
-	social      []laneFrame
+	social      [][]byte
+	views       []viewFrame // at most one per view, oldest first
 	moneyBytes  int
 	socialBytes int
+	viewBytes   int // with socialBytes, at most half the bound
 	limit       int
 	closed      bool
 	writing     bool
@@ -41,12 +43,11 @@ type queue struct {
 	handed [][]byte
 }
 
-// laneFrame is a frame of the social lane; view names the view it is
-// the whole of (a room's board in one window, its reaction totals), ""
-// for chat, presence and their batches.
-type laneFrame struct {
-	b    []byte
+// viewFrame is the newest frame of a view: a room's board in one window,
+// or its reaction totals.
+type viewFrame struct {
 	view string
+	b    []byte
 }
 
 // socialChunk is how many social frames the writer takes at once: after
@@ -60,8 +61,8 @@ func newQueue(limit int) *queue {
 	return &queue{limit: limit}
 }
 
-// push appends a money frame, dropping queued social frames (oldest first)
-// to make room. ok is false, queueing nothing, when the queue is closed or
+// push appends a money frame, dropping queued social frames (oldest first,
+// then views) to make room. ok is false, queueing nothing, when the queue is closed or
 // the frame does not fit even without them: the caller then closes the
 // session as too slow. start is true when the caller must start a writer
 // (none is running). dropped counts the social frames discarded.
@@ -71,8 +72,12 @@ func (q *queue) push(frame []byte) (ok, start bool, dropped int) {
 	if q.closed {
 		return false, false, 0
 	}
-	for q.moneyBytes+q.socialBytes+len(frame) > q.limit && len(q.social) > 0 {
-		q.dropOldestSocial()
+	for q.moneyBytes+q.socialBytes+q.viewBytes+len(frame) > q.limit && len(q.social)+len(q.views) > 0 {
+		if len(q.social) > 0 {
+			q.dropOldestSocial()
+		} else {
+			q.dropOldestView()
+		}
 		dropped++
 	}
 	if q.moneyBytes+len(frame) > q.limit {
@@ -83,60 +88,74 @@ func (q *queue) push(frame []byte) (ok, start bool, dropped int) {
 	return true, q.startWriter(), dropped
 }
 
-// pushSocial appends a social frame. Social frames may fill half the
-// bound, so money always has room; over it the oldest social frames are
-// dropped (views last), and a frame that cannot fit even alone is dropped
-// itself (queued is false), the others kept. A social frame never closes
-// the session.
+// pushSocial appends a social frame. Social frames and views may fill
+// half the bound, so money always has room; over it the oldest social
+// frames are dropped, and a frame that cannot fit without pushing out a
+// view is dropped itself (queued is false), the others kept. A social
+// frame never closes the session.
 func (q *queue) pushSocial(frame []byte) (queued, start bool, dropped int) {
-	return q.pushSocialFrame(laneFrame{b: frame})
-}
-
-// pushView appends the newest frame of a view, in place of the one of the
-// same view still waiting, if any: that one is not counted as dropped, as
-// nothing it showed is lost.
-func (q *queue) pushView(view string, frame []byte) (queued, start bool, dropped int) {
-	return q.pushSocialFrame(laneFrame{b: frame, view: view})
-}
-
-func (q *queue) pushSocialFrame(f laneFrame) (queued, start bool, dropped int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
 		return false, false, 0
 	}
-	if len(f.b) > q.limit/2 || q.moneyBytes+len(f.b) > q.limit {
-		return false, false, 1 // it cannot fit even alone: what is queued stays
+	if !q.fitsSocial(q.viewBytes + len(frame)) {
+		return false, false, 1
 	}
-	if f.view != "" {
-		if i := slices.IndexFunc(q.social, func(g laneFrame) bool { return g.view == f.view }); i >= 0 {
-			q.removeSocial(i) // appended below: the newest stays after what it was read after
-		}
-	}
-	for q.socialBytes+len(f.b) > q.limit/2 || q.moneyBytes+q.socialBytes+len(f.b) > q.limit {
+	for !q.fitsSocial(q.socialBytes + q.viewBytes + len(frame)) {
 		q.dropOldestSocial()
 		dropped++
 	}
-	q.social = append(q.social, f)
-	q.socialBytes += len(f.b)
+	q.social = append(q.social, frame)
+	q.socialBytes += len(frame)
 	return true, q.startWriter(), dropped
 }
 
-// dropOldestSocial drops the oldest chat or presence frame, or the oldest
-// view when the lane holds nothing else.
-func (q *queue) dropOldestSocial() {
-	i := slices.IndexFunc(q.social, func(g laneFrame) bool { return g.view == "" })
-	q.removeSocial(max(i, 0))
+// pushView queues the newest frame of a view in place of the one still
+// waiting, if any (not counted as dropped: nothing it showed is lost). To
+// fit, social frames are dropped first, the oldest views only when none
+// are left; a frame that cannot fit even alone is refused.
+func (q *queue) pushView(view string, frame []byte) (queued, start bool, dropped int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false, false, 0
+	}
+	if !q.fitsSocial(len(frame)) {
+		return false, false, 1
+	}
+	if i := slices.IndexFunc(q.views, func(v viewFrame) bool { return v.view == view }); i >= 0 {
+		q.viewBytes -= len(q.views[i].b)
+		q.views = slices.Delete(q.views, i, i+1)
+	}
+	for !q.fitsSocial(q.socialBytes + q.viewBytes + len(frame)) {
+		if len(q.social) > 0 {
+			q.dropOldestSocial()
+		} else {
+			q.dropOldestView()
+		}
+		dropped++
+	}
+	q.views = append(q.views, viewFrame{view, frame})
+	q.viewBytes += len(frame)
+	return true, q.startWriter(), dropped
 }
 
-func (q *queue) removeSocial(i int) {
-	q.socialBytes -= len(q.social[i].b)
-	if i == 0 {
-		q.social[0] = laneFrame{}
-		q.social = q.social[1:]
-		return
-	}
-	q.social = slices.Delete(q.social, i, i+1)
+// fitsSocial reports whether the social lane may hold n bytes of social
+// frames and views. The caller holds q.mu.
+func (q *queue) fitsSocial(n int) bool {
+	return n <= q.limit/2 && q.moneyBytes+n <= q.limit
+}
+
+func (q *queue) dropOldestSocial() {
+	q.socialBytes -= len(q.social[0])
+	q.social[0] = nil
+	q.social = q.social[1:]
+}
+
+func (q *queue) dropOldestView() {
+	q.viewBytes -= len(q.views[0].b)
+	q.views = slices.Delete(q.views, 0, 1) // a handful: rooms × windows
 }
 
 // startWriter reports whether a writer must be started. The caller holds
@@ -150,7 +169,8 @@ func (q *queue) startWriter() bool {
 }
 
 // next removes and returns what the writer sends next: every queued money
-// frame, or else up to socialChunk social frames (socialTurnBytes). When there are none (or
+// frame, or else up to socialChunk views and social frames, views first
+// (socialTurnBytes). When there are none (or
 // the queue is closed) it ends the writer's turn and returns nil. The
 // caller is done with what the previous call returned: the writer's role
 // is one goroutine's at a time, and it frames a turn before asking again.
@@ -174,22 +194,34 @@ func (q *queue) next() [][]byte {
 			q.handed = out
 		}
 		return out
-	case len(q.social) > 0:
-		// At most socialChunk frames and, past the first, socialTurnBytes:
-		// a money frame queued meanwhile waits for one short turn, not
-		// for several 64 KiB batches.
-		n, size := 0, 0
-		for n < len(q.social) && n < socialChunk && (n == 0 || size+len(q.social[n].b) <= socialTurnBytes) {
-			size += len(q.social[n].b)
-			n++
+	case len(q.views) > 0 || len(q.social) > 0:
+		// The views first, then social frames: at most socialChunk frames
+		// and, past the first, socialTurnBytes, so a money frame queued
+		// meanwhile waits for one short turn, not for several 64 KiB
+		// batches.
+		var out [][]byte
+		size := 0
+		take := func(b []byte) bool {
+			if len(out) == socialChunk || (len(out) > 0 && size+len(b) > socialTurnBytes) {
+				return false
+			}
+			out = append(out, b)
+			size += len(b)
+			return true
 		}
-		out := make([][]byte, n)
-		for i := range out {
-			out[i] = q.social[i].b
+		nv := 0
+		for nv < len(q.views) && take(q.views[nv].b) {
+			q.viewBytes -= len(q.views[nv].b)
+			nv++
 		}
-		q.socialBytes -= size
-		clear(q.social[:n])
-		q.social = q.social[n:]
+		q.views = slices.Delete(q.views, 0, nv)
+		ns := 0
+		for ns < len(q.social) && take(q.social[ns]) {
+			q.socialBytes -= len(q.social[ns])
+			ns++
+		}
+		clear(q.social[:ns])
+		q.social = q.social[ns:]
 		if len(q.social) == 0 {
 			q.social = nil
 		}
@@ -207,7 +239,8 @@ const maxReused = 16
 func (q *queue) close() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	n := len(q.money) + len(q.social)
-	q.closed, q.money, q.social, q.moneyBytes, q.socialBytes = true, nil, nil, 0, 0
+	n := len(q.money) + len(q.social) + len(q.views)
+	q.closed, q.money, q.social, q.views = true, nil, nil, nil
+	q.moneyBytes, q.socialBytes, q.viewBytes = 0, 0, 0
 	return n
 }

@@ -124,11 +124,12 @@ func TestQueueDropsSocialBeforeMoney(t *testing.T) {
 }
 
 // A view (a room's board in one window, its reaction totals) is the whole
-// of what it shows: a newer frame takes the place of the one waiting, after
-// the chat queued since, and under pressure chat gives way before any view,
-// so a far-behind session still gets the newest board.
+// of what it shows: a newer frame takes the place of the one waiting, and
+// under pressure chat gives way before any view — a chat frame that could
+// only fit by pushing one out is refused — so a far-behind session still
+// gets the newest board. A social turn takes the views first.
 func TestQueueKeepsTheNewestView(t *testing.T) {
-	q := newQueue(100) // social may hold 50 bytes
+	q := newQueue(100) // social frames and views may hold 50 bytes
 	ten := func(s string) []byte { return fmt.Appendf(nil, "%-10s", s) }
 	q.pushView("lot|0", ten("board1"))
 	q.pushView("lot|1", ten("all1"))
@@ -136,7 +137,7 @@ func TestQueueKeepsTheNewestView(t *testing.T) {
 		q.pushSocial(ten(fmt.Sprintf("chat%d", i)))
 	}
 	if queued, _, dropped := q.pushSocial(ten("chat3")); !queued || dropped != 1 {
-		t.Fatalf("over its half the lane drops one frame: queued %v dropped %d", queued, dropped)
+		t.Fatalf("over its half the lane drops the oldest chat: queued %v dropped %d", queued, dropped)
 	}
 	if queued, _, dropped := q.pushView("lot|0", ten("board2")); !queued || dropped != 0 {
 		t.Fatalf("a newer board replaces the waiting one, dropping nothing: queued %v dropped %d", queued, dropped)
@@ -144,24 +145,43 @@ func TestQueueKeepsTheNewestView(t *testing.T) {
 	if queued, _, dropped := q.pushView("lots|0", ten("other")); !queued || dropped != 1 {
 		t.Fatalf("another view drops the oldest chat: queued %v dropped %d", queued, dropped)
 	}
-	var got []string
-	for _, f := range q.drain() {
-		got = append(got, strings.TrimSpace(string(f)))
+	if queued, _, dropped := q.pushView("lot|0", ten("board3")); !queued || dropped != 0 {
+		t.Fatalf("a view waiting between others is replaced too: queued %v dropped %d", queued, dropped)
 	}
-	if want := "[all1 chat2 chat3 board2 other]"; fmt.Sprint(got) != want {
-		t.Fatalf("sent %v, want %v", got, want)
+	if queued, _, dropped := q.pushSocial(make([]byte, 25)); queued || dropped != 1 {
+		t.Fatalf("a chat frame that fits only without views is refused alone: queued %v dropped %d", queued, dropped)
+	}
+	if q.socialBytes != 20 || q.viewBytes != 30 {
+		t.Fatalf("social %d and view %d bytes queued, want 20 and 30", q.socialBytes, q.viewBytes)
+	}
+	var turns []string
+	for frames := q.next(); frames != nil; frames = q.next() {
+		var turn []string
+		for _, f := range frames {
+			turn = append(turn, strings.TrimSpace(string(f)))
+		}
+		turns = append(turns, fmt.Sprint(turn))
+	}
+	if want := "[[all1 other board3 chat2] [chat3]]"; fmt.Sprint(turns) != want {
+		t.Fatalf("turns %v, want %v", turns, want)
+	}
+	if q.socialBytes != 0 || q.viewBytes != 0 {
+		t.Fatalf("social %d and view %d bytes left after every turn", q.socialBytes, q.viewBytes)
 	}
 
 	q = newQueue(40) // only views: the oldest gives way at last
 	for i := range 3 {
 		q.pushView(fmt.Sprintf("v%d", i), ten(fmt.Sprintf("view%d", i)))
 	}
-	got = got[:0]
+	if ok, _, dropped := q.push([]byte(strings.Repeat(" ", 25))); !ok || dropped != 1 {
+		t.Fatalf("money makes room by dropping a view when no chat is left: ok %v dropped %d", ok, dropped)
+	}
+	var got []string
 	for _, f := range q.drain() {
 		got = append(got, strings.TrimSpace(string(f)))
 	}
-	if want := "[view1 view2]"; fmt.Sprint(got) != want {
-		t.Fatalf("sent %v, want %v", got, want)
+	if want := "[ view2]"; fmt.Sprint(got) != want {
+		t.Fatalf("left %q, want the money and the newest view", got)
 	}
 }
 
