@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/lotzero/lotzero/protocol"
@@ -63,36 +62,6 @@ func TestSessionsPerUserCap(t *testing.T) {
 	h.unregister(a)
 	if !h.register(c) {
 		t.Fatal("a session was refused after another of its user ended")
-	}
-}
-
-func TestPendingSlotsPerIPWaitThenRefuse(t *testing.T) {
-	p := newPendingSlots(100, 2, 100*time.Millisecond)
-	ctx := context.Background()
-	r1, err1 := p.acquire(ctx, "10.0.0.1")
-	_, err2 := p.acquire(ctx, "10.0.0.1")
-	if err1 != nil || err2 != nil {
-		t.Fatal(err1, err2)
-	}
-	if _, err := p.acquire(ctx, "10.0.0.1"); err != errPendingIP {
-		t.Fatalf("third pending connection from one IP: %v, want errPendingIP", err)
-	}
-	if _, err := p.acquire(ctx, "10.0.0.2"); err != nil {
-		t.Fatalf("another IP: %v", err)
-	}
-	// A waiting connection gets the slot another gives back.
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		r1()
-		r1() // releasing twice is harmless
-	}()
-	if _, err := p.acquire(ctx, "10.0.0.1"); err != nil {
-		t.Fatalf("waiting for a freed slot: %v", err)
-	}
-	total := newPendingSlots(1, 10, 10*time.Millisecond)
-	_, _ = total.acquire(ctx, "a")
-	if _, err := total.acquire(ctx, "b"); err != errPendingTotal {
-		t.Fatalf("past the node's pending cap: %v, want errPendingTotal", err)
 	}
 }
 
