@@ -183,24 +183,12 @@ func TestReactionTotalsInJoinAndLive(t *testing.T) {
 // time (the rollouts are kept in a map, whose order is random).
 func TestBoardsBeforeReactionTotals(t *testing.T) {
 	ctx := context.Background()
-	l := newFakeLedger()
 	every := 2 * time.Millisecond
-	h := newTestHub(t, l, Options{Node: "n1", ViewsEvery: every})
+	h, l, s := memberHub(ctx, t, every)
 	lot := l.id.String()
-	s := testSession(h, "alice")
-	if _, perr := s.join(ctx, protocol.Request{Type: "join", ID: "j1", Lot: lot}, l.id); perr != nil {
-		t.Fatal(perr)
-	}
-	s.out.drain()
 	for i := 1; i <= 20; i++ {
-		data, _ := json.Marshal(ledger.BidData{Bidder: "carol", BidderRegion: "sa-east-1", Amount: int64(1000 + i)})
-		h.record(ctx, ledgerMessage(ledger.Event{Lot: l.id, Seq: int64(i), Kind: ledger.EventBid, At: time.Now(), Region: "sa-east-1", Actor: "carol", Data: data}))
-		m := firehose.Message{Kind: firehose.KindReaction, ID: fmt.Sprintf("r%d", i), Lot: lot, Event: protocol.EventReaction,
-			At: time.Now(), Region: "eu-west-1", Data: json.RawMessage(`{}`), Tally: &firehose.Tally{User: fmt.Sprint("u", i), Emoji: "🔥"}}
-		if err := h.fh.Publish(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-		h.onSocial(m)
+		recordBid(ctx, h, l, int64(i), int64(1000+i))
+		react(ctx, t, h, lot, i)
 		time.Sleep(every)
 		h.flushViews(ctx)
 		var types []string
@@ -426,14 +414,9 @@ func TestCrowdReactionTotalsRollOut(t *testing.T) {
 	h, l, crowd := crowdHub(t, every)
 	lot := l.id.String()
 	reactions := 0
-	react := func() {
+	reactAgain := func() {
 		reactions++
-		m := firehose.Message{Kind: firehose.KindReaction, ID: fmt.Sprintf("r%d", reactions), Lot: lot, Event: protocol.EventReaction,
-			At: time.Now(), Region: "eu-west-1", Data: json.RawMessage(`{}`), Tally: &firehose.Tally{User: fmt.Sprint("u", reactions), Emoji: "🔥"}}
-		if err := h.fh.Publish(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-		h.onSocial(m)
+		react(ctx, t, h, lot, reactions)
 	}
 	fires := make([][]int64, len(crowd)) // each member's totals frames so far
 	flush := func() (reached int) {
@@ -449,12 +432,12 @@ func TestCrowdReactionTotalsRollOut(t *testing.T) {
 		}
 		return reached
 	}
-	react()
+	reactAgain()
 	read := time.Now()
 	var reached []int
 	for range 3 {
 		reached = append(reached, flush())
-		react() // a reacting crowd: the totals change every flush
+		reactAgain() // a reacting crowd: the totals change every flush
 	}
 	for _, n := range reached {
 		if n < 500 || n > 1200 {
@@ -586,23 +569,11 @@ func TestFailedViewReadIsRetried(t *testing.T) {
 func TestFarBehindMemberGetsTheNewestViews(t *testing.T) {
 	ctx := context.Background()
 	every := 20 * time.Millisecond
-	l := newFakeLedger()
-	h := newTestHub(t, l, Options{Node: "n1", ViewsEvery: every})
+	h, l, member := memberHub(ctx, t, every)
 	lot := l.id.String()
-	member := testSession(h, "alice")
-	if _, perr := member.join(ctx, protocol.Request{Type: "join", ID: "j1", Lot: lot}, l.id); perr != nil {
-		t.Fatal(perr)
-	}
-	member.out.drain()
 	for seq := int64(1); seq <= 3; seq++ {
-		data, _ := json.Marshal(ledger.BidData{Bidder: "carol", BidderRegion: "sa-east-1", Amount: 1000 * seq})
-		h.record(ctx, ledgerMessage(ledger.Event{Lot: l.id, Seq: seq, Kind: ledger.EventBid, At: time.Now(), Region: "sa-east-1", Actor: "carol", Data: data}))
-		m := firehose.Message{Kind: firehose.KindReaction, ID: fmt.Sprintf("r%d", seq), Lot: lot, Event: protocol.EventReaction,
-			At: time.Now(), Region: "eu-west-1", Data: json.RawMessage(`{}`), Tally: &firehose.Tally{User: fmt.Sprint("u", seq), Emoji: "🔥"}}
-		if err := h.fh.Publish(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-		h.onSocial(m)
+		recordBid(ctx, h, l, seq, 1000*seq)
+		react(ctx, t, h, lot, int(seq))
 		time.Sleep(every)
 		h.flushViews(ctx)
 		// A chat storm between reads: more than the social lane holds.
@@ -621,4 +592,35 @@ func TestFarBehindMemberGetsTheNewestViews(t *testing.T) {
 	if fmt.Sprint(tops) != "[3000 3000]" || fmt.Sprint(fires) != "[3]" {
 		t.Fatalf("a far-behind member holds boards topped by %v and totals %v, want the newest of each [3000 3000] and [3]", tops, fires)
 	}
+}
+
+// recordBid records carol's bid of amount as the lot's event seq.
+func recordBid(ctx context.Context, h *Hub, l *fakeLedger, seq, amount int64) {
+	data, _ := json.Marshal(ledger.BidData{Bidder: "carol", BidderRegion: "sa-east-1", Amount: amount})
+	h.record(ctx, ledgerMessage(ledger.Event{Lot: l.id, Seq: seq, Kind: ledger.EventBid, At: time.Now(), Region: "sa-east-1", Actor: "carol", Data: data}))
+}
+
+// react publishes user u<n>'s 🔥 on lot and hands it to the node.
+func react(ctx context.Context, t *testing.T, h *Hub, lot string, n int) {
+	t.Helper()
+	m := firehose.Message{Kind: firehose.KindReaction, ID: fmt.Sprintf("r%d", n), Lot: lot, Event: protocol.EventReaction,
+		At: time.Now(), Region: "eu-west-1", Data: json.RawMessage(`{}`), Tally: &firehose.Tally{User: fmt.Sprint("u", n), Emoji: "🔥"}}
+	if err := h.fh.Publish(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	h.onSocial(m)
+}
+
+// memberHub is a node whose views flush every every, and alice, a member
+// of its fake ledger's lot, her queue emptied after the join.
+func memberHub(ctx context.Context, t *testing.T, every time.Duration) (*Hub, *fakeLedger, *session) {
+	t.Helper()
+	l := newFakeLedger()
+	h := newTestHub(t, l, Options{Node: "n1", ViewsEvery: every})
+	member := testSession(h, "alice")
+	if _, perr := member.join(ctx, protocol.Request{Type: "join", ID: "j1", Lot: l.id.String()}, l.id); perr != nil {
+		t.Fatal(perr)
+	}
+	member.out.drain()
+	return h, l, member
 }
