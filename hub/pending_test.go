@@ -95,6 +95,7 @@ func TestPendingSlotsServeInTurn(t *testing.T) {
 func TestPendingSlotsUnderACrowd(t *testing.T) {
 	const maxTotal, maxIP = 8, 3
 	p := newPendingSlots(maxTotal, maxIP, 2*time.Millisecond)
+	sawWaiting := false // under p.mu
 	check := func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -107,6 +108,20 @@ func TestPendingSlotsUnderACrowd(t *testing.T) {
 		}
 		if sum != p.total || p.total > maxTotal {
 			t.Errorf("total %d, by address %d, cap %d", p.total, sum, maxTotal)
+		}
+		// Nobody waits while a slot they may take is free (no wake-up
+		// lost), and the turns are the addresses that may go.
+		for ip, q := range p.queues {
+			sawWaiting = true
+			if q.Len() == 0 {
+				t.Errorf("%s has an empty queue", ip)
+			}
+			if p.total < maxTotal && p.byIP[ip] < maxIP {
+				t.Errorf("%s waits with a slot free (total %d, its own %d)", ip, p.total, p.byIP[ip])
+			}
+		}
+		if p.turns.Len() != len(p.inTurn) {
+			t.Errorf("%d turns, %d addresses in turn", p.turns.Len(), len(p.inTurn))
 		}
 	}
 	var wg sync.WaitGroup
@@ -145,7 +160,7 @@ func TestPendingSlotsUnderACrowd(t *testing.T) {
 	if p.total != 0 || len(p.byIP) != 0 || len(p.queues) != 0 || p.turns.Len() != 0 || len(p.inTurn) != 0 {
 		t.Fatalf("left: total %d, %d addresses holding, %d queues, %d turns (%d)", p.total, len(p.byIP), len(p.queues), p.turns.Len(), len(p.inTurn))
 	}
-	if granted == 0 || refused == 0 {
-		t.Fatalf("granted %d, refused %d: the crowd did not wait and give up as meant", granted, refused)
+	if granted == 0 || refused == 0 || !sawWaiting {
+		t.Fatalf("granted %d, refused %d, waiting seen %v: the crowd did not wait and give up as meant", granted, refused, sawWaiting)
 	}
 }
