@@ -2,6 +2,7 @@ package fanoutbench
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/lotzero/lotzero/protocol"
@@ -23,6 +24,33 @@ func TestEventHeadReadsTheEncodedEvent(t *testing.T) {
 		kind, seq := eventHead(frame)
 		if kind != ev.Kind || seq != ev.Seq {
 			t.Errorf("eventHead(%s) = %q, %d; want %q, %d", frame, kind, seq, ev.Kind, ev.Seq)
+		}
+	}
+}
+
+// A join reply gives its own seq (not the lot's), a refusal its error, and
+// any other frame is passed over; a malformed reply is an error, never a
+// frame waited past.
+func TestJoinReplyReadsTheSeq(t *testing.T) {
+	for _, c := range []struct {
+		frame string
+		seq   int64
+		mine  bool
+		err   string
+	}{
+		{`{"type":"welcome","server":{"node":"n1"}}`, 0, false, ""},
+		{`{"type":"reply","re":"","ok":false,"error":{"code":"bad_request","message":"x"}}`, 0, false, ""},
+		{`{"type":"reply","re":"join","ok":true,"result":{"lot":{"id":"l","seq":99},"seq":7,"presence":[{"user":"a","region":"r"}]}}`, 7, true, ""},
+		{`{"type":"reply","re":"join","ok":true,"result":{"lot":{"id":"l","seq":0},"seq":0}}`, 0, true, ""},
+		{`{"type":"reply","re":"join","ok":false,"error":{"code":"not_found","message":"no such lot"}}`, 0, true, "not_found"},
+		{`{"type":"reply","re":"join","ok":false}`, 0, true, "without an error"},
+		{`{"type":"reply","re":"join","ok":true,"result":{"lot":{"id":"l"}}}`, 0, true, "without a seq"},
+		{`{"type":"reply","re":"join","ok":true,"result":{"seq":"7"}}`, 0, true, "join reply"},
+		{`{"type":"reply","re":"join","ok":true,"result":[]}`, 0, true, "join reply"},
+	} {
+		seq, mine, err := joinReply([]byte(c.frame))
+		if seq != c.seq || mine != c.mine || (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("%s: seq %d, mine %v, err %v; want %d, %v, %q", c.frame, seq, mine, err, c.seq, c.mine, c.err)
 		}
 	}
 }
