@@ -73,11 +73,7 @@ func (q *queue) push(frame []byte) (ok, start bool, dropped int) {
 		return false, false, 0
 	}
 	for q.moneyBytes+q.socialBytes+q.viewBytes+len(frame) > q.limit && len(q.social)+len(q.views) > 0 {
-		if len(q.social) > 0 {
-			q.dropOldestSocial()
-		} else {
-			q.dropOldestView()
-		}
+		q.dropOne()
 		dropped++
 	}
 	if q.moneyBytes+len(frame) > q.limit {
@@ -129,11 +125,7 @@ func (q *queue) pushView(view string, frame []byte) (queued, start bool, dropped
 		q.views = slices.Delete(q.views, i, i+1)
 	}
 	for !q.fitsSocial(q.socialBytes + q.viewBytes + len(frame)) {
-		if len(q.social) > 0 {
-			q.dropOldestSocial()
-		} else {
-			q.dropOldestView()
-		}
+		q.dropOne()
 		dropped++
 	}
 	q.views = append(q.views, viewFrame{view, frame})
@@ -153,7 +145,13 @@ func (q *queue) dropOldestSocial() {
 	q.social = q.social[1:]
 }
 
-func (q *queue) dropOldestView() {
+// dropOne drops the oldest social frame, or the oldest view when none is
+// left. The caller holds q.mu and has one to drop.
+func (q *queue) dropOne() {
+	if len(q.social) > 0 {
+		q.dropOldestSocial()
+		return
+	}
 	q.viewBytes -= len(q.views[0].b)
 	q.views = slices.Delete(q.views, 0, 1) // a handful: rooms × windows
 }
@@ -199,7 +197,7 @@ func (q *queue) next() [][]byte {
 		// and, past the first, socialTurnBytes, so a money frame queued
 		// meanwhile waits for one short turn, not for several 64 KiB
 		// batches.
-		var out [][]byte
+		out := make([][]byte, 0, min(socialChunk, len(q.views)+len(q.social)))
 		size := 0
 		take := func(b []byte) bool {
 			if len(out) == socialChunk || (len(out) > 0 && size+len(b) > socialTurnBytes) {
